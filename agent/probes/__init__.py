@@ -1,0 +1,146 @@
+"""The probe registry: one entry per probe kind, used by config validation and the scheduler.
+
+Each probe kind lives in its own module (``icmp``, ``tcp``, ``http``, ``snmp``) that exposes
+``make_prober(settings, context) -> Prober``. Modules are imported only when a prober is made, so
+validating a config never imports scapy or pysnmp.
+
+Probes measure, callers decide: a prober returns one frozen :class:`ProbeResult` per job, and
+expected network failures are results (``ok=False`` with a reason), never exceptions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import ipaddress
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """What one probe of one site measured in one round.
+
+    Attributes
+    ----------
+    ok
+        Whether the probe succeeded.
+    reason
+        ``"ok"`` or one of :data:`pantau.events.REASONS`.
+    duration
+        Seconds the probe took (for ICMP: the round's wall time for this target).
+    time
+        Unix time the result was taken.
+    sent, rtts
+        ICMP: echo requests sent and the RTT in seconds of every reply received.
+    values
+        Kind-specific figures: ``http_status``, ``cert_expiry`` (Unix time), ``connect_seconds``.
+    data
+        Kind-specific payload too large for ``values`` (the SNMP device snapshot).
+    message
+        Human detail for logs; never used as a metric label.
+    """
+
+    ok: bool
+    reason: str
+    duration: float
+    time: float
+    sent: int = 0
+    rtts: tuple[float, ...] = ()
+    values: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    data: Any = None
+    message: str = ""
+
+    @property
+    def loss_ratio(self) -> float | None:
+        """Fraction of echo requests without a reply, or None when nothing was sent."""
+        if not self.sent:
+            return None
+        return 1.0 - len(self.rtts) / self.sent
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProbeJob:
+    """One probe of one site to run in a round."""
+
+    site: str
+    probe: str  # the probe's text form, e.g. "tcp:443"; the metric and event label
+    arg: str | None
+    address: str | None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.site, self.probe)
+
+
+class Prober(Protocol):
+    """What every probe module's ``make_prober`` returns."""
+
+    async def run(self, jobs: Sequence[ProbeJob]) -> dict[tuple[str, str], ProbeResult]:
+        """Run one round over ``jobs``; return a result for every job key, bounded in time."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release sockets and engines."""
+        ...
+
+
+def _no_arg(arg: str | None) -> str | None:
+    if arg:
+        raise ValueError(f"takes no argument (write 'icmp', not 'icmp:{arg}')")
+    return None
+
+
+def _port(arg: str | None) -> str | None:
+    if not arg or not arg.isdigit() or not 1 <= int(arg) <= 65535:
+        raise ValueError(f"needs a port 1-65535, e.g. 'tcp:443' (got {arg!r})")
+    return str(int(arg))
+
+
+def _url(arg: str | None) -> str | None:
+    parts = urlsplit(arg or "")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"needs an http(s) URL, e.g. 'http:https://host/path' (got {arg!r})")
+    return arg
+
+
+def _profile(arg: str | None) -> str | None:
+    if not arg:
+        raise ValueError("needs an SNMP profile name, e.g. 'snmp:router'")
+    return arg
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProbeKind:
+    """A registry entry: how to validate a probe's argument and where its prober lives."""
+
+    name: str
+    parse_arg: Callable[[str | None], str | None]
+    needs_address: bool
+    module: str
+
+    def make_prober(self, settings: Any, context: Any) -> Prober:
+        """Import the probe module and build its prober."""
+        mod = importlib.import_module(self.module)
+        return mod.make_prober(settings, context)  # type: ignore[no-any-return]
+
+
+PROBES: Mapping[str, ProbeKind] = {
+    k.name: k
+    for k in (
+        ProbeKind("icmp", _no_arg, True, "pantau.agent.probes.icmp"),
+        ProbeKind("tcp", _port, True, "pantau.agent.probes.tcp"),
+        ProbeKind("http", _url, False, "pantau.agent.probes.http"),
+        ProbeKind("snmp", _profile, True, "pantau.agent.probes.snmp"),
+    )
+}
+
+
+def is_ip(text: str) -> bool:
+    """Whether ``text`` is an IPv4 or IPv6 literal."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

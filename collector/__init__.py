@@ -1,0 +1,1 @@
+"""The pantau collector: gathers agents' state changes into outage history and serves it."""

@@ -1,0 +1,1 @@
+"""Geography: districts, site assignment, supervision coverage and blankspots, maps."""

@@ -1,0 +1,1 @@
+"""A network lab of Linux namespaces for trying and testing pantau without a real network."""

@@ -1,0 +1,84 @@
+"""The ``pantau`` command. Each package registers its own subcommands in its ``cli.py``.
+
+A subcommand module exposes ``register(subparsers)``, which adds parsers whose ``func`` default
+takes the parsed arguments and returns an exit code. Modules keep heavy imports inside ``func`` so
+that ``pantau --help`` stays fast and an agent host never imports geopandas.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import logging
+import sys
+from collections.abc import Sequence
+
+from pantau import __version__
+from pantau.errors import ConfigError, PantauError
+
+#: Packages that add subcommands, in help order. A package not installed yet is skipped.
+SUBCOMMAND_MODULES = (
+    "pantau.agent.cli",
+    "pantau.collector.cli",
+    "pantau.geo.cli",
+    "pantau.lab.cli",
+)
+
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    from pantau.config import check_config
+
+    config, problems = check_config(args.config)
+    for line in problems:
+        print(line, file=sys.stderr)
+    if config is None or problems:
+        print(f"{args.config}: {len(problems)} problem(s)", file=sys.stderr)
+        return EXIT_CONFIG
+    n = len(config.load_sites().sites)
+    print(f"{args.config}: ok ({n} sites, {len(config.snmp.profiles)} SNMP profiles)")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pantau", description="pantau: network and blankspot monitoring for local governments"
+    )
+    parser.add_argument("--version", action="version", version=f"pantau {__version__}")
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("check-config", help="validate a config file and its inventory")
+    p.add_argument("config", help="path to the TOML config file")
+    p.set_defaults(func=_check_config)
+    for name in SUBCOMMAND_MODULES:
+        if importlib.util.find_spec(name) is None:
+            continue
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        for line in exc.problems:
+            print(line, file=sys.stderr)
+        return EXIT_CONFIG
+    except PantauError as exc:
+        print(f"pantau: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,317 @@
+"""The typed configuration model, validated in one place.
+
+``load_config(path)`` reads TOML, sets defaults, rejects unknown keys, checks cross-field rules and
+resolves relative paths against the config file's folder. Every problem names the file, the key path
+and a fix. Secrets are never in the file: ``*_env`` keys name environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from pantau.errors import ConfigError
+from pantau.inventory import SITE_KINDS, Inventory, load_inventory
+
+
+def _host_port(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{value!r} is not HOST:PORT, e.g. '127.0.0.1:9469'")
+    return value
+
+
+def _env_name(value: str | None) -> str | None:
+    if value is not None and not value.replace("_", "").isalnum():
+        raise ValueError(f"{value!r} is not an environment variable name")
+    return value
+
+
+HostPort = Annotated[str, AfterValidator(_host_port)]
+EnvName = Annotated[str | None, AfterValidator(_env_name)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _resolve(value: Path | None, info: ValidationInfo) -> Path | None:
+    base = (info.context or {}).get("base")
+    if value is None or value.is_absolute() or base is None:
+        return value
+    return Path(base) / value
+
+
+class ProbeKindSettings(_Model):
+    """Settings every probe kind has."""
+
+    interval: float = Field(30.0, gt=0, description="seconds between rounds")
+    timeout: float = Field(2.0, gt=0, description="seconds one probe may take")
+    jitter: float = Field(0.1, ge=0, le=0.5, description="random start delay, fraction of interval")
+
+    @model_validator(mode="after")
+    def _timeout_fits(self) -> ProbeKindSettings:
+        if self.timeout > self.interval:
+            raise ValueError(
+                f"timeout ({self.timeout} s) is longer than interval ({self.interval} s); "
+                "lower timeout or raise interval"
+            )
+        return self
+
+
+class IcmpSettings(ProbeKindSettings):
+    interval: float = Field(30.0, gt=0)
+    timeout: float = Field(1.0, gt=0, description="seconds to wait for the last reply")
+    count: int = Field(3, ge=1, le=100, description="echo requests per target per round")
+    rate: float = Field(
+        10000.0, gt=0, description="packets per second at most, over all targets (pacing)"
+    )
+    period: float = Field(
+        0.0, ge=0, description="seconds at least between two echoes to the same target"
+    )
+    payload_size: int = Field(56, ge=8, le=1472)
+
+
+class TcpSettings(ProbeKindSettings):
+    timeout: float = Field(3.0, gt=0)
+
+
+class HttpSettings(ProbeKindSettings):
+    interval: float = Field(60.0, gt=0)
+    timeout: float = Field(10.0, gt=0)
+    verify_tls: bool = True
+    ok_status: tuple[int, int] = Field((200, 399), description="inclusive range of good statuses")
+    user_agent: str = "pantau/0.1"
+
+
+class SnmpSettings(ProbeKindSettings):
+    interval: float = Field(60.0, gt=0)
+    timeout: float = Field(10.0, gt=0, description="seconds one device poll may take")
+    max_in_flight: int = Field(64, ge=1, le=4096, description="devices polled at once")
+
+
+class AgentConfig(_Model):
+    name: str = Field(default_factory=socket.gethostname, min_length=1)
+    listen: HostPort = "127.0.0.1:9469"
+    state_dir: Path = Path("state")
+    canaries: tuple[str, ...] = ()
+    down_after: int = Field(3, ge=1, le=100)
+    up_after: int = Field(2, ge=1, le=100)
+    max_concurrency: int = Field(512, ge=1, le=65536)
+    event_retention_days: float = Field(90.0, gt=0)
+    event_retention_max: int = Field(1_000_000, ge=1000)
+    traceroute: bool = Field(True, description="trace a site's path when it goes down")
+    icmp: IcmpSettings = IcmpSettings()
+    tcp: TcpSettings = TcpSettings()
+    http: HttpSettings = HttpSettings()
+    snmp: SnmpSettings = SnmpSettings()
+
+    _state_dir = field_validator("state_dir")(_resolve)
+
+
+class SnmpProfile(_Model):
+    version: Literal["2c", "3"] = "2c"
+    community: str | None = Field(None, description="literal community, for labs only")
+    community_env: EnvName = None
+    user: str | None = None
+    auth_protocol: Literal["SHA", "SHA-256"] | None = None
+    auth_key_env: EnvName = None
+    priv_protocol: Literal["AES-128", "AES-256"] | None = None
+    priv_key_env: EnvName = None
+    port: int = Field(161, ge=1, le=65535)
+    timeout: float = Field(2.0, gt=0)
+    retries: int = Field(1, ge=0, le=10)
+    max_repetitions: int = Field(25, ge=1, le=1000)
+    interfaces: tuple[str, ...] = Field(
+        (), description="ifName/ifDescr/ifIndex whose oper status down marks the site down"
+    )
+    extra_oids: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _credentials(self) -> SnmpProfile:
+        if self.version == "2c":
+            if not (self.community or self.community_env):
+                raise ValueError("version 2c needs community_env (or community, for labs)")
+        else:
+            if not self.user:
+                raise ValueError("version 3 needs user")
+            if self.priv_protocol and not self.auth_protocol:
+                raise ValueError("priv_protocol needs auth_protocol too (authPriv)")
+            if self.auth_protocol and not self.auth_key_env:
+                raise ValueError("auth_protocol needs auth_key_env naming the variable with the key")
+            if self.priv_protocol and not self.priv_key_env:
+                raise ValueError("priv_protocol needs priv_key_env naming the variable with the key")
+        return self
+
+
+class SnmpConfig(_Model):
+    profiles: dict[str, SnmpProfile] = {}
+
+
+class CollectorConfig(_Model):
+    listen: HostPort = "127.0.0.1:9470"
+    database: str = "sqlite:///state/collector.db"
+    database_env: EnvName = Field(
+        None, description="variable holding the database URL (for passwords); wins over database"
+    )
+    agents: tuple[str, ...] = ("http://127.0.0.1:9469",)
+    pull_interval: float = Field(10.0, gt=0)
+    agent_timeout: float = Field(5.0, gt=0)
+    quorum: float = Field(
+        0.5, gt=0, le=1, description="a site is down when more than this share of agents agree"
+    )
+    flap_window: float = Field(3600.0, gt=0, description="seconds")
+    flap_threshold: int = Field(6, ge=2, description="transitions in flap_window that flag it")
+
+    @field_validator("agents")
+    @classmethod
+    def _urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"{url!r} is not an http(s) URL of an agent, e.g. http://host:9469")
+        return value
+
+    @field_validator("database")
+    @classmethod
+    def _db(cls, value: str, info: ValidationInfo) -> str:
+        if not value.startswith(("sqlite:", "postgresql")):
+            raise ValueError(f"{value!r}: use sqlite:///PATH or postgresql://...")
+        base = (info.context or {}).get("base")
+        prefix = "sqlite:///"
+        if base and value.startswith(prefix) and not value[len(prefix) :].startswith("/"):
+            return prefix + str(Path(base) / value[len(prefix) :])
+        return value
+
+    def database_url(self) -> str:
+        """The database URL, from ``database_env`` when set (secrets stay out of the file)."""
+        if self.database_env:
+            url = os.environ.get(self.database_env)
+            if not url:
+                raise ConfigError(
+                    f"collector.database_env: environment variable {self.database_env} is not set"
+                )
+            return url
+        return self.database
+
+
+def _default_coverage() -> dict[str, float]:
+    return {"office": 100.0, "bts": 3000.0, "hotspot": 100.0, "vsat": 300.0, "router": 100.0,
+            "web": 0.0}
+
+
+class GeoConfig(_Model):
+    districts: Path | None = None
+    layer: str | None = None
+    id_field: str = "kode"
+    name_field: str = "nama"
+    snap_m: float = Field(500.0, ge=0)
+    settlements: Path | None = None
+    settlements_layer: str | None = None
+    coverage_m: dict[str, float] = Field(default_factory=_default_coverage)
+    blankspot_threshold: float = Field(0.5, ge=0, le=1)
+    supervision_window: float = Field(900.0, gt=0, description="seconds a result stays fresh")
+
+    _paths = field_validator("districts", "settlements")(_resolve)
+
+    @field_validator("coverage_m")
+    @classmethod
+    def _kinds(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(SITE_KINDS))
+        if unknown:
+            raise ValueError(f"unknown site kind(s) {unknown}; use {', '.join(SITE_KINDS)}")
+        if any(v < 0 for v in value.values()):
+            raise ValueError("radii must be >= 0 metres")
+        return {**_default_coverage(), **value}
+
+
+class InventoryConfig(_Model):
+    sites: tuple[Path, ...] = ()
+
+    @field_validator("sites")
+    @classmethod
+    def _paths(cls, value: tuple[Path, ...], info: ValidationInfo) -> tuple[Path, ...]:
+        return tuple(_resolve(p, info) or p for p in value)
+
+
+class Config(_Model):
+    """The whole pantau configuration. Build it with :func:`load_config`."""
+
+    agent: AgentConfig = AgentConfig()
+    snmp: SnmpConfig = SnmpConfig()
+    collector: CollectorConfig = CollectorConfig()
+    geo: GeoConfig = GeoConfig()
+    inventory: InventoryConfig = InventoryConfig()
+    sites: tuple[dict[str, Any], ...] = Field((), description="inline [[sites]] tables")
+    source: Path | None = Field(None, exclude=True)
+
+    def load_sites(self) -> Inventory:
+        """Load the inventory this config names (CSV files and inline sites)."""
+        return load_inventory(
+            self.inventory.sites,
+            self.sites,
+            snmp_profiles=self.snmp.profiles,
+            config_name=str(self.source or "config"),
+        )
+
+
+_FIXES = {
+    "extra_forbidden": "unknown key; check its spelling against config.example.toml or remove it",
+    "missing": "required; add it",
+}
+
+
+def _messages(path: Path, exc: ValidationError) -> list[str]:
+    out = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"] if p not in ("function-after",))
+        msg = _FIXES.get(err["type"]) or err["msg"].removeprefix("Value error, ")
+        if err["type"] not in _FIXES and "input" in err and not isinstance(err["input"], dict):
+            msg = f"{msg} (got {err['input']!r})"
+        out.append(f"{path}: {loc}: {msg}" if loc else f"{path}: {msg}")
+    return out
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate a TOML config file.
+
+    Raises
+    ------
+    ConfigError
+        With one line per problem, each naming the file, the key path and a fix.
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found; copy config.example.toml") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        config = Config.model_validate(data, context={"base": path.parent.resolve()})
+    except ValidationError as exc:
+        raise ConfigError(_messages(path, exc)) from None
+    return config.model_copy(update={"source": path})
+
+
+def check_config(path: str | os.PathLike[str]) -> tuple[Config | None, list[str]]:
+    """Validate a config and its inventory; return the config (if it loaded) and every problem."""
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        return None, exc.problems
+    inventory = config.load_sites()
+    return config, list(inventory.problems)

@@ -1,0 +1,263 @@
+"""Sites and their probes: the inventory model and its loading from CSV files and inline tables.
+
+A bad row is reported with file and line (or ``sites[N]`` for inline tables) and dropped; the rest
+of the inventory still loads, so one typo never takes a whole region off the watch.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pantau.agent.probes import PROBES, is_ip
+
+SiteKind = Literal["office", "bts", "hotspot", "vsat", "router", "web"]
+SITE_KINDS: tuple[str, ...] = ("office", "bts", "hotspot", "vsat", "router", "web")
+COLUMNS: tuple[str, ...] = (
+    "id",
+    "name",
+    "kind",
+    "lat",
+    "lon",
+    "address",
+    "probes",
+    "parent",
+    "coverage_m",
+    "district",
+)
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$"
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProbeSpec:
+    """One probe of a site: a kind from the registry and its argument (port, URL, profile)."""
+
+    kind: str
+    arg: str | None = None
+
+    def __str__(self) -> str:
+        return self.kind if self.arg is None else f"{self.kind}:{self.arg}"
+
+    @classmethod
+    def parse(cls, text: str) -> ProbeSpec:
+        """Parse ``icmp``, ``tcp:443``, ``http:https://host/path`` or ``snmp:PROFILE``."""
+        kind, sep, arg = text.strip().partition(":")
+        kind = kind.strip().lower()
+        if kind not in PROBES:
+            raise ValueError(f"unknown probe kind {kind!r}; use one of {', '.join(PROBES)}")
+        try:
+            parsed = PROBES[kind].parse_arg(arg.strip() if sep else None)
+        except ValueError as exc:
+            raise ValueError(f"probe {text.strip()!r} {exc}") from None
+        return cls(kind, parsed)
+
+
+class Site(BaseModel):
+    """A place pantau watches: a government office, a BTS, a hotspot, a VSAT, a router, a web service."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    name: str = Field(min_length=1)
+    kind: SiteKind
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    address: str | None = None
+    probes: tuple[ProbeSpec, ...] = ()
+    parent: str | None = None
+    coverage_m: float | None = Field(default=None, ge=0)
+    district: str | None = None
+
+    @field_validator("address", "parent", "district", "coverage_m", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is None or is_ip(value):
+            return value
+        # A hostname's last label is never all digits (RFC 3696), so "300.1.1" is a typo'd IP.
+        if _HOSTNAME.match(value) and not value.rstrip(".").rsplit(".", 1)[-1].isdigit():
+            return value
+        raise ValueError(f"{value!r} is neither an IP address nor a hostname")
+
+    @field_validator("probes", mode="before")
+    @classmethod
+    def _probes(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [p for p in value.split(";") if p.strip()]
+        if isinstance(value, list | tuple):
+            return tuple(p if isinstance(p, ProbeSpec) else ProbeSpec.parse(str(p)) for p in value)
+        return value
+
+    def model_post_init(self, __context: Any) -> None:
+        needing = [str(p) for p in self.probes if PROBES[p.kind].needs_address]
+        if needing and not self.address:
+            raise ValueError(f"probes {', '.join(needing)} need an address")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Inventory:
+    """The sites that loaded, and one message per row that did not."""
+
+    sites: tuple[Site, ...]
+    problems: tuple[str, ...] = ()
+
+    def by_id(self) -> dict[str, Site]:
+        return {s.id: s for s in self.sites}
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = f"unknown field; known fields are {', '.join(COLUMNS)}"
+        elif err["type"] == "literal_error" and loc == "kind":
+            msg = f"unknown kind {err['input']!r}; use one of {', '.join(SITE_KINDS)}"
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts)
+
+
+def _read_csv(path: Path) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+    """Rows of a CSV inventory as (where, row) pairs; header problems as messages."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        return [], [f"{path}: inventory file not found; fix [inventory] sites or create the file"]
+    except UnicodeDecodeError as exc:
+        return [], [f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"]
+    reader = csv.DictReader(text.splitlines())
+    header = reader.fieldnames or []
+    missing = [c for c in ("id", "name", "kind", "lat", "lon") if c not in header]
+    if missing:
+        return [], [
+            f"{path}:1: header lacks column(s) {', '.join(missing)}; "
+            f"the columns are {','.join(COLUMNS)}"
+        ]
+    problems = []
+    unknown = [c for c in header if c not in COLUMNS]
+    if unknown:
+        problems.append(
+            f"{path}:1: unknown column(s) {', '.join(unknown)} ignored; "
+            f"the columns are {','.join(COLUMNS)}"
+        )
+    rows = []
+    for row in reader:
+        where = f"{path}:{reader.line_num}"
+        if None in row:
+            problems.append(f"{where}: more fields than the header has columns; quote commas")
+            continue
+        rows.append((where, {k: v for k, v in row.items() if k in COLUMNS and v is not None}))
+    return rows, problems
+
+
+def load_inventory(
+    files: Sequence[Path],
+    inline: Iterable[Mapping[str, Any]] = (),
+    snmp_profiles: Iterable[str] = (),
+    config_name: str = "config",
+) -> Inventory:
+    """Load sites from CSV files and inline ``[[sites]]`` tables.
+
+    Parameters
+    ----------
+    files
+        CSV inventories, columns as :data:`COLUMNS`, probes separated by ``;``.
+    inline
+        Site tables from the config file, in order.
+    snmp_profiles
+        Names of the configured SNMP profiles; ``snmp:NAME`` must name one of them.
+    config_name
+        How to name the config file in messages about inline sites.
+
+    Returns
+    -------
+    Inventory
+        Every valid site; every bad row reported once with its file and line.
+    """
+    raw: list[tuple[str, dict[str, Any]]] = []
+    problems: list[str] = []
+    for i, row in enumerate(inline):
+        raw.append((f"{config_name}: sites[{i}]", dict(row)))
+    for path in files:
+        rows, header_problems = _read_csv(path)
+        raw.extend(rows)
+        problems.extend(header_problems)
+
+    profiles = set(snmp_profiles)
+    candidates: list[tuple[str, Site]] = []
+    seen: dict[str, str] = {}
+    for where, row in raw:
+        try:
+            site = Site.model_validate(row)
+        except ValidationError as exc:
+            problems.append(f"{where}: {_describe(exc)}")
+            continue
+        bad_profiles = [
+            p.arg for p in site.probes if p.kind == "snmp" and p.arg not in profiles
+        ]
+        if bad_profiles:
+            known = ", ".join(sorted(profiles)) or "none configured"
+            problems.append(
+                f"{where}: probes: unknown SNMP profile {bad_profiles[0]!r}; "
+                f"add [snmp.profiles.{bad_profiles[0]}] (known: {known})"
+            )
+            continue
+        if site.id in seen:
+            problems.append(f"{where}: id: duplicate id {site.id!r}, first defined at {seen[site.id]}")
+            continue
+        seen[site.id] = where
+        candidates.append((where, site))
+
+    # Dropping a row can orphan its children: repeat until every parent exists and no
+    # parent chain loops.
+    while True:
+        ids = {s.id for _, s in candidates}
+        parents = {s.id: s.parent for _, s in candidates}
+        drop = set()
+        for where, site in candidates:
+            if site.parent is None:
+                continue
+            if site.parent == site.id:
+                problems.append(f"{where}: parent: a site cannot be its own parent")
+            elif site.parent not in ids:
+                problems.append(
+                    f"{where}: parent: {site.parent!r} does not exist; "
+                    "give the id of a site that loaded, or leave it empty"
+                )
+            elif _on_cycle(site.id, parents):
+                problems.append(f"{where}: parent: {site.parent!r} closes a dependency cycle")
+            else:
+                continue
+            drop.add(site.id)
+        if not drop:
+            break
+        candidates = [(w, s) for w, s in candidates if s.id not in drop]
+
+    return Inventory(tuple(s for _, s in candidates), tuple(problems))
+
+
+def _on_cycle(start: str, parents: Mapping[str, str | None]) -> bool:
+    """Whether following parents from ``start`` comes back to ``start``."""
+    node = parents.get(start)
+    for _ in range(len(parents)):
+        if node is None:
+            return False
+        if node == start:
+            return True
+        node = parents.get(node)
+    return False
