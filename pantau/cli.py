@@ -20,6 +20,7 @@ from pantau.errors import ConfigError, PantauError
 #: Packages that add subcommands, in help order. A package not installed yet is skipped.
 SUBCOMMAND_MODULES = (
     "pantau.agent.cli",
+    "pantau.agent.probe_cli",
     "pantau.collector.cli",
     "pantau.geo.cli",
     "pantau.lab.cli",

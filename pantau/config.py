@@ -152,9 +152,13 @@ class SnmpProfile(_Model):
             if self.priv_protocol and not self.auth_protocol:
                 raise ValueError("priv_protocol needs auth_protocol too (authPriv)")
             if self.auth_protocol and not self.auth_key_env:
-                raise ValueError("auth_protocol needs auth_key_env naming the variable with the key")
+                raise ValueError(
+                    "auth_protocol needs auth_key_env naming the variable with the key"
+                )
             if self.priv_protocol and not self.priv_key_env:
-                raise ValueError("priv_protocol needs priv_key_env naming the variable with the key")
+                raise ValueError(
+                    "priv_protocol needs priv_key_env naming the variable with the key"
+                )
         return self
 
 
@@ -182,7 +186,9 @@ class CollectorConfig(_Model):
     def _urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for url in value:
             if not url.startswith(("http://", "https://")):
-                raise ValueError(f"{url!r} is not an http(s) URL of an agent, e.g. http://host:9469")
+                raise ValueError(
+                    f"{url!r} is not an http(s) URL of an agent, e.g. http://host:9469"
+                )
         return value
 
     @field_validator("database")
@@ -209,8 +215,14 @@ class CollectorConfig(_Model):
 
 
 def _default_coverage() -> dict[str, float]:
-    return {"office": 100.0, "bts": 3000.0, "hotspot": 100.0, "vsat": 300.0, "router": 100.0,
-            "web": 0.0}
+    return {
+        "office": 100.0,
+        "bts": 3000.0,
+        "hotspot": 100.0,
+        "vsat": 300.0,
+        "router": 100.0,
+        "web": 0.0,
+    }
 
 
 class GeoConfig(_Model):

@@ -61,7 +61,7 @@ class ProbeSpec:
 
 
 class Site(BaseModel):
-    """A place pantau watches: a government office, a BTS, a hotspot, a VSAT, a router, a web service."""
+    """A place pantau watches: an office, a BTS, a hotspot, a VSAT, a router, a web service."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
@@ -207,9 +207,7 @@ def load_inventory(
         except ValidationError as exc:
             problems.append(f"{where}: {_describe(exc)}")
             continue
-        bad_profiles = [
-            p.arg for p in site.probes if p.kind == "snmp" and p.arg not in profiles
-        ]
+        bad_profiles = [p.arg for p in site.probes if p.kind == "snmp" and p.arg not in profiles]
         if bad_profiles:
             known = ", ".join(sorted(profiles)) or "none configured"
             problems.append(
@@ -218,7 +216,9 @@ def load_inventory(
             )
             continue
         if site.id in seen:
-            problems.append(f"{where}: id: duplicate id {site.id!r}, first defined at {seen[site.id]}")
+            problems.append(
+                f"{where}: id: duplicate id {site.id!r}, first defined at {seen[site.id]}"
+            )
             continue
         seen[site.id] = where
         candidates.append((where, site))

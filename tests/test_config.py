@@ -1,4 +1,4 @@
-"""The config model: defaults, unknown keys, cross-field rules, and messages naming file, key, fix."""
+"""The config model: defaults, unknown keys, cross-field rules, messages naming file, key, fix."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def test_invalid_config_names_file_key_and_fix(tmp_path, name):
 
 
 def test_missing_file_says_what_to_do(tmp_path):
-    with pytest.raises(ConfigError, match="config file not found; copy config.example.toml"):
+    with pytest.raises(ConfigError, match=r"config file not found; copy config\.example\.toml"):
         load_config(tmp_path / "nope.toml")
 
 
@@ -114,7 +114,9 @@ def test_check_config_cli_exit_codes(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[agent]\ndown_after = 0\n")
     res = subprocess.run(
-        [sys.executable, "-m", "pantau.cli", "check-config", str(bad)], capture_output=True, text=True
+        [sys.executable, "-m", "pantau.cli", "check-config", str(bad)],
+        capture_output=True,
+        text=True,
     )
     assert res.returncode == 2
     assert f"{bad}: agent.down_after: Input should be greater than or equal to 1" in res.stderr
@@ -122,12 +124,16 @@ def test_check_config_cli_exit_codes(tmp_path):
 
 def test_check_config_cli_fails_on_bad_inventory_rows(tmp_path):
     csv = tmp_path / "sites.csv"
-    csv.write_text("id,name,kind,lat,lon,address,probes\na,A,office,0,0,127.0.0.1,icmp\n"
-                   "b,B,tower,0,0,127.0.0.1,icmp\n")
+    csv.write_text(
+        "id,name,kind,lat,lon,address,probes\na,A,office,0,0,127.0.0.1,icmp\n"
+        "b,B,tower,0,0,127.0.0.1,icmp\n"
+    )
     cfg = tmp_path / "c.toml"
     cfg.write_text('[inventory]\nsites = ["sites.csv"]\n')
     res = subprocess.run(
-        [sys.executable, "-m", "pantau.cli", "check-config", str(cfg)], capture_output=True, text=True
+        [sys.executable, "-m", "pantau.cli", "check-config", str(cfg)],
+        capture_output=True,
+        text=True,
     )
     assert res.returncode == 2
     assert f"{csv}:3: kind: unknown kind 'tower'" in res.stderr

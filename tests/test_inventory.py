@@ -23,7 +23,10 @@ BAD_ROWS = {
     "lon-range": ("x,X,office,0,-181,127.0.0.1,icmp,,,", "lon: Input should be greater"),
     "lat-text": ("x,X,office,abc,0,127.0.0.1,icmp,,,", "lat: Input should be a valid number"),
     "bad-address": ("x,X,office,0,0,300.1.1,icmp,,,", "address: '300.1.1' is neither"),
-    "space-address": ("x,X,office,0,0,a b,icmp,,,", "'a b' is neither an IP address nor a hostname"),
+    "space-address": (
+        "x,X,office,0,0,a b,icmp,,,",
+        "'a b' is neither an IP address nor a hostname",
+    ),
     "missing-parent": ("x,X,office,0,0,127.0.0.1,icmp,ghost,,", "parent: 'ghost' does not exist"),
     "self-parent": ("x,X,office,0,0,127.0.0.1,icmp,x,,", "a site cannot be its own parent"),
     "bad-probe": ("x,X,office,0,0,127.0.0.1,ftp,,,", "unknown probe kind 'ftp'"),
@@ -39,8 +42,11 @@ BAD_ROWS = {
 @pytest.mark.parametrize("name", sorted(BAD_ROWS), ids=sorted(BAD_ROWS))
 def test_bad_row_is_reported_with_file_and_line_and_the_rest_loads(tmp_path, name):
     bad, expected = BAD_ROWS[name]
-    path = write(tmp_path, f"good1,G1,office,-1.2,116.8,127.0.0.1,icmp,,,\n{bad}\n"
-                           "good2,G2,bts,-1.3,116.9,127.0.0.2,icmp;tcp:22,good1,3000,\n")
+    path = write(
+        tmp_path,
+        f"good1,G1,office,-1.2,116.8,127.0.0.1,icmp,,,\n{bad}\n"
+        "good2,G2,bts,-1.3,116.9,127.0.0.2,icmp;tcp:22,good1,3000,\n",
+    )
     inv = load_inventory([path])
     assert [s.id for s in inv.sites] == ["good1", "good2"]
     assert len(inv.problems) == 1, inv.problems
@@ -72,8 +78,11 @@ def test_dropping_a_parent_drops_its_children_with_a_reason(tmp_path):
 
 
 def test_parent_cycle_is_reported(tmp_path):
-    path = write(tmp_path, "a,A,office,0,0,127.0.0.1,icmp,b,,\nb,B,office,0,0,127.0.0.2,icmp,a,,\n"
-                           "c,C,office,0,0,127.0.0.3,icmp,,,\n")
+    path = write(
+        tmp_path,
+        "a,A,office,0,0,127.0.0.1,icmp,b,,\nb,B,office,0,0,127.0.0.2,icmp,a,,\n"
+        "c,C,office,0,0,127.0.0.3,icmp,,,\n",
+    )
     inv = load_inventory([path])
     assert [s.id for s in inv.sites] == ["c"]
     assert all("dependency cycle" in p for p in inv.problems)
@@ -91,7 +100,9 @@ def test_header_problems(tmp_path):
 
 def test_missing_file_and_non_utf8(tmp_path):
     latin = tmp_path / "latin.csv"
-    latin.write_bytes(HEADER.encode() + "x,Kantor Camat Sepinggan \xe9,office,0,0,,,,,\n".encode("latin-1"))
+    latin.write_bytes(
+        HEADER.encode() + "x,Kantor Camat Sepinggan \xe9,office,0,0,,,,,\n".encode("latin-1")
+    )
     inv = load_inventory([tmp_path / "none.csv", latin])
     assert "inventory file not found" in inv.problems[0]
     assert "not UTF-8 text" in inv.problems[1] and "save it as UTF-8" in inv.problems[1]
@@ -103,7 +114,9 @@ def test_probe_spec_round_trips():
 
 
 def test_ipv6_and_hostname_addresses(tmp_path):
-    path = write(tmp_path, "a,A,office,0,0,::1,icmp,,,\nb,B,web,0,0,portal.balikpapan.go.id,tcp:443,,,\n")
+    path = write(
+        tmp_path, "a,A,office,0,0,::1,icmp,,,\nb,B,web,0,0,portal.balikpapan.go.id,tcp:443,,,\n"
+    )
     inv = load_inventory([path])
     assert inv.problems == ()
     assert [s.address for s in inv.sites] == ["::1", "portal.balikpapan.go.id"]

@@ -10,9 +10,11 @@ expected network failures are results (``ok=False`` with a reason), never except
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import importlib
 import ipaddress
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -74,8 +76,33 @@ class ProbeJob:
         return (self.site, self.probe)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProbeContext:
+    """What a prober may use besides its own settings; built once by the agent runtime.
+
+    Attributes
+    ----------
+    config
+        The whole validated config (SNMP probes read ``config.snmp.profiles``).
+    limiter
+        The agent's global concurrency limit, shared by every probe kind.
+    clock
+        Wall-clock time source (``time.time`` in production; tests may pass their own).
+    """
+
+    config: Any
+    limiter: asyncio.Semaphore
+    clock: Callable[[], float] = time.time
+
+
 class Prober(Protocol):
-    """What every probe module's ``make_prober`` returns."""
+    """What every probe module's ``make_prober(settings, context)`` returns.
+
+    A prober may also define ``collect() -> Iterable[prometheus_client.Metric]`` for its
+    kind-specific metrics (ICMP packet counters and RTT histogram, HTTP status, SNMP interfaces);
+    the agent's metrics collector calls it at scrape time. Counters it exports live in the prober,
+    so they survive rounds and never race a probe.
+    """
 
     async def run(self, jobs: Sequence[ProbeJob]) -> dict[tuple[str, str], ProbeResult]:
         """Run one round over ``jobs``; return a result for every job key, bounded in time."""
