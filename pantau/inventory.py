@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -140,7 +141,10 @@ def _read_csv(path: Path) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
         return [], [f"{path}: inventory file not found; fix [inventory] sites or create the file"]
     except UnicodeDecodeError as exc:
         return [], [f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"]
-    reader = csv.DictReader(text.splitlines())
+    except OSError as exc:  # a directory, no permission... (found by fuzzing)
+        return [], [f"{path}: cannot read the inventory ({exc.strerror}); fix [inventory] sites"]
+    # Not splitlines(): it also breaks at \x1c, \u2028 and friends inside fields (found by fuzzing).
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     header = reader.fieldnames or []
     missing = [c for c in ("id", "name", "kind", "lat", "lon") if c not in header]
     if missing:
