@@ -13,12 +13,12 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
+from pantau.agent.probes import ProbeResult
+from pantau.agent.state import SiteState
 from prometheus_client import Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from pantau.agent.probes import ProbeResult
-from pantau.agent.state import SiteState
 from pantau.inventory import Site
 
 #: Buckets of the scheduling lag histogram: a healthy agent starts rounds within milliseconds.

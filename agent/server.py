@@ -7,9 +7,9 @@ import json
 import logging
 
 from aiohttp import web
+from pantau.agent.eventlog import EventLog
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from pantau.agent.eventlog import EventLog
 from pantau.errors import StoreError
 
 log = logging.getLogger(__name__)

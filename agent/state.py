@@ -22,6 +22,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 
 from pantau.agent.probes import ProbeResult
+
 from pantau.events import Event
 
 

@@ -10,14 +10,14 @@ import types
 
 import aiohttp
 import pytest
-from prometheus_client import CollectorRegistry
-from prometheus_client.parser import text_string_to_metric_families
-
 from pantau.agent.eventlog import EventLog, Retention
 from pantau.agent.metrics import AgentCollector, AgentStats
 from pantau.agent.probes import PROBES, ProbeContext, ProbeJob, ProbeResult
 from pantau.agent.server import make_app, start_server
 from pantau.agent.state import ProbeState, SiteState
+from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
+
 from pantau.events import Event
 from pantau.inventory import Site
 

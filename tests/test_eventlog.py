@@ -7,8 +7,8 @@ import sqlite3
 import subprocess
 
 import pytest
-
 from pantau.agent.eventlog import EventLog, Retention
+
 from pantau.errors import StoreError
 from pantau.events import Event
 

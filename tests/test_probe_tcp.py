@@ -8,7 +8,6 @@ import socket
 import types
 
 import pytest
-
 from pantau.agent.probes import PROBES, ProbeContext, ProbeJob
 from pantau.agent.probes.tcp import reason_of
 

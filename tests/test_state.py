@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
-
 from pantau.agent.probes import ProbeResult
 from pantau.agent.state import (
     Hysteresis,
@@ -18,6 +17,7 @@ from pantau.agent.state import (
     reconcile,
     step_probe,
 )
+
 from pantau.events import REASONS
 
 thresholds = st.integers(min_value=1, max_value=5)
