@@ -143,7 +143,7 @@ def _read_csv(path: Path) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
         return [], [f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"]
     except OSError as exc:  # a directory, no permission... (found by fuzzing)
         return [], [f"{path}: cannot read the inventory ({exc.strerror}); fix [inventory] sites"]
-    # Not splitlines(): it also breaks at \x1c, \u2028 and friends inside fields (found by fuzzing).
+    # str.splitlines() also breaks at U+0085 and U+2028 inside fields; csv wants only CR/LF.
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = reader.fieldnames or []
     missing = [c for c in ("id", "name", "kind", "lat", "lon") if c not in header]
