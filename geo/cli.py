@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING
 from pantau.errors import ConfigError, PantauError
 
 if TYPE_CHECKING:
-    from pantau.config import Config
     from pantau.geo.analysis import Analysis
     from pantau.geo.progress import Progress
+
+    from pantau.config import Config
 
 log = logging.getLogger(__name__)
 DAY = 86400.0
@@ -127,8 +128,9 @@ def run_analysis(
 
 
 def _map(args: argparse.Namespace) -> int:
-    from pantau.config import load_config
     from pantau.geo.render import write_all
+
+    from pantau.config import load_config
 
     config = load_config(args.config)
     now = time.time()
@@ -153,8 +155,9 @@ def _map(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from pantau.config import load_config
     from pantau.geo.report import write_report
+
+    from pantau.config import load_config
 
     config = load_config(args.config)
     start, end = args.month

@@ -13,8 +13,9 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pantau.errors import ConfigError
 from pantau.geo.progress import Progress, null_progress
+
+from pantau.errors import ConfigError
 
 if TYPE_CHECKING:
     import geopandas as gpd

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-
 from pantau.geo.coverage import KM2, coverage_circles, equal_area_crs, targets
 from pantau.geo.progress import Progress, null_progress
 
