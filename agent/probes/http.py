@@ -1,0 +1,178 @@
+"""HTTP(S) probe: status, duration and the TLS certificate's expiry of a site's URL."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from cryptography import x509
+from pantau.agent.probes import ProbeContext, ProbeJob, ProbeResult
+from pantau.agent.probes.tcp import reason_of
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 64 * 1024
+
+
+def cert_expiry(der: bytes | None) -> float | None:
+    """Unix time of the notAfter of a DER certificate, or None without one."""
+    if not der:
+        return None
+    return x509.load_der_x509_certificate(der).not_valid_after_utc.timestamp()
+
+
+def _http_reason(exc: BaseException) -> str:
+    """Map an aiohttp failure to one of :data:`pantau.events.REASONS`."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "dns"
+    if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
+        return "tls"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return reason_of(exc.os_error)
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "reset"
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        return "timeout"
+    if isinstance(exc, aiohttp.ClientOSError):
+        return reason_of(OSError(exc.errno, str(exc)))
+    return reason_of(exc)
+
+
+class HttpProber:
+    """GETs every job's URL; success is a status inside ``ok_status``.
+
+    A fresh connection per probe (``force_close``) so that each round really connects.
+    Redirects are followed (at most 10); the
+    status and certificate are those of the last response. The body is read and discarded so
+    the duration covers the whole answer.
+
+    Parameters
+    ----------
+    settings
+        ``[agent.http]``: ``timeout`` (whole request), ``verify_tls``, ``ok_status``,
+        ``user_agent``.
+    context
+        The agent's :class:`ProbeContext` (limiter, clock).
+    """
+
+    def __init__(self, settings: Any, context: ProbeContext) -> None:
+        self._settings = settings
+        self._context = context
+        self._session: aiohttp.ClientSession | None = None
+        self._last: dict[tuple[str, str], ProbeResult] = {}
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:  # made lazily: a session needs a running loop
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(force_close=True, limit=0),
+                headers={"User-Agent": self._settings.user_agent},
+                timeout=aiohttp.ClientTimeout(total=None),
+            )
+        return self._session
+
+    async def run(self, jobs: Sequence[ProbeJob]) -> dict[tuple[str, str], ProbeResult]:
+        """Fetch every job's URL at once (bounded by the limiter); one result per job."""
+        results = await asyncio.gather(*(self._one(job) for job in jobs))
+        self._last = {job.key: r for job, r in zip(jobs, results, strict=True)}
+        return dict(self._last)
+
+    async def _one(self, job: ProbeJob) -> ProbeResult:
+        session = self._client()
+        low, high = self._settings.ok_status
+        async with self._context.limiter:
+            taken = self._context.clock()
+            start = time.perf_counter()
+            try:
+                async with asyncio.timeout(self._settings.timeout):
+                    async with session.get(
+                        job.arg or "", ssl=None if self._settings.verify_tls else False
+                    ) as resp:
+                        async for _ in resp.content.iter_chunked(_CHUNK):
+                            pass
+                duration = time.perf_counter() - start
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                reason = _http_reason(exc)
+                log.debug(
+                    "http probe failed site=%s probe=%s reason=%s", job.site, job.probe, reason
+                )
+                return ProbeResult(
+                    False, reason, time.perf_counter() - start, taken, message=str(exc) or reason
+                )
+            expiry = await self._expiry(job.arg or "")  # its own deadline, outside the GET's
+        values = {"http_status": float(resp.status)}
+        if expiry is not None:
+            values["cert_expiry"] = expiry
+        ok = low <= resp.status <= high
+        return ProbeResult(
+            ok,
+            "ok" if ok else "http_status",
+            duration,
+            taken,
+            values=values,
+            message="" if ok else f"status {resp.status} outside {low}-{high}",
+        )
+
+    async def _expiry(self, url: str) -> float | None:
+        """notAfter of the certificate the URL's server presents, from its own TLS handshake.
+
+        aiohttp has no public way to reach the peer certificate of a response (aio-libs/aiohttp
+        issue 2816; the connection is often released before the caller sees the response), so
+        this opens one more TLS connection to the URL's host and port and reads the certificate
+        there. Verification is off on purpose: the GET already judged trust; this only reads the
+        date. Python 3.11 exposes the peer's own certificate, not the chain.
+        """
+        parts = urlsplit(url)
+        if parts.scheme != "https" or not parts.hostname:
+            return None
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        writer = None
+        try:
+            async with asyncio.timeout(self._settings.timeout):
+                _, writer = await asyncio.open_connection(
+                    parts.hostname, parts.port or 443, ssl=context
+                )
+                der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+        except (OSError, TimeoutError, ssl.SSLError) as exc:
+            log.debug("tls certificate read failed url=%s error=%s", url, exc)
+            return None
+        finally:
+            if writer is not None:
+                writer.close()
+        return cert_expiry(der)
+
+    def collect(self) -> Iterable[Metric]:
+        """Last HTTP status and certificate expiry of every probe of the last round."""
+        status = GaugeMetricFamily(
+            "pantau_http_status_code", "Status of the last HTTP response", labels=["site", "probe"]
+        )
+        expiry = GaugeMetricFamily(
+            "pantau_tls_cert_expiry_timestamp_seconds",
+            "Unix time the server's TLS certificate expires (earliest notAfter)",
+            labels=["site", "probe"],
+        )
+        for (site, probe), result in sorted(self._last.items()):
+            if "http_status" in result.values:
+                status.add_metric([site, probe], result.values["http_status"])
+            if "cert_expiry" in result.values:
+                expiry.add_metric([site, probe], result.values["cert_expiry"])
+        return [status, expiry]
+
+    async def aclose(self) -> None:
+        """Close the HTTP session and its connections."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def make_prober(settings: Any, context: ProbeContext) -> HttpProber:
+    """Build the HTTP prober (registry entry point)."""
+    return HttpProber(settings, context)

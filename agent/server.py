@@ -1,0 +1,101 @@
+"""The agent's HTTP API: ``/metrics``, ``/api/v1/events`` and ``/healthz`` (aiohttp)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from aiohttp import web
+from pantau.agent.eventlog import EventLog
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from pantau.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LIMIT, MAX_LIMIT = 1000, 10000
+_REGISTRY = web.AppKey("registry", CollectorRegistry)
+_EVENTLOG = web.AppKey("eventlog", EventLog)
+_AGENT = web.AppKey("agent", str)
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    """Read an integer query parameter; raise a 400 naming it and the allowed range."""
+    text = request.query.get(name)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        message = f"{name} must be an integer from {low} to {high}, got {text!r}"
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": message}), content_type="application/json"
+        )
+    return value
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[_REGISTRY])
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _events(request: web.Request) -> web.Response:
+    unknown = sorted(set(request.query) - {"after", "limit"})
+    if unknown:
+        return _error(400, f"unknown query parameter(s) {', '.join(unknown)}; use after, limit")
+    after = _int_param(request, "after", 0, 0, 2**63 - 1)
+    limit = _int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    eventlog = request.app[_EVENTLOG]
+    try:
+        page = await asyncio.to_thread(eventlog.read, after, limit)
+    except StoreError as exc:
+        log.error("event log read failed error=%s", exc)
+        return _error(503, str(exc))
+    return web.json_response(
+        {
+            "agent": request.app[_AGENT],
+            "log_id": eventlog.log_id,
+            "events": [e.to_json() for e in page.events],
+            "next": page.next,
+            "oldest": page.oldest,
+            "more": page.more,
+        }
+    )
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "agent": request.app[_AGENT]})
+
+
+def make_app(registry: CollectorRegistry, eventlog: EventLog, agent: str) -> web.Application:
+    """The aiohttp application serving the agent's endpoints."""
+    app = web.Application()
+    app[_REGISTRY] = registry
+    app[_EVENTLOG] = eventlog
+    app[_AGENT] = agent
+    app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/api/v1/events", _events)
+    app.router.add_get("/healthz", _healthz)
+    return app
+
+
+async def start_server(app: web.Application, listen: str) -> web.AppRunner:
+    """Serve ``app`` on ``HOST:PORT`` (port 0 picks a free one); return the runner to stop it."""
+    host, _, port = listen.rpartition(":")
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host.strip("[]"), int(port))
+    await site.start()
+    return runner
+
+
+def bound_port(runner: web.AppRunner) -> int:
+    """The TCP port the runner listens on (useful with port 0)."""
+    return int(runner.addresses[0][1])

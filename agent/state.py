@@ -1,0 +1,202 @@
+"""Probe and site state with hysteresis: pure functions from results to states and events.
+
+Rules
+-----
+* Every probe starts ``unknown``. It turns ``down`` after ``down_after`` consecutive failed
+  rounds and ``up`` after ``up_after`` consecutive good rounds; one round the other way resets
+  the count. ``unknown`` is left the same way (``down_after`` failures or ``up_after`` successes).
+* A site combines its probes: it is **down when any of its probes is down** (one dead service
+  is an outage for the people who use it; an SNMP probe whose watched interface is down fails
+  with reason ``if_down`` and counts like any other probe), **up when all of its probes are
+  up**, and otherwise (some probe still unknown, none down) keeps its previous state. A site
+  without probes stays ``unknown``.
+* The site's event carries the reason of the first down probe (inventory order) when it goes
+  down, ``recovered`` when it comes back up after being down, and ``ok`` on its first ``up``.
+
+Nothing here does I/O or reads a clock: callers pass ``now`` and the agent's isolation flag.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+
+from pantau.agent.probes import ProbeResult
+
+from pantau.events import Event
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Hysteresis:
+    """How many consecutive rounds turn a probe down or up."""
+
+    down_after: int
+    up_after: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProbeState:
+    """A probe's decided state and the run of equal results that leads to the next one."""
+
+    state: str = "unknown"
+    fails: int = 0  # consecutive failed rounds so far
+    oks: int = 0  # consecutive good rounds so far
+    reason: str = "ok"  # reason of the last result
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SiteState:
+    """A site's decided state and its probes' states, keyed by probe text (``tcp:443``)."""
+
+    state: str = "unknown"
+    probes: Mapping[str, ProbeState] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Stamp:
+    """What every event of one decision shares."""
+
+    agent: str
+    now: float
+    isolated: bool = False
+
+
+def step_probe(prev: ProbeState, ok: bool, reason: str, h: Hysteresis) -> ProbeState:
+    """The probe's state after one more round's result."""
+    if ok:
+        oks, fails = prev.oks + 1, 0
+        state = "up" if oks >= h.up_after else prev.state
+    else:
+        oks, fails = 0, prev.fails + 1
+        state = "down" if fails >= h.down_after else prev.state
+    return ProbeState(state, fails, oks, "ok" if ok else reason)
+
+
+def combine(probes: Iterable[str], previous: str) -> str:
+    """A site's state from its probes' states (see the module docstring)."""
+    states = list(probes)
+    if "down" in states:
+        return "down"
+    if states and all(s == "up" for s in states):
+        return "up"
+    return previous
+
+
+def _site_reason(site: SiteState, old: str, new: str) -> str:
+    if new == "down":
+        return next((p.reason for p in site.probes.values() if p.state == "down"), "error")
+    return "recovered" if old == "down" else "ok"
+
+
+def _probe_reason(old: str, new: ProbeState) -> str:
+    if new.state == "down":
+        return new.reason
+    return "recovered" if old == "down" else "ok"
+
+
+def apply_results(
+    sites: Mapping[str, SiteState],
+    results: Mapping[tuple[str, str], ProbeResult],
+    h: Hysteresis,
+    stamp: Stamp,
+) -> tuple[dict[str, SiteState], list[Event]]:
+    """Fold one round's results into the states; return the new states and their events.
+
+    Results for a site or probe not in ``sites`` (removed while the round ran) are ignored.
+    Probe events come before their site's event; sites keep their mapping order.
+    """
+    out = dict(sites)
+    events: list[Event] = []
+    touched: dict[str, dict[str, ProbeState]] = {}
+    for (site_id, probe), result in results.items():
+        site = sites.get(site_id)
+        if site is None or probe not in site.probes:
+            continue
+        old = site.probes[probe]
+        new = step_probe(old, result.ok, result.reason, h)
+        touched.setdefault(site_id, dict(site.probes))[probe] = new
+        if new.state != old.state:
+            events.append(
+                _event(
+                    stamp,
+                    "probe",
+                    site_id,
+                    probe,
+                    old.state,
+                    new.state,
+                    _probe_reason(old.state, new),
+                )
+            )
+    for site_id, probes in touched.items():
+        site = sites[site_id]
+        updated = SiteState(combine((p.state for p in probes.values()), site.state), probes)
+        out[site_id] = updated
+        if updated.state != site.state:
+            reason = _site_reason(updated, site.state, updated.state)
+            events.append(_event(stamp, "site", site_id, None, site.state, updated.state, reason))
+    return out, events
+
+
+def reconcile(
+    sites: Mapping[str, SiteState], wanted: Mapping[str, Sequence[str]], stamp: Stamp
+) -> tuple[dict[str, SiteState], list[Event]]:
+    """Adjust states to a reloaded inventory (``wanted``: site id -> its probes' text).
+
+    Unchanged sites keep their state; new sites and new probes start unknown; probes dropped
+    from a site are forgotten (the site's state is recombined from the rest); removed sites
+    get a ``removed`` site event (``old`` their state, ``new`` unknown) and are forgotten.
+    """
+    out: dict[str, SiteState] = {}
+    events: list[Event] = []
+    for site_id, probe_names in wanted.items():
+        site = sites.get(site_id, SiteState())
+        probes = {p: site.probes.get(p, ProbeState()) for p in probe_names}
+        state = site.state
+        if set(probes) != set(site.probes):
+            state = combine((p.state for p in probes.values()), site.state)
+            if state != site.state:
+                reason = _site_reason(SiteState(state, probes), site.state, state)
+                events.append(_event(stamp, "site", site_id, None, site.state, state, reason))
+        out[site_id] = SiteState(state, probes)
+    for site_id, site in sites.items():
+        if site_id not in wanted:
+            events.append(_event(stamp, "site", site_id, None, site.state, "unknown", "removed"))
+    return out, events
+
+
+def _event(
+    stamp: Stamp, type_: str, site: str, probe: str | None, old: str, new: str, reason: str
+) -> Event:
+    return Event(
+        agent=stamp.agent,
+        type=type_,  # type: ignore[arg-type]
+        site=site,
+        probe=probe,
+        old=old,
+        new=new,
+        time=stamp.now,
+        reason=reason,
+        isolated=stamp.isolated,
+    )
+
+
+def is_isolated(canaries: Mapping[str, bool]) -> bool:
+    """Whether the agent is cut off: it has canaries and none of them answered this round."""
+    return bool(canaries) and not any(canaries.values())
+
+
+def isolation_event(was: bool, now_isolated: bool, stamp: Stamp) -> Event | None:
+    """The ``agent`` event of a change in isolation, or None when nothing changed."""
+    if was == now_isolated:
+        return None
+    return Event(
+        agent=stamp.agent,
+        type="agent",
+        site=None,
+        probe=None,
+        old="isolated" if was else "connected",
+        new="isolated" if now_isolated else "connected",
+        time=stamp.now,
+        reason="isolated" if now_isolated else "recovered",
+        isolated=now_isolated,
+    )

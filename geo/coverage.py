@@ -1,0 +1,242 @@
+"""Supervision coverage and blankspots per district, as a snapshot (pure functions).
+
+Coverage circles are geodesic: each vertex is found by the forward geodesic problem on WGS 84
+(``pyproj.Geod.fwd``) at the site's radius, which is exactly what buffering the point in an
+azimuthal equidistant projection centred on it gives, so a 3 km BTS circle is right at Sabang,
+Merauke or on a UTM zone border, in either hemisphere, with no zone bookkeeping. The vertices are
+then projected to a Lambert azimuthal equal-area CRS centred on the districts, where the union,
+the clipping against districts and every area are computed: an equal-area projection keeps areas
+exact anywhere (only shapes bend away from its centre), and one CRS for all points lets circles
+from different UTM zones be unioned directly. The polygon's radius is enlarged slightly so that the
+64-gon has the area of the true circle (a plain inscribed 32-gon loses 0.6 %).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from pantau.geo.progress import Progress, null_progress
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    from pyproj import CRS
+
+SEGMENTS = 64
+KM2 = 1e6
+
+
+def equal_area_crs(bounds: tuple[float, float, float, float]) -> CRS:
+    """A Lambert azimuthal equal-area CRS centred on a lon/lat bounding box."""
+    from pyproj import CRS
+
+    lon = (bounds[0] + bounds[2]) / 2
+    lat = (bounds[1] + bounds[3]) / 2
+    return CRS.from_proj4(f"+proj=laea +lat_0={lat:.6f} +lon_0={lon:.6f} +datum=WGS84 +units=m")
+
+
+def site_radius(sites: pd.DataFrame, defaults: Mapping[str, float]) -> np.ndarray:
+    """Coverage radius in metres per site: its own ``coverage_m``, else the default of its kind."""
+    default = sites["kind"].map(lambda k: float(defaults.get(k, 0.0))).to_numpy(dtype=float)
+    own = sites["coverage_m"].to_numpy(dtype=float)
+    return np.where(np.isnan(own), default, own)
+
+
+def coverage_circles(
+    lon: np.ndarray, lat: np.ndarray, radius_m: np.ndarray, crs: CRS, segments: int = SEGMENTS
+) -> np.ndarray:
+    """Geodesic circles around points, as shapely polygons in ``crs`` (see module docstring)."""
+    import shapely
+    from pyproj import Geod, Transformer
+
+    n = len(lon)
+    if n == 0:
+        return np.array([], dtype=object)
+    # Radius giving the n-gon the area of the circle: area(n-gon) = n/2 r^2 sin(2 pi / n).
+    equal = math.sqrt(2 * math.pi / (segments * math.sin(2 * math.pi / segments)))
+    az = np.linspace(0.0, 360.0, segments, endpoint=False)
+    lons = np.repeat(np.asarray(lon, float), segments)
+    lats = np.repeat(np.asarray(lat, float), segments)
+    dist = np.repeat(np.asarray(radius_m, float) * equal, segments)
+    vx, vy, _ = Geod(ellps="WGS84").fwd(lons, lats, np.tile(az, n), dist)
+    x, y = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(vx, vy)
+    rings = shapely.linearrings(np.stack([x, y], axis=1).reshape(n, segments, 2))
+    return shapely.polygons(rings)
+
+
+def supervision(
+    assigned: pd.DataFrame, states: pd.DataFrame, *, now: float, window: float
+) -> pd.DataFrame:
+    """Registered versus supervised infrastructure points per district and kind.
+
+    A point is supervised when it has at least one probe configured and a result newer than
+    ``window`` seconds at ``now``.
+
+    Parameters
+    ----------
+    assigned
+        Sites with ``site``, ``kind``, ``probes`` and ``district`` (from :func:`assign_sites`).
+    states
+        ``site``, ``state`` (``up`` ``down`` ``unknown``), ``last_result`` (Unix time or NaN).
+
+    Returns
+    -------
+    DataFrame
+        One row per site with ``state``, ``supervised`` and ``working`` (state is up) added.
+    """
+    frame = assigned.merge(
+        states[["site", "state", "last_result"]], on="site", how="left", validate="one_to_one"
+    )
+    frame["state"] = frame["state"].fillna("unknown")
+    last = frame["last_result"].astype(float)
+    fresh = (last >= now - window) & (last <= now + window)
+    frame["supervised"] = (frame["probes"] > 0) & fresh
+    frame["working"] = frame["state"] == "up"
+    return frame
+
+
+def supervision_table(sites: pd.DataFrame) -> pd.DataFrame:
+    """Counts per district (``None`` district = unassigned) and kind, and an overall row.
+
+    Returns columns ``district``, ``kind`` (``all`` for totals), ``registered``, ``supervised``,
+    ``working``, ``supervision_coverage_ratio``; the overall rows have district ``ALL``.
+    """
+    frame = sites.assign(district=sites["district"].fillna("UNASSIGNED"))
+    parts = []
+    for keys in (["district", "kind"], ["district"], ["kind"], []):
+        grouped = frame.groupby(keys) if keys else frame.assign(_all=1).groupby("_all")
+        counts = grouped.agg(
+            registered=("site", "size"),
+            supervised=("supervised", "sum"),
+            working=("working", "sum"),
+        ).reset_index()
+        counts = counts.drop(columns="_all", errors="ignore")
+        if "district" not in keys:
+            counts["district"] = "ALL"
+        if "kind" not in keys:
+            counts["kind"] = "all"
+        parts.append(counts)
+    table = pd.concat(parts, ignore_index=True)
+    table["supervision_coverage_ratio"] = table["supervised"] / table["registered"]
+    return table[
+        ["district", "kind", "registered", "supervised", "working", "supervision_coverage_ratio"]
+    ]
+
+
+@dataclasses.dataclass(frozen=True)
+class Blankspots:
+    """A blankspot snapshot: figures per district, and the covered and blank geometries."""
+
+    districts: pd.DataFrame
+    coverage: gpd.GeoDataFrame
+    blankspots: gpd.GeoDataFrame
+
+
+def targets(districts_ea: gpd.GeoDataFrame, settlements_ea: gpd.GeoDataFrame | None) -> np.ndarray:
+    """Area that should have coverage per district: the district, or its settlements."""
+    import shapely
+
+    geoms = districts_ea.geometry.values
+    if settlements_ea is None:
+        return np.asarray(geoms)
+    s = np.asarray(shapely.make_valid(settlements_ea.geometry.values))
+    d_idx, s_idx = shapely.STRtree(s).query(geoms, predicate="intersects")
+    pieces = shapely.intersection(geoms[d_idx], s[s_idx])
+    return group_union(len(geoms), d_idx, pieces)
+
+
+def group_union(n: int, group: np.ndarray, geoms: np.ndarray) -> np.ndarray:
+    """Union of ``geoms`` per group index 0..n-1 (empty polygon for a group with none)."""
+    import shapely
+
+    out = np.array([shapely.Polygon()] * n, dtype=object)
+    if not len(group):
+        return out
+    order = np.argsort(group, kind="stable")
+    group, geoms = group[order], geoms[order]
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    ends = np.r_[starts[1:], len(group)]
+    single = ends - starts == 1
+    out[group[starts[single]]] = geoms[starts[single]]
+    for s, e in zip(starts[~single], ends[~single], strict=True):
+        out[group[s]] = shapely.union_all(geoms[s:e])
+    return out
+
+
+def blankspots(
+    districts: gpd.GeoDataFrame,
+    sites: gpd.GeoDataFrame,
+    *,
+    threshold: float,
+    settlements: gpd.GeoDataFrame | None = None,
+    progress: Progress = null_progress,
+) -> Blankspots:
+    """Covered and blank area per district from the points that work now.
+
+    Parameters
+    ----------
+    districts
+        ``district`` and polygons (EPSG:4326).
+    sites
+        Points with ``district``, ``working`` (bool) and ``radius_m``; every working point
+        counts, even one assigned to no district, since its circle can reach across a border.
+    threshold
+        A district is flagged when its blankspot ratio is above this, or no point in it works.
+    settlements
+        Optional residential polygons: the blankspot is then the settlement area left uncovered.
+
+    Returns
+    -------
+    Blankspots
+        ``districts``: ``district``, ``district_area_km2``, ``target_area_km2``, ``covered_km2``,
+        ``blankspot_km2``, ``blankspot_ratio``, ``sites_working``, ``blankspot_flag``; and the
+        covered and blankspot geometries per district (EPSG:4326).
+    """
+    import geopandas as gpd
+    import shapely
+
+    crs = equal_area_crs(tuple(districts.total_bounds))
+    d_ea = districts.to_crs(crs)
+    s_ea = settlements.to_crs(crs) if settlements is not None else None
+    target = targets(d_ea, s_ea)
+    progress("blankspots", 1, 4)
+    up = sites[sites["working"].astype(bool) & (sites["radius_m"] > 0)]
+    circles = coverage_circles(
+        up.geometry.x.values, up.geometry.y.values, up["radius_m"].to_numpy(float), crs
+    )
+    progress("blankspots", 2, 4)
+    t_idx, c_idx = shapely.STRtree(circles).query(target, predicate="intersects")
+    covered = group_union(len(target), t_idx, shapely.intersection(target[t_idx], circles[c_idx]))
+    progress("blankspots", 3, 4)
+    blank = shapely.difference(target, covered)
+    target_km2 = shapely.area(target) / KM2
+    blank_km2 = shapely.area(blank) / KM2
+    working = sites[sites["working"].astype(bool)].groupby("district").size()
+    n_working = districts["district"].map(working).fillna(0).astype(int).to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(target_km2 > 0, blank_km2 / target_km2, 0.0)
+    table = pd.DataFrame(
+        {
+            "district": districts["district"].to_numpy(),
+            "district_area_km2": shapely.area(d_ea.geometry.values) / KM2,
+            "target_area_km2": target_km2,
+            "covered_km2": shapely.area(covered) / KM2,
+            "blankspot_km2": blank_km2,
+            "blankspot_ratio": ratio,
+            "sites_working": n_working,
+            "blankspot_flag": (ratio > threshold) | (n_working == 0),
+        }
+    )
+    progress("blankspots", 4, 4)
+
+    def frame(geoms: np.ndarray) -> gpd.GeoDataFrame:
+        keep = ~shapely.is_empty(geoms)
+        return gpd.GeoDataFrame(
+            {"district": table["district"].to_numpy()[keep]}, geometry=geoms[keep], crs=crs
+        ).to_crs("EPSG:4326")
+
+    return Blankspots(table, frame(covered), frame(blank))

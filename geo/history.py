@@ -1,0 +1,152 @@
+"""Figures over a period from outage history: site availability and time-weighted blankspots.
+
+A site counts as working over the period except inside its outage intervals (any cause: a site
+``unreachable`` behind a dead parent gives no connectivity either). Open outages (no end) run to
+the end of the period. The covered area of a district only changes when a site whose circle
+reaches it changes state, so each district is swept over its own sites' interval ends, and a
+union is computed once per distinct set of sites down (cached).
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from pantau.geo.coverage import KM2, coverage_circles, equal_area_crs, targets
+from pantau.geo.progress import Progress, null_progress
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+OUTAGE_COLUMNS = ("site", "start", "end")
+
+
+def merged_intervals(outages: pd.DataFrame, t0: float, t1: float) -> dict[str, list[tuple]]:
+    """Per site, its outage intervals clipped to [t0, t1] and merged where they overlap."""
+    missing = [c for c in OUTAGE_COLUMNS if c not in outages.columns]
+    if missing:
+        raise ValueError(f"outages lack column(s) {missing}; expected {OUTAGE_COLUMNS}")
+    start = outages["start"].astype(float).clip(lower=t0)
+    end = outages["end"].astype(float).fillna(t1).clip(upper=t1)
+    frame = pd.DataFrame({"site": outages["site"], "start": start, "end": end})
+    frame = frame[frame["end"] > frame["start"]].sort_values(["site", "start"])
+    out: dict[str, list[tuple]] = {}
+    for site, s, e in frame.itertuples(index=False):
+        spans = out.setdefault(site, [])
+        if spans and s <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], e))
+        else:
+            spans.append((s, e))
+    return out
+
+
+def site_availability(
+    site_ids: list[str], outages: pd.DataFrame, t0: float, t1: float
+) -> pd.DataFrame:
+    """Downtime seconds, outage count and availability (0..1) per site over [t0, t1]."""
+    spans = merged_intervals(outages, t0, t1)
+    down = np.array([sum(e - s for s, e in spans.get(i, ())) for i in site_ids], dtype=float)
+    count = np.array([len(spans.get(i, ())) for i in site_ids], dtype=int)
+    return pd.DataFrame(
+        {
+            "site": site_ids,
+            "downtime_s": down,
+            "outages": count,
+            "availability": 1.0 - down / (t1 - t0),
+        }
+    )
+
+
+def blankspot_history(
+    districts: gpd.GeoDataFrame,
+    sites: gpd.GeoDataFrame,
+    outages: pd.DataFrame,
+    t0: float,
+    t1: float,
+    *,
+    settlements: gpd.GeoDataFrame | None = None,
+    progress: Progress = null_progress,
+) -> pd.DataFrame:
+    """Time-weighted blankspots per district over [t0, t1].
+
+    Parameters
+    ----------
+    districts
+        ``district`` and polygons (EPSG:4326).
+    sites
+        Every registered point with ``site`` and ``radius_m`` (state over time comes from
+        ``outages``, not from a snapshot).
+    outages
+        ``site``, ``start``, ``end`` (Unix seconds; ``end`` NaN while open).
+
+    Returns
+    -------
+    DataFrame
+        ``district``, ``blankspot_km2h`` (integral of blank area over time, km2 x hours),
+        ``mean_blankspot_ratio``, and ``coverage_availability``: delivered covered area-time over
+        what all points up would cover (NaN where nothing can cover the district).
+    """
+    import shapely
+
+    if t1 <= t0:
+        raise ValueError(f"period end {t1} is not after its start {t0}")
+    crs = equal_area_crs(tuple(districts.total_bounds))
+    target = targets(
+        districts.to_crs(crs), settlements.to_crs(crs) if settlements is not None else None
+    )
+    live = sites[sites["radius_m"] > 0]
+    circles = coverage_circles(
+        live.geometry.x.values, live.geometry.y.values, live["radius_m"].to_numpy(float), crs
+    )
+    t_idx, c_idx = shapely.STRtree(circles).query(target, predicate="intersects")
+    pieces = shapely.intersection(target[t_idx], circles[c_idx])
+    spans = merged_intervals(outages, t0, t1)
+    names = live["site"].to_numpy()
+    target_km2 = shapely.area(target) / KM2
+    hours = (t1 - t0) / 3600.0
+    full = np.zeros(len(target))
+    delivered = np.zeros(len(target))
+    order = np.argsort(t_idx, kind="stable")
+    bounds = np.flatnonzero(np.r_[True, t_idx[order][1:] != t_idx[order][:-1]])
+    groups = np.split(order, bounds[1:]) if len(order) else []
+    for n, members in enumerate(groups):
+        d = t_idx[members[0]]
+        full[d], delivered[d] = _sweep(pieces[members], names[c_idx[members]], spans, t0, t1)
+        progress("blankspot history", n + 1, len(groups))
+    blank_km2h = target_km2 * hours - delivered / KM2 / 3600.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(target_km2 > 0, blank_km2h / (target_km2 * hours), 0.0)
+        availability = np.where(full > 0, delivered / (full * (t1 - t0)), np.nan)
+    return pd.DataFrame(
+        {
+            "district": districts["district"].to_numpy(),
+            "blankspot_km2h": blank_km2h,
+            "mean_blankspot_ratio": ratio,
+            "coverage_availability": availability,
+        }
+    )
+
+
+def _sweep(
+    pieces: np.ndarray, owners: np.ndarray, spans: dict[str, list[tuple]], t0: float, t1: float
+) -> tuple[float, float]:
+    """Covered area with every piece up, and covered area x seconds actually delivered."""
+    import shapely
+
+    cache: dict[frozenset, float] = {}
+
+    def area(down: frozenset) -> float:
+        if down not in cache:
+            keep = [p for p, o in zip(pieces, owners, strict=True) if o not in down]
+            cache[down] = float(shapely.area(shapely.union_all(keep))) if keep else 0.0
+        return cache[down]
+
+    edges = sorted({t0, t1} | {t for o in set(owners) for span in spans.get(o, ()) for t in span})
+    delivered = 0.0
+    for a, b in itertools.pairwise(edges):
+        mid = (a + b) / 2
+        down = frozenset(o for o in set(owners) if any(s <= mid < e for s, e in spans.get(o, ())))
+        delivered += area(down) * (b - a)
+    return area(frozenset()), delivered

@@ -1,0 +1,3 @@
+"""Shared pytest setup. Keep small: fixtures live in their own modules, loaded here."""
+
+pytest_plugins = ["labfixtures"]

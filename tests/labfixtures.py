@@ -1,0 +1,45 @@
+"""Pytest fixtures for the network lab (:mod:`pantau.lab.netns`).
+
+``lab_factory`` builds labs with :meth:`Lab.tree`/:meth:`Lab.star` and closes every one of them in
+its finalizer, even when the test fails or is interrupted. ``lab`` is a ready star lab:
+router ``core``, hosts ``office1``, ``office2``, agent ``agent1``. Both skip with the reason when
+not root or when ``ip netns add`` fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from pantau.lab.netns import Lab, available
+
+
+@pytest.fixture(scope="session")
+def lab_unavailable() -> str | None:
+    """None when namespaces can be made here, else why not."""
+    return available()
+
+
+@pytest.fixture
+def lab_factory(lab_unavailable: str | None) -> Iterator[Callable[..., Lab]]:
+    """Call with ``tree=`` (``{node: parent}``) or ``star=`` (kwargs of :meth:`Lab.star`)."""
+    if lab_unavailable:
+        pytest.skip(lab_unavailable)
+    labs: list[Lab] = []
+
+    def make(*, tree: dict[str, str | None] | None = None, **star: object) -> Lab:
+        lab = Lab.tree(tree) if tree is not None else Lab.star(**star)  # type: ignore[arg-type]
+        labs.append(lab)
+        return lab
+
+    try:
+        yield make
+    finally:
+        for lab in labs:
+            lab.close()
+
+
+@pytest.fixture
+def lab(lab_factory: Callable[..., Lab]) -> Lab:
+    """A star lab: ``core`` routing for ``office1``, ``office2`` and ``agent1``."""
+    return lab_factory(router="core", hosts=["office1", "office2"], agents=["agent1"])

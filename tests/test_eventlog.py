@@ -1,0 +1,161 @@
+"""The durable event log: cursors, restarts, retention, and errors that lose nothing."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+
+import pytest
+from pantau.agent.eventlog import EventLog, Retention
+
+from pantau.errors import StoreError
+from pantau.events import Event
+
+KEEP_ALL = Retention(max_age=10 * 365 * 86400, max_count=1_000_000)
+
+
+def ev(i, t=1000.0, **kw):
+    fields = dict(
+        agent="a1",
+        type="site",
+        site=f"s{i}",
+        probe=None,
+        old="up",
+        new="down",
+        time=t,
+        reason="timeout",
+    )
+    fields.update(kw)
+    return Event(**fields)
+
+
+def open_log(path, retention=KEEP_ALL, now=2000.0):
+    return EventLog(path, retention, clock=lambda: now)
+
+
+def test_append_and_read_pages(tmp_path):
+    log = open_log(tmp_path / "events.db")
+    stored = log.append([ev(i) for i in range(5)])
+    assert [e.cursor for e in stored] == [1, 2, 3, 4, 5]
+    page = log.read(after=0, limit=2)
+    assert [e.site for e in page.events] == ["s0", "s1"]
+    assert (page.next, page.oldest, page.more) == (2, 1, True)
+    page = log.read(after=page.next, limit=10)
+    assert [e.cursor for e in page.events] == [3, 4, 5]
+    assert (page.next, page.more) == (5, False)
+    empty = log.read(after=5)
+    assert (empty.events, empty.next, empty.more) == ((), 5, False)
+    assert log.read(after=99).next == 99
+    log.close()
+
+
+def test_fields_round_trip(tmp_path):
+    log = open_log(tmp_path / "events.db")
+    events = [
+        ev(1, t=1234.567, hop="10.1.0.1", isolated=True),
+        ev(2, type="probe", probe="tcp:443", old="unknown", new="up", reason="ok"),
+        ev(
+            3,
+            type="agent",
+            site=None,
+            old="connected",
+            new="isolated",
+            reason="isolated",
+            isolated=True,
+        ),
+    ]
+    stored = log.append(events)
+    assert list(log.read().events) == stored
+    assert stored[0].to_json()["time"] == "1970-01-01T00:20:34.567Z"
+    log.close()
+
+
+def test_cursors_and_log_id_survive_reopen(tmp_path):
+    path = tmp_path / "events.db"
+    log = open_log(path)
+    log.append([ev(i) for i in range(3)])
+    log_id = log.log_id
+    log.close()
+    log = open_log(path)
+    assert log.log_id == log_id and len(log_id) == 32
+    assert [e.cursor for e in log.append([ev(9)])] == [4]
+    log.close()
+    other = open_log(tmp_path / "other.db")
+    assert other.log_id != log_id
+    other.close()
+
+
+def test_retention_by_count_never_reuses_cursors(tmp_path):
+    path = tmp_path / "events.db"
+    log = open_log(path, Retention(max_age=1e9, max_count=1000))
+    for start in range(0, 1500, 100):
+        log.append([ev(i) for i in range(start, start + 100)])
+    page = log.read(after=0, limit=10000)
+    assert len(page.events) == 1000
+    assert page.oldest == 501 and page.events[0].cursor == 501 and page.next == 1500
+    log.close()
+    log = open_log(path, Retention(max_age=1e9, max_count=1000))
+    assert log.append([ev(0)])[0].cursor == 1501
+    log.close()
+
+
+def test_retention_by_age_and_oldest_when_everything_expired(tmp_path):
+    path = tmp_path / "events.db"
+    log = open_log(path, Retention(max_age=100.0, max_count=1000), now=1000.0)
+    log.append([ev(0, t=850.0), ev(1, t=950.0)])  # the first is past the 100 s retention
+    page = log.read()
+    assert [e.cursor for e in page.events] == [2] and page.oldest == 2
+    log.close()
+    later = open_log(path, Retention(max_age=100.0, max_count=1000), now=5000.0)
+    later.append([ev(2, t=10.0)])  # already expired: appended, then pruned with the rest
+    page = later.read()
+    assert page.events == () and page.oldest == 4 and page.next == 0
+    later.close()
+
+
+def test_corrupt_file_is_a_clear_store_error(tmp_path):
+    path = tmp_path / "events.db"
+    path.write_bytes(b"this is not a sqlite database" * 200)
+    with pytest.raises(StoreError, match=r"events\.db: not a usable event log .*move the file"):
+        open_log(path)
+    assert path.read_bytes().startswith(b"this is not")  # nothing overwritten
+
+
+def test_unwritable_folder_is_a_store_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match="cannot open the event log"):
+        open_log(blocker / "sub" / "events.db")
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 512 KiB tmpfs: a real full disk. Needs root (mount)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs to fill needs root")
+    mnt = tmp_path / f"tiny-{os.getpid()}"
+    mnt.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount tmpfs: {done.stderr.decode().strip()}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_disk_full_raises_and_keeps_what_was_recorded(tiny_disk):
+    path = tiny_disk / "events.db"
+    log = open_log(path)
+    acknowledged = []
+    with pytest.raises(StoreError, match=r"events\.db: cannot append .*full"):
+        for batch in range(10_000):
+            acknowledged += log.append([ev(batch * 50 + i, hop="x" * 200) for i in range(50)])
+    assert acknowledged, "the disk filled before the first batch"
+    assert list(log.read(after=0, limit=10000).events) == acknowledged[:10000]
+    log.close()
+    reopened = sqlite3.connect(path)
+    count = reopened.execute("SELECT COUNT(*), MAX(cursor) FROM events").fetchone()
+    reopened.close()
+    assert count == (len(acknowledged), acknowledged[-1].cursor)
