@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -140,7 +141,8 @@ def _read_csv(path: Path) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
         return [], [f"{path}: inventory file not found; fix [inventory] sites or create the file"]
     except UnicodeDecodeError as exc:
         return [], [f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"]
-    reader = csv.DictReader(text.splitlines())
+    # str.splitlines() also breaks at U+0085 and U+2028 inside fields; csv wants only CR/LF.
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     header = reader.fieldnames or []
     missing = [c for c in ("id", "name", "kind", "lat", "lon") if c not in header]
     if missing:

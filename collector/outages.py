@@ -1,0 +1,291 @@
+"""The outage decision: from many agents' site events to per-site state timelines and outages.
+
+Pure functions, no I/O: callers pass the events, the sites and the agents' unreachable periods.
+Events are replayed in ``(time, agent, cursor)`` order, so the result never depends on the order
+in which the collector happened to pull the agents.
+
+Rules
+-----
+* An agent votes for a site when its last event for the site said ``up`` or ``down``, that event
+  was not recorded while the agent was isolated, and the agent is neither isolated nor unreachable
+  from the collector at that time.
+* The site is ``down`` when more than ``quorum`` of the voters say down, ``up`` when some agent
+  votes and they do not. With no voter it keeps its last state (an isolated or dead agent is no
+  evidence of anything), unless every agent that knows the site reported it ``unknown``.
+* A down site whose parent is down is ``unreachable``; an outage's cause is ``unreachable`` when
+  the parent is down at its start (or within ``parent_grace`` after it), ``unknown`` when the
+  parent's state is unknown, else ``down``.
+* A new down period while the site is flapping (more than ``flap_threshold`` transitions within
+  ``flap_window``) joins the previous outage, flagged ``flapping``, instead of opening another.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+
+from pantau.events import Event
+
+UP, DOWN, UNKNOWN, UNREACHABLE = "up", "down", "unknown", "unreachable"
+CAUSES = (DOWN, UNREACHABLE, UNKNOWN)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OutageParams:
+    """Tuning of the decision; ``quorum``, ``flap_*`` come from ``[collector]``."""
+
+    quorum: float = 0.5
+    flap_window: float = 3600.0
+    flap_threshold: int = 6
+    parent_grace: float = 120.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SiteRef:
+    """What the decision needs to know of an inventory site."""
+
+    id: str
+    parent: str | None = None
+    district: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Outage:
+    """One outage of one site; ``end`` is None while it is open."""
+
+    site: str
+    district: str | None
+    start: float
+    end: float | None
+    cause: str
+    agents: tuple[str, ...]
+    hop: str | None
+    flapping: bool = False
+    transitions: int = 1
+
+    def duration(self, now: float) -> float:
+        """Seconds from start to end, or to ``now`` while open."""
+        return (self.end if self.end is not None else now) - self.start
+
+
+#: A state timeline: ``(time, state)`` changes in time order; before the first, ``unknown``.
+Timeline = tuple[tuple[float, str], ...]
+
+
+def state_at(timeline: Timeline, t: float) -> str:
+    """The state a timeline holds at time ``t`` (changes at ``t`` included)."""
+    i = bisect.bisect_right(timeline, (t, "~"))
+    return timeline[i - 1][1] if i else UNKNOWN
+
+
+def _flags(events: Iterable[tuple[float, int, bool]]) -> list[tuple[float, bool]]:
+    """A boolean timeline from ``(time, cursor, value)`` items, in replay order."""
+    return [(t, v) for t, _, v in sorted(events)]
+
+
+def _flag_at(changes: list[tuple[float, bool]], t: float) -> bool:
+    value = False
+    for when, v in changes:
+        if when > t:
+            break
+        value = v
+    return value
+
+
+def _down_at(periods: Sequence[tuple[float, float | None]], t: float) -> bool:
+    return any(start <= t and (end is None or t < end) for start, end in periods)
+
+
+@dataclasses.dataclass(slots=True)
+class _Vote:
+    state: str = UNKNOWN
+    tainted: bool = False
+    hop: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SiteHistory:
+    """A site's decided timeline and, per change to ``down``, who said so and the last hop."""
+
+    timeline: Timeline
+    witnesses: tuple[tuple[float, tuple[str, ...], str | None], ...]
+
+
+def _site_history(
+    events: Sequence[Event],
+    isolation: Mapping[str, list[tuple[float, bool]]],
+    agent_down: Mapping[str, Sequence[tuple[float, float | None]]],
+    quorum: float,
+) -> SiteHistory:
+    """Replay one site's events from every agent into its decided state timeline."""
+    agents = sorted({e.agent for e in events})
+    points = {e.time for e in events}
+    for a in agents:
+        points.update(t for t, _ in isolation.get(a, ()))
+        for start, end in agent_down.get(a, ()):
+            points.add(start)
+            if end is not None:
+                points.add(end)
+    by_time: dict[float, list[Event]] = defaultdict(list)
+    for e in sorted(events, key=lambda e: (e.time, e.agent, e.cursor)):
+        by_time[e.time].append(e)
+    votes: dict[str, _Vote] = {}
+    state, timeline, witnesses = UNKNOWN, [], []
+    for t in sorted(points):
+        for e in by_time.get(t, ()):
+            isolated = e.isolated or _flag_at(isolation.get(e.agent, []), t)
+            votes[e.agent] = _Vote(e.new, isolated, e.hop if e.new == DOWN else None)
+        voters = [
+            a
+            for a, v in votes.items()
+            if v.state in (UP, DOWN)
+            and not v.tainted
+            and not _flag_at(isolation.get(a, []), t)
+            and not _down_at(agent_down.get(a, ()), t)
+        ]
+        saying_down = [a for a in voters if votes[a].state == DOWN]
+        if voters:
+            new = DOWN if len(saying_down) > quorum * len(voters) else UP
+        elif (clean := [v for v in votes.values() if not v.tainted]) and all(
+            v.state == UNKNOWN for v in clean
+        ):
+            new = UNKNOWN
+        else:
+            new = state
+        if new == DOWN and saying_down:
+            hops = [votes[a].hop for a in saying_down if votes[a].hop]
+            witnesses.append((t, tuple(saying_down), hops[-1] if hops else None))
+        if new != state:
+            timeline.append((t, new))
+            state = new
+    return SiteHistory(tuple(timeline), tuple(witnesses))
+
+
+def _cause(parent: Timeline | None, start: float, end: float | None, grace: float) -> str:
+    if parent is None:
+        return DOWN
+    if state_at(parent, start) == DOWN:
+        return UNREACHABLE
+    until = start + grace if end is None else min(end, start + grace)
+    if any(start < t <= until and s == DOWN for t, s in parent):
+        return UNREACHABLE
+    return UNKNOWN if state_at(parent, start) == UNKNOWN else DOWN
+
+
+def _outages(
+    site: SiteRef, history: SiteHistory, parent: Timeline | None, params: OutageParams
+) -> list[Outage]:
+    timeline = history.timeline
+    periods = []
+    for i, (t, s) in enumerate(timeline):
+        if s == DOWN:
+            periods.append((t, timeline[i + 1][0] if i + 1 < len(timeline) else None))
+    change_times = [t for t, _ in timeline[1:]]
+    out: list[Outage] = []
+    for start, end in periods:
+        seen = [w for w in history.witnesses if start <= w[0] and (end is None or w[0] < end)]
+        agents = sorted({a for w in seen for a in w[1]})
+        hops = [w[2] for w in seen if w[2]]
+        recent = bisect.bisect_right(change_times, start) - bisect.bisect_left(
+            change_times, start - params.flap_window
+        )
+        prev = out[-1] if out else None
+        if (
+            prev is not None
+            and prev.end is not None
+            and recent > params.flap_threshold
+            and prev.end >= start - params.flap_window
+        ):
+            out[-1] = dataclasses.replace(
+                prev,
+                end=end,
+                agents=tuple(sorted({*prev.agents, *agents})),
+                hop=hops[-1] if hops else prev.hop,
+                flapping=True,
+                transitions=prev.transitions + 1,
+            )
+            continue
+        cause = _cause(parent, start, end, params.parent_grace)
+        out.append(
+            Outage(
+                site.id, site.district, start, end, cause, tuple(agents), hops[-1] if hops else None
+            )
+        )
+    return out
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Decision:
+    """Per site: decided timeline (``up``/``down``/``unknown``) and outages, in start order."""
+
+    timelines: Mapping[str, Timeline]
+    outages: Mapping[str, tuple[Outage, ...]]
+    parents: Mapping[str, str | None]
+
+    def label_at(self, site: str, t: float) -> str:
+        """``up``, ``down``, ``unreachable`` (down under a down parent) or ``unknown`` at ``t``."""
+        state = state_at(self.timelines.get(site, ()), t)
+        parent = self.parents.get(site)
+        if state == DOWN and parent and state_at(self.timelines.get(parent, ()), t) == DOWN:
+            return UNREACHABLE
+        return state
+
+
+def isolation_timelines(events: Iterable[Event]) -> dict[str, list[tuple[float, bool]]]:
+    """Per agent, when it declared itself isolated or connected (``agent`` events)."""
+    raw: dict[str, list[tuple[float, int, bool]]] = defaultdict(list)
+    for e in events:
+        if e.type == "agent":
+            raw[e.agent].append((e.time, e.cursor, e.new == "isolated"))
+    return {a: _flags(items) for a, items in raw.items()}
+
+
+def decide(
+    events: Iterable[Event],
+    sites: Iterable[SiteRef],
+    params: OutageParams,
+    agent_down: Mapping[str, Sequence[tuple[float, float | None]]] | None = None,
+) -> Decision:
+    """Decide every site's state timeline and outages from the agents' events.
+
+    Parameters
+    ----------
+    events
+        Site events (and ``agent`` isolation events) from every agent, in any order; ``probe``
+        events are ignored. Events for sites not in ``sites`` are ignored.
+    sites
+        The sites to decide, with their parent and district. A parent missing from ``sites``
+        counts as unknown.
+    params
+        Quorum, flapping and parent grace.
+    agent_down
+        Per agent, ``(start, end)`` periods (end None = still) when the collector could not reach
+        it; it does not vote then.
+
+    Returns
+    -------
+    Decision
+        The same for any order of ``events``.
+    """
+    events = list(events)
+    isolation = isolation_timelines(events)
+    site_list = list(sites)
+    known = {s.id for s in site_list}
+    per_site: dict[str, list[Event]] = defaultdict(list)
+    for e in events:
+        if e.type == "site" and e.site in known:
+            per_site[e.site].append(e)
+    histories = {
+        s.id: _site_history(per_site[s.id], isolation, agent_down or {}, params.quorum)
+        for s in site_list
+    }
+    timelines = {sid: h.timeline for sid, h in histories.items()}
+    outages = {
+        s.id: tuple(
+            _outages(s, histories[s.id], timelines.get(s.parent, ()) if s.parent else None, params)
+        )
+        for s in site_list
+    }
+    return Decision(timelines, outages, {s.id: s.parent for s in site_list})

@@ -1,0 +1,102 @@
+"""The collector's tables (SQLAlchemy Core), the same on SQLite and PostgreSQL.
+
+Times are Unix seconds in double precision. The Alembic scripts in ``migrations/`` create exactly
+these tables; ``tests/test_collector_store.py`` checks that they agree.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Double,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+#: Raw events as the agents logged them; ``(agent, log_id, cursor)`` makes ingest idempotent.
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("agent", String(128), nullable=False),
+    Column("log_id", String(128), nullable=False),
+    Column("cursor", BigInteger, nullable=False),
+    Column("type", String(8), nullable=False),
+    Column("site", String(64)),
+    Column("probe", String(512)),
+    Column("old", String(16), nullable=False),
+    Column("new", String(16), nullable=False),
+    Column("time", Double, nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("isolated", Boolean, nullable=False),
+    Column("hop", String(256)),
+    UniqueConstraint("agent", "log_id", "cursor", name="uq_events_agent_log_cursor"),
+    Index("ix_events_site_time", "site", "time"),
+    Index("ix_events_agent_type", "agent", "type"),
+)
+
+#: Where the collector is in each agent's log; written in the transaction of the events it covers.
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("source", String(512), primary_key=True),
+    Column("agent", String(128), nullable=False),
+    Column("log_id", String(128), nullable=False),
+    Column("next", BigInteger, nullable=False),
+    Column("updated", Double, nullable=False),
+    Column("missed", BigInteger, nullable=False),
+)
+
+#: When the collector could (up) or could not (down) reach an agent.
+agent_status = Table(
+    "agent_status",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("agent", String(128), nullable=False),
+    Column("time", Double, nullable=False),
+    Column("up", Boolean, nullable=False),
+    Index("ix_agent_status_agent_time", "agent", "time"),
+)
+
+#: Derived from events; replaced per site whenever that site's events change.
+outages = Table(
+    "outages",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("site", String(64), nullable=False),
+    Column("district", String(64)),
+    Column("start", Double, nullable=False),
+    Column("end", Double),
+    Column("duration", Double),
+    Column("cause", String(16), nullable=False),
+    Column("agents", Text, nullable=False),
+    Column("hop", String(256)),
+    Column("flapping", Boolean, nullable=False),
+    Column("transitions", Integer, nullable=False),
+    UniqueConstraint("site", "start", name="uq_outages_site_start"),
+    Index("ix_outages_district_start", "district", "start"),
+)
+
+#: Sites whose events changed since their outages were last derived.
+dirty_sites = Table("dirty_sites", metadata, Column("site", String(64), primary_key=True))
+
+maintenance = Table(
+    "maintenance",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("site", String(64)),
+    Column("district", String(64)),
+    Column("start", Double, nullable=False),
+    Column("end", Double, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("origin", String(8), nullable=False),  # "config" or "api"
+)

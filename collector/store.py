@@ -1,0 +1,346 @@
+"""The collector store: raw events, cursors, agent reachability, outages, maintenance windows.
+
+SQLite (WAL) by default, PostgreSQL through psycopg 3, one schema (:mod:`.schema`) migrated by
+Alembic at open. Every database failure becomes :class:`~pantau.errors.StoreError` naming the
+operation; a failed write rolls back whole, so a retry neither loses nor repeats anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from importlib import resources
+from pathlib import Path
+
+import alembic.command
+import alembic.config
+import sqlalchemy as sa
+from pantau.collector.availability import Maintenance
+from pantau.collector.outages import Outage
+from pantau.collector.schema import (
+    agent_status,
+    cursors,
+    dirty_sites,
+    events,
+    maintenance,
+    outages,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine, make_url
+
+from pantau.errors import StoreError
+from pantau.events import Event
+
+log = logging.getLogger(__name__)
+
+_EVENT_COLUMNS = ("agent", "type", "site", "probe", "old", "new", "time", "reason", "isolated")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where the collector is in one agent's event log."""
+
+    source: str
+    agent: str
+    log_id: str
+    next: int
+    updated: float
+    missed: int = 0
+
+
+def engine_url(url: str) -> sa.URL:
+    """The SQLAlchemy URL for a configured one: ``postgresql://`` means psycopg 3."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
+    cur = dbapi_conn.cursor()  # type: ignore[attr-defined]
+    # WAL lets the API read while ingest writes; NORMAL is durable across process crashes.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+class Store:
+    """The outage store over one engine. Build it with :func:`open_store`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self.name = engine.url.render_as_string(hide_password=True)
+
+    @contextlib.contextmanager
+    def _tx(self, operation: str) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except (sa.exc.SQLAlchemyError, OSError) as exc:
+            raise StoreError(
+                f"store {self.name}: {operation} failed: {_detail(exc)}; nothing of it was written"
+            ) from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- events and cursors ---------------------------------------------------------------
+
+    def ingest(
+        self,
+        source: str,
+        agent: str,
+        log_id: str,
+        batch: Sequence[Event],
+        next_cursor: int,
+        *,
+        now: float,
+        missed: int = 0,
+    ) -> int:
+        """Store a page of events and the cursor after it in one transaction.
+
+        Events already stored (same agent, log_id, cursor) are skipped. Sites they concern are
+        marked for outage derivation; an agent event marks every site that agent reported.
+
+        Returns
+        -------
+        int
+            Events newly stored.
+        """
+        rows = [
+            {
+                **{c: getattr(e, c) for c in _EVENT_COLUMNS},
+                "hop": e.hop,
+                "cursor": e.cursor,
+                "log_id": log_id,
+            }
+            for e in batch
+        ]
+        sites = {e.site for e in batch if e.type == "site" and e.site}
+        with self._tx(f"storing {len(rows)} events from {source}") as conn:
+            stored = 0
+            if rows:
+                stmt = self._insert(events).on_conflict_do_nothing(
+                    index_elements=["agent", "log_id", "cursor"]
+                )
+                # rowcount of an executemany is -1 on psycopg: count what RETURNING gives back
+                stored = len(conn.execute(stmt.returning(events.c.id), rows).all())
+            if any(e.type == "agent" for e in batch):
+                sites |= self._sites_of(conn, agent)
+            self._mark(conn, sites)
+            self._put_cursor(conn, Cursor(source, agent, log_id, next_cursor, now, missed))
+        return stored
+
+    def _sites_of(self, conn: Connection, agent: str) -> set[str]:
+        q = sa.select(events.c.site).where(events.c.agent == agent, events.c.type == "site")
+        return set(conn.scalars(q.distinct()))
+
+    def _mark(self, conn: Connection, sites: Iterable[str]) -> None:
+        rows = [{"site": s} for s in sorted(sites)]
+        if rows:
+            conn.execute(self._insert(dirty_sites).on_conflict_do_nothing(), rows)
+
+    def _put_cursor(self, conn: Connection, cur: Cursor) -> None:
+        values = dataclasses.asdict(cur)
+        stmt = self._insert(cursors).values(values)
+        update = {k: stmt.excluded[k] for k in values if k != "source"}
+        update["missed"] = cursors.c.missed + stmt.excluded.missed
+        conn.execute(stmt.on_conflict_do_update(index_elements=["source"], set_=update))
+
+    def cursors(self) -> dict[str, Cursor]:
+        """Every agent's cursor, by source URL."""
+        with self._tx("reading cursors") as conn:
+            return {r.source: Cursor(**r._asdict()) for r in conn.execute(sa.select(cursors))}
+
+    def events_for(self, sites: Iterable[str]) -> list[Event]:
+        """Every stored site event of ``sites`` and every agent event, in replay order."""
+        sites = sorted(set(sites))
+        cols = [events.c[c] for c in (*_EVENT_COLUMNS, "hop", "cursor")]
+        out: list[Event] = []
+        with self._tx("reading events") as conn:
+            for i in range(0, len(sites), 500):
+                q = sa.select(*cols).where(events.c.site.in_(sites[i : i + 500]))
+                out.extend(Event(**r._asdict()) for r in conn.execute(q))
+            q = sa.select(*cols).where(events.c.type == "agent")
+            out.extend(Event(**r._asdict()) for r in conn.execute(q))
+        out.sort(key=lambda e: (e.time, e.agent, e.cursor))
+        return out
+
+    def count_events(self) -> int:
+        with self._tx("counting events") as conn:
+            return int(conn.scalar(sa.select(sa.func.count()).select_from(events)) or 0)
+
+    # -- agent reachability ---------------------------------------------------------------
+
+    def agent_status(self, agent: str, time: float, up: bool) -> None:
+        """Record that the collector could (``up``) or could not reach ``agent`` from ``time``."""
+        with self._tx(f"recording agent {agent} status") as conn:
+            conn.execute(sa.insert(agent_status).values(agent=agent, time=time, up=up))
+            self._mark(conn, self._sites_of(conn, agent))
+
+    def agent_down(self) -> dict[str, list[tuple[float, float | None]]]:
+        """Per agent, the periods when the collector could not reach it (end None: still)."""
+        periods: dict[str, list[tuple[float, float | None]]] = {}
+        with self._tx("reading agent status") as conn:
+            q = sa.select(agent_status).order_by(agent_status.c.agent, agent_status.c.time)
+            for r in conn.execute(q):
+                mine = periods.setdefault(r.agent, [])
+                if not r.up and (not mine or mine[-1][1] is not None):
+                    mine.append((r.time, None))
+                elif r.up and mine and mine[-1][1] is None:
+                    mine[-1] = (mine[-1][0], r.time)
+        return periods
+
+    # -- outages --------------------------------------------------------------------------
+
+    def dirty(self) -> set[str]:
+        with self._tx("reading sites to update") as conn:
+            return set(conn.scalars(sa.select(dirty_sites.c.site)))
+
+    def mark_dirty(self, sites: Iterable[str]) -> None:
+        with self._tx("marking sites to update") as conn:
+            self._mark(conn, sites)
+
+    def replace_outages(
+        self, derived: dict[str, Sequence[Outage]], clean: Iterable[str], now: float
+    ) -> None:
+        """Replace the outages of the sites in ``derived``; unmark ``clean`` in the same go."""
+        clean = sorted(set(clean))
+        with self._tx(f"storing outages of {len(derived)} sites") as conn:
+            for i in range(0, len(clean), 500):
+                conn.execute(
+                    sa.delete(dirty_sites).where(dirty_sites.c.site.in_(clean[i : i + 500]))
+                )
+            sites = sorted(derived)
+            for i in range(0, len(sites), 500):
+                conn.execute(sa.delete(outages).where(outages.c.site.in_(sites[i : i + 500])))
+            rows = [_outage_row(o) for site in sites for o in derived[site]]
+            if rows:
+                conn.execute(sa.insert(outages), rows)
+
+    def outages(
+        self,
+        site: str | None = None,
+        district: str | None = None,
+        open_only: bool | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        limit: int = 1000,
+    ) -> list[Outage]:
+        """Outages, newest first; ``start``/``end`` select those overlapping the period."""
+        q = sa.select(outages).order_by(outages.c.start.desc(), outages.c.site).limit(limit)
+        if site:
+            q = q.where(outages.c.site == site)
+        if district:
+            q = q.where(outages.c.district == district)
+        if open_only is not None:
+            q = q.where(outages.c.end.is_(None) if open_only else outages.c.end.is_not(None))
+        if start is not None:
+            q = q.where(sa.or_(outages.c.end.is_(None), outages.c.end > start))
+        if end is not None:
+            q = q.where(outages.c.start < end)
+        with self._tx("reading outages") as conn:
+            return [_outage(r) for r in conn.execute(q)]
+
+    # -- maintenance ----------------------------------------------------------------------
+
+    def add_maintenance(self, window: Maintenance, origin: str = "api") -> int:
+        with self._tx("adding a maintenance window") as conn:
+            values = {k: getattr(window, k) for k in ("site", "district", "start", "end", "reason")}
+            result = conn.execute(sa.insert(maintenance).values(**values, origin=origin))
+            return int(result.inserted_primary_key[0])
+
+    def sync_config_maintenance(self, windows: Iterable[Maintenance]) -> None:
+        """Make the stored config-made windows equal ``windows`` (API-made ones stay)."""
+        with self._tx("syncing maintenance windows from the config") as conn:
+            conn.execute(sa.delete(maintenance).where(maintenance.c.origin == "config"))
+            rows = [
+                {
+                    "site": w.site,
+                    "district": w.district,
+                    "start": w.start,
+                    "end": w.end,
+                    "reason": w.reason,
+                    "origin": "config",
+                }
+                for w in windows
+            ]
+            if rows:
+                conn.execute(sa.insert(maintenance), rows)
+
+    def maintenance(self) -> list[Maintenance]:
+        with self._tx("reading maintenance windows") as conn:
+            q = sa.select(maintenance).order_by(maintenance.c.start)
+            return [
+                Maintenance(r.start, r.end, r.site, r.district, r.reason, r.id)
+                for r in conn.execute(q)
+            ]
+
+
+def _detail(exc: BaseException) -> str:
+    """The driver's own words, first line only (PostgreSQL adds a caret drawing)."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _outage_row(o: Outage) -> dict[str, object]:
+    row = dataclasses.asdict(o)
+    row["agents"] = ",".join(o.agents)
+    row["duration"] = None if o.end is None else o.end - o.start
+    return row
+
+
+def _outage(r: sa.Row[object]) -> Outage:
+    m = r._mapping
+    return Outage(
+        m["site"],
+        m["district"],
+        m["start"],
+        m["end"],
+        m["cause"],
+        tuple(a for a in m["agents"].split(",") if a),
+        m["hop"],
+        m["flapping"],
+        m["transitions"],
+    )
+
+
+def migrate(engine: Engine) -> None:
+    """Upgrade the schema to the newest migration (a no-op when already there)."""
+    config = alembic.config.Config()
+    config.set_main_option("script_location", str(resources.files("pantau.collector.migrations")))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        alembic.command.upgrade(config, "head")
+
+
+def open_store(url: str) -> Store:
+    """Connect to ``url`` (``sqlite:///PATH`` or ``postgresql://...``) and migrate it.
+
+    Raises
+    ------
+    StoreError
+        When the database cannot be reached, created or migrated; the message says which.
+    """
+    parsed = engine_url(url)
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            engine = sa.create_engine(parsed)
+            sa.event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = sa.create_engine(parsed, pool_pre_ping=True)
+        migrate(engine)
+    except (sa.exc.SQLAlchemyError, OSError) as exc:
+        shown = parsed.render_as_string(hide_password=True)
+        raise StoreError(f"store {shown}: cannot open or migrate: {_detail(exc)}") from exc
+    except ModuleNotFoundError as exc:
+        raise StoreError(
+            f"store: driver {exc.name} missing; install pantau[postgres] for PostgreSQL"
+        ) from exc
+    return Store(engine)

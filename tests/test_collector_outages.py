@@ -1,0 +1,264 @@
+"""The pure outage decision: quorum, isolation, parents, flapping, availability; property-tested."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pantau.collector.availability import Maintenance, availability, timeline_availability
+from pantau.collector.outages import (
+    DOWN,
+    UNREACHABLE,
+    UP,
+    OutageParams,
+    SiteRef,
+    decide,
+    state_at,
+)
+
+from pantau.events import Event
+
+P = OutageParams(quorum=0.5, flap_window=600, flap_threshold=4, parent_grace=30)
+SITES = [SiteRef("core", None, "d1"), SiteRef("office", "core", "d1"), SiteRef("bts", None, "d2")]
+
+
+def ev(agent, site, old, new, t, cursor, isolated=False, hop=None, type_="site"):
+    return Event(agent, type_, site, None, old, new, float(t), "timeout", isolated, hop, cursor)
+
+
+def iso(agent, new, t, cursor):
+    old = "connected" if new == "isolated" else "isolated"
+    return Event(
+        agent, "agent", None, None, old, new, float(t), "isolated", new == "isolated", None, cursor
+    )
+
+
+def test_one_agent_down_then_up_is_one_outage_with_hop():
+    events = [
+        ev("a", "bts", "unknown", "up", 0, 1),
+        ev("a", "bts", "up", "down", 100, 2, hop="10.0.0.1"),
+        ev("a", "bts", "down", "up", 250, 3),
+    ]
+    d = decide(events, SITES, P)
+    (o,) = d.outages["bts"]
+    assert (o.start, o.end, o.cause, o.agents, o.hop) == (100, 250, DOWN, ("a",), "10.0.0.1")
+    assert o.duration(now=1000) == 150
+    assert d.label_at("bts", 120) == DOWN and d.label_at("bts", 300) == UP
+
+
+def test_one_agent_of_three_seeing_down_is_no_outage_two_are():
+    base = [ev(a, "bts", "unknown", "up", 0, 1) for a in "abc"]
+    one = [*base, ev("a", "bts", "up", "down", 100, 2)]
+    assert decide(one, SITES, P).outages["bts"] == ()
+    two = [*one, ev("b", "bts", "up", "down", 130, 2)]
+    (o,) = decide(two, SITES, P).outages["bts"]
+    assert (o.start, o.end, o.agents) == (130, None, ("a", "b"))
+
+
+def test_isolated_agent_never_opens_and_does_not_vote():
+    events = [
+        ev("a", "bts", "unknown", "up", 0, 1),
+        ev("b", "bts", "unknown", "up", 0, 1),
+        iso("a", "isolated", 50, 2),
+        ev("a", "bts", "up", "down", 60, 3, isolated=True),
+    ]
+    assert decide(events, SITES, P).outages["bts"] == ()
+    # b alone still votes up; once a reconnects its down (recorded while isolated) stays void
+    events += [iso("a", "connected", 200, 4), ev("b", "bts", "up", "down", 300, 2)]
+    (o,) = decide(events, SITES, P).outages["bts"]
+    assert (o.start, o.agents) == (300, ("b",))
+
+
+def test_isolation_flag_on_the_event_alone_is_enough():
+    events = [
+        ev("a", "bts", "unknown", "up", 0, 1),
+        ev("a", "bts", "up", "down", 60, 2, isolated=True),
+    ]
+    d = decide(events, SITES, P)
+    assert d.outages["bts"] == () and d.label_at("bts", 100) == UP
+
+
+def test_unreachable_agent_does_not_vote_and_the_site_holds_its_state():
+    events = [
+        ev("a", "bts", "unknown", "up", 0, 1),
+        ev("b", "bts", "unknown", "up", 0, 1),
+        ev("a", "bts", "up", "down", 100, 2),
+        ev("b", "bts", "up", "down", 100, 2),
+        ev("b", "bts", "down", "up", 400, 3),
+    ]
+    # a died at 200: from then b alone decides, so the outage ends when b sees the site back
+    d = decide(events, SITES, P, agent_down={"a": [(200, None)]})
+    (o,) = d.outages["bts"]
+    assert (o.start, o.end) == (100, 400)
+    # without that knowledge a's stale "down" keeps it half down: not more than the quorum
+    (o,) = decide(events, SITES, P).outages["bts"]
+    assert (o.start, o.end) == (100, 400)
+    # a single dead agent: no voter, the outage stays open rather than closing on silence
+    solo = [e for e in events if e.agent == "a"]
+    (o,) = decide(solo, SITES, P, agent_down={"a": [(200, None)]}).outages["bts"]
+    assert o.end is None
+
+
+def test_child_of_down_parent_is_unreachable_and_cause_says_so():
+    events = [
+        ev("a", "core", "unknown", "up", 0, 1),
+        ev("a", "office", "unknown", "up", 0, 2),
+        ev("a", "core", "up", "down", 100, 3),
+        ev("a", "office", "up", "down", 110, 4),
+        ev("a", "core", "down", "up", 500, 5),
+        ev("a", "office", "down", "up", 505, 6),
+    ]
+    d = decide(events, SITES, P)
+    assert d.label_at("office", 200) == UNREACHABLE
+    assert [o.cause for o in d.outages["office"]] == [UNREACHABLE]
+    assert [o.cause for o in d.outages["core"]] == [DOWN]
+    # the child noticed first, the parent within the grace: still the parent's fault
+    early = [*events[:2], ev("a", "office", "up", "down", 90, 7), *events[2:3]]
+    assert [o.cause for o in decide(early, SITES, P).outages["office"]] == [UNREACHABLE]
+
+
+def test_child_down_alone_and_parent_unknown():
+    events = [
+        ev("a", "core", "unknown", "up", 0, 1),
+        ev("a", "office", "unknown", "up", 0, 2),
+        ev("a", "office", "up", "down", 100, 3),
+    ]
+    assert [o.cause for o in decide(events, SITES, P).outages["office"]] == [DOWN]
+    no_parent_data = [events[1], events[2]]
+    assert [o.cause for o in decide(no_parent_data, SITES, P).outages["office"]] == ["unknown"]
+
+
+def test_flapping_is_one_flagged_outage_not_many():
+    events, c = [ev("a", "bts", "unknown", "up", 0, 1)], 1
+    for i in range(6):  # down/up every 20 s: 12 transitions within the 600 s window
+        events += [
+            ev("a", "bts", "up", "down", 100 + 40 * i, c + 1),
+            ev("a", "bts", "down", "up", 120 + 40 * i, c + 2),
+        ]
+        c += 2
+    outs = decide(events, SITES, P).outages["bts"]
+    assert len(outs) < 6
+    assert outs[-1].flapping and outs[-1].end == 320
+    assert sum(o.transitions for o in outs) == 6
+
+
+def test_availability_excludes_maintenance_and_unknown():
+    timeline = ((0.0, UP), (100.0, DOWN), (200.0, UP), (400.0, "unknown"))
+    a = timeline_availability(timeline, 0, 500)
+    assert (a.up_seconds, a.down_seconds) == (300, 100) and a.ratio == 0.75
+    m = timeline_availability(timeline, 0, 500, [(50, 150), (120, 180)])
+    assert (m.up_seconds, m.down_seconds) == (250, 20)  # windows merge to 50..180
+    events = [
+        ev("a", "core", "unknown", "up", 0, 1),
+        ev("a", "office", "unknown", "up", 0, 2),
+        ev("a", "office", "up", "down", 100, 3),
+        ev("a", "office", "down", "up", 200, 4),
+    ]
+    d = decide(events, SITES, P)
+    sites, districts = availability(d, SITES, 0, 400, [Maintenance(0, 150, district="d1")])
+    assert sites["office"].down_seconds == 50 and sites["bts"].ratio is None
+    assert (districts["d1"].up_seconds, districts["d1"].down_seconds) == (250 + 200, 50)
+    assert districts["d2"].ratio is None
+
+
+# -- properties ------------------------------------------------------------------------------
+
+AGENTS = ("a", "b", "c")
+SITE_IDS = ("core", "office", "bts")
+
+
+@st.composite
+def agent_logs(draw):
+    """Per agent, a log of site and isolation events with increasing cursor and time."""
+    logs = {}
+    for agent in AGENTS:
+        t, cursor, log = 0.0, 0, []
+        state = dict.fromkeys(SITE_IDS, "unknown")
+        isolated = False
+        for _ in range(draw(st.integers(0, 12))):
+            t += draw(st.sampled_from([0.0, 5.0, 30.0, 200.0]))
+            cursor += 1
+            if draw(st.integers(0, 5)) == 0:
+                isolated = not isolated
+                log.append(iso(agent, "isolated" if isolated else "connected", t, cursor))
+                continue
+            site = draw(st.sampled_from(SITE_IDS))
+            new = draw(st.sampled_from([s for s in ("up", "down", "unknown") if s != state[site]]))
+            log.append(ev(agent, site, state[site], new, t, cursor, isolated=isolated))
+            state[site] = new
+        logs[agent] = log
+    return logs
+
+
+def _interleave(logs, choices):
+    queues = {a: list(log) for a, log in logs.items()}
+    out = []
+    for pick in choices:
+        ready = [a for a in AGENTS if queues[a]]
+        if not ready:
+            break
+        out.append(queues[ready[pick % len(ready)]].pop(0))
+    for a in AGENTS:
+        out.extend(queues[a])
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(agent_logs(), st.lists(st.integers(0, 2), max_size=60), st.lists(st.integers(0, 2)))
+def test_any_interleaving_gives_the_same_outages(logs, first, second):
+    one = decide(_interleave(logs, first), SITES, P)
+    two = decide(_interleave(logs, second), SITES, P)
+    assert one.outages == two.outages and one.timelines == two.timelines
+
+
+@settings(max_examples=200, deadline=None)
+@given(agent_logs(), st.sampled_from(AGENTS))
+def test_an_agent_isolated_throughout_changes_nothing(logs, agent):
+    tainted = [
+        ev(e.agent, e.site, e.old, e.new, e.time, e.cursor, isolated=True)
+        if e.type == "site"
+        else e
+        for e in logs[agent]
+    ]
+    others = [e for a, log in logs.items() if a != agent for e in log]
+    assert decide(others + tainted, SITES, P).outages == decide(others, SITES, P).outages
+
+
+@settings(max_examples=200, deadline=None)
+@given(agent_logs())
+def test_parent_rule_and_isolated_witnesses(logs):
+    events = [e for log in logs.values() for e in log]
+    d = decide(events, SITES, P)
+    core = d.timelines["core"]
+    for o in d.outages["office"]:
+        until = o.start + P.parent_grace if o.end is None else min(o.end, o.start + P.parent_grace)
+        parent_down = state_at(core, o.start) == DOWN or any(
+            o.start < t <= until and s == DOWN for t, s in core
+        )
+        assert (o.cause == UNREACHABLE) == parent_down
+        if o.cause == DOWN:
+            assert state_at(core, o.start) == UP
+    for t in sorted({e.time for e in events}):
+        both_down = state_at(d.timelines["office"], t) == DOWN and state_at(core, t) == DOWN
+        assert (d.label_at("office", t) == UNREACHABLE) == both_down
+    for outs in d.outages.values():
+        for o in outs:
+            # every witness had a "down" for that site not recorded while isolated
+            assert o.agents
+            for a in o.agents:
+                assert any(
+                    e.agent == a and e.site == o.site and e.new == DOWN and not e.isolated
+                    for e in logs[a]
+                )
+
+
+@pytest.mark.parametrize(
+    "quorum,downs,expected",
+    [(0.5, 1, 0), (0.5, 2, 1), (0.3, 1, 1)],
+    ids=["1of3-majority", "2of3-majority", "1of3-low-quorum"],
+)
+def test_quorum_is_configurable(quorum, downs, expected):
+    events = [ev(a, "bts", "unknown", "up", 0, 1) for a in AGENTS]
+    events += [ev(a, "bts", "up", "down", 100, 2) for a in AGENTS[:downs]]
+    params = OutageParams(quorum=quorum)
+    assert len(decide(events, SITES, params).outages["bts"]) == expected

@@ -1,0 +1,156 @@
+"""The collector store, the same tests on SQLite and on a PostgreSQL 15 the test starts."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from _postgres import new_database, postgres_server  # noqa: F401  (fixture)
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from pantau.collector.availability import Maintenance
+from pantau.collector.outages import Outage
+from pantau.collector.schema import metadata
+from pantau.collector.store import open_store
+
+from pantau.errors import StoreError
+from pantau.events import Event
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/collector.db"
+    return new_database(request.getfixturevalue("postgres_server"))
+
+
+@pytest.fixture
+def store(db_url):
+    s = open_store(db_url)
+    yield s
+    s.close()
+
+
+def ev(cursor, site="s1", new="down", old="up", t=None, agent="a1", type_="site", hop=None):
+    return Event(
+        agent,
+        type_,
+        site,
+        None,
+        old,
+        new,
+        t if t is not None else 1000.0 + cursor,
+        "timeout",
+        False,
+        hop,
+        cursor,
+    )
+
+
+def test_migrated_schema_equals_the_tables_and_reopening_is_a_noop(db_url):
+    s = open_store(db_url)
+    s.close()
+    s = open_store(db_url)  # second open: already at head
+    with s.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        version = conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
+    s.close()
+    assert diff == [] and version == "0001"
+
+
+def test_ingest_is_idempotent_and_keeps_the_cursor(store):
+    page = [ev(1, new="up", old="unknown"), ev(2), ev(3, site="s2", hop="10.0.0.1")]
+    assert store.ingest("http://a1", "a1", "L1", page, 3, now=5.0) == 3
+    assert store.ingest("http://a1", "a1", "L1", page, 3, now=6.0) == 0
+    assert store.count_events() == 3
+    cur = store.cursors()["http://a1"]
+    assert (cur.agent, cur.log_id, cur.next, cur.updated) == ("a1", "L1", 3, 6.0)
+    got = store.events_for(["s1", "s2"])
+    assert got == sorted(page, key=lambda e: (e.time, e.agent, e.cursor))
+    assert store.dirty() == {"s1", "s2"}
+    # a replaced agent log (new log_id) restarts at cursor 1 without clashing
+    assert store.ingest("http://a1", "a1", "L2", [ev(1, t=2000)], 1, now=7.0) == 1
+    assert store.count_events() == 4
+
+
+def test_an_agent_event_marks_every_site_of_that_agent(store):
+    store.ingest("u", "a1", "L", [ev(1, site="s1"), ev(2, site="s2")], 2, now=1)
+    store.replace_outages({}, {"s1", "s2"}, now=2)
+    assert store.dirty() == set()
+    iso = Event("a1", "agent", None, None, "connected", "isolated", 1100, "isolated", True, None, 3)
+    store.ingest("u", "a1", "L", [iso], 3, now=3)
+    assert store.dirty() == {"s1", "s2"}
+
+
+def test_missed_events_add_up(store):
+    store.ingest("u", "a1", "L", [ev(50)], 50, now=1, missed=48)
+    store.ingest("u", "a1", "L", [ev(90)], 90, now=2, missed=10)
+    assert store.cursors()["u"].missed == 58
+
+
+def test_failed_write_rolls_back_events_with_their_cursor(store):
+    store.ingest("u", "a1", "L", [ev(1)], 1, now=1)
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE cursors"))
+    with pytest.raises(StoreError, match=r"storing 2 events from u failed: .*nothing of it"):
+        store.ingest("u", "a1", "L", [ev(2), ev(3)], 3, now=2)
+    assert store.count_events() == 1
+
+
+def test_outages_replace_and_filters(store):
+    o1 = Outage("s1", "d1", 100.0, 200.0, "down", ("a1", "a2"), "10.0.0.1")
+    o2 = Outage("s1", "d1", 300.0, None, "unreachable", ("a1",), None, True, 3)
+    o3 = Outage("s2", "d2", 150.0, 160.0, "unknown", ("a2",), None)
+    store.mark_dirty(["s1", "s2"])
+    store.replace_outages({"s1": [o1, o2], "s2": [o3]}, ["s1", "s2"], now=400)
+    assert store.dirty() == set()
+    assert store.outages() == [o2, o3, o1]
+    assert store.outages(site="s1", open_only=True) == [o2]
+    assert store.outages(open_only=False, district="d1") == [o1]
+    assert store.outages(start=170, end=250) == [o1]
+    assert store.outages(start=250) == [o2]
+    # replacing s1 leaves s2 alone
+    store.replace_outages({"s1": [o1]}, [], now=500)
+    assert store.outages() == [o3, o1]
+
+
+def test_agent_down_periods(store):
+    for t, up in [(10, False), (20, False), (30, True), (50, False)]:
+        store.agent_status("a1", t, up)
+    store.agent_status("a2", 5, True)
+    assert store.agent_down() == {"a1": [(10, 30), (50, None)], "a2": []}
+
+
+def test_maintenance_from_config_and_api(store):
+    store.sync_config_maintenance([Maintenance(0, 10, site="s1", reason="old")])
+    wid = store.add_maintenance(Maintenance(5, 15, district="d1", reason="kabel"))
+    store.sync_config_maintenance([Maintenance(20, 30, reason="all")])
+    got = store.maintenance()
+    assert [(w.start, w.end, w.site, w.district, w.reason) for w in got] == [
+        (5, 15, None, "d1", "kabel"),
+        (20, 30, None, None, "all"),
+    ]
+    assert got[0].id == wid
+
+
+def test_unreachable_database_is_a_store_error(tmp_path):
+    with pytest.raises(StoreError, match="cannot open or migrate"):
+        open_store(f"postgresql://postgres@/nodb?host={tmp_path}")
+
+
+def test_disk_full_is_a_store_error_and_a_retry_stores_everything(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path}/c.db")
+    store.ingest("u", "a1", "L", [ev(1)], 1, now=1)
+
+    def tiny(dbapi_conn, _record):  # SQLite's own "database or disk is full" path
+        dbapi_conn.execute("PRAGMA max_page_count=8")
+
+    sa.event.listen(store.engine, "connect", tiny)
+    store.engine.dispose()
+    page = [ev(c, site=f"site-{c}" * 4) for c in range(2, 3000)]
+    with pytest.raises(StoreError, match="full"):
+        store.ingest("u", "a1", "L", page, 2999, now=2)
+    assert store.count_events() == 1 and store.cursors()["u"].next == 1
+    sa.event.remove(store.engine, "connect", tiny)
+    store.engine.dispose()
+    assert store.ingest("u", "a1", "L", page, 2999, now=3) == len(page)
+    store.close()
