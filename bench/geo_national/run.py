@@ -33,7 +33,7 @@ KIND_SHARE = (0.6, 0.2, 0.1, 0.05, 0.05)
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
-def lattice_villages(n: int, seed: int, k: int = 4):  # noqa: ANN201
+def lattice_villages(n: int, seed: int, k: int = 4) -> tuple[list[str], np.ndarray]:
     """About ``n`` quadrilateral cells of a jittered lattice; edges split in ``k`` shared parts."""
     import shapely
 
@@ -73,14 +73,16 @@ def generate(folder: Path, villages: int, sites: int, seed: int) -> None:
     frame.to_file(folder / "villages.gpkg", layer="desa", engine="pyogrio")
     rng = np.random.default_rng(seed + 1)
     kind = rng.choice(KINDS, size=sites, p=KIND_SHARE)
-    pd.DataFrame({
-        "site": [f"s{i}" for i in range(sites)],
-        "kind": kind,
-        "lon": rng.uniform(BBOX[0], BBOX[2], sites),
-        "lat": rng.uniform(BBOX[1], BBOX[3], sites),
-        "probes": (rng.random(sites) < 0.9).astype(int),
-        "state": np.where(rng.random(sites) < 0.85, "up", "down"),
-    }).to_csv(folder / "sites.csv", index=False)
+    pd.DataFrame(
+        {
+            "site": [f"s{i}" for i in range(sites)],
+            "kind": kind,
+            "lon": rng.uniform(BBOX[0], BBOX[2], sites),
+            "lat": rng.uniform(BBOX[1], BBOX[3], sites),
+            "probes": (rng.random(sites) < 0.9).astype(int),
+            "state": np.where(rng.random(sites) < 0.85, "up", "down"),
+        }
+    ).to_csv(folder / "sites.csv", index=False)
 
 
 def run_pantau(folder: Path) -> dict:
@@ -89,11 +91,11 @@ def run_pantau(folder: Path) -> dict:
     t0 = time.perf_counter()
     import geopandas as gpd
     import pandas as pd
-
-    from pantau.config import GeoConfig
     from pantau.geo.assign import assign_sites
     from pantau.geo.coverage import blankspots, site_radius, supervision
     from pantau.geo.districts import read_districts
+
+    from pantau.config import GeoConfig
 
     t["import_s"] = time.perf_counter() - t0
     geo = GeoConfig()
@@ -162,8 +164,10 @@ def run_postgis(folder: Path) -> dict:
             shapely.set_srid(villages.geometry.values, 4326), hex=True, include_srid=True
         )
         v_rows = [f"{k}\t{g}\n" for k, g in zip(villages["kode"], ewkb, strict=True)]
-        s_rows = [f"{i}\tSRID=4326;POINT({x} {y})\n" for i, x, y in zip(raw["site"], raw["lon"],
-                                                                      raw["lat"], strict=True)]
+        s_rows = [
+            f"{i}\tSRID=4326;POINT({x} {y})\n"
+            for i, x, y in zip(raw["site"], raw["lon"], raw["lat"], strict=True)
+        ]
         with psycopg.connect(f"host={sock} user=postgres dbname=postgres", autocommit=True) as c:
             c.execute("CREATE EXTENSION postgis")
             c.execute("CREATE TABLE villages (kode text, geom geometry(Polygon, 4326))")
@@ -188,8 +192,12 @@ def run_postgis(folder: Path) -> dict:
             t["pg_query_s"] = time.perf_counter() - s
             t["pg_inside"] = int(count)
     finally:
-        subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate",
-                                     "stop"]), capture_output=True, timeout=60, check=False)
+        subprocess.run(
+            _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
         shutil.rmtree(root, ignore_errors=True)
     t["pg_load_s"] = t["pg_copy_s"] + t["pg_index_analyze_s"]
     return t
@@ -227,8 +235,10 @@ def main() -> int:
                 print(f"postgis {key:>15}: {value:.2f}" if isinstance(value, float)
                       else f"postgis {key:>15}: {value}")  # fmt: skip
             print(f"join agreement: pantau {pantau['inside']} inside, PostGIS {pg['pg_inside']}")
-            print(f"ratio PostGIS load+query / pantau assign: "
-                  f"{(pg['pg_load_s'] + pg['pg_query_s']) / pantau['assign_s']:.1f}x")
+            print(
+                f"ratio PostGIS load+query / pantau assign: "
+                f"{(pg['pg_load_s'] + pg['pg_query_s']) / pantau['assign_s']:.1f}x"
+            )
             print(f"ratio PostGIS query alone / pantau assign: "
                   f"{pg['pg_query_s'] / pantau['assign_s']:.2f}x")  # fmt: skip
         ok_time, ok_mem = pantau["total_s"] < 60, pantau["peak_rss_mib"] < 4096
