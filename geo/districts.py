@@ -103,6 +103,34 @@ def read_districts(
     return prepare_districts(frame, id_field=id_field, name_field=name_field, source=where)
 
 
+def read_settlements(path: str | os.PathLike[str], *, layer: str | None = None) -> gpd.GeoDataFrame:
+    """Read a layer of residential areas (``[geo] settlements``): polygons, repaired, EPSG:4326.
+
+    Raises
+    ------
+    ConfigError
+        As :func:`read_districts`, for file, layer and CRS problems.
+    """
+    import pyogrio
+    import shapely
+
+    path = Path(path)
+    info = _layer_info(path, layer)
+    if info["crs"] is None:
+        raise ConfigError(f"{path}: settlements layer has no coordinate reference system; add one")
+    frame = pyogrio.read_dataframe(path, layer=layer, columns=[])
+    geoms = frame.geometry.values
+    keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    frame = frame[keep]
+    frame = frame[frame.geom_type.isin(["Polygon", "MultiPolygon"])]
+    if frame.empty:
+        raise ConfigError(
+            f"{path}: settlements layer has no polygons; [geo] settlements needs some"
+        )
+    frame = frame.set_geometry(shapely.make_valid(frame.geometry.values, method="structure"))
+    return frame.to_crs(WGS84)
+
+
 def _layer_info(path: Path, layer: str | None) -> dict:
     import pyogrio
     from pyogrio.errors import DataLayerError, DataSourceError

@@ -1,0 +1,422 @@
+"""The ICMP sweep engine: one socket per address family, many targets, paced like fping.
+
+A :class:`Pinger` sends ``count`` echo requests to every target, round-robin (echo 1 to every
+target, then echo 2, ...), at most ``rate`` packets per second overall and at least ``period``
+seconds apart per target (fping's ``-i`` and ``-p``). Replies are read through the asyncio loop
+(``loop.add_reader``, and between sends while sending) and matched by identifier, sequence and
+target address; RTTs come from monotonic send timestamps. An ICMP error (destination unreachable,
+TTL exceeded) quoting one of our echo requests fails that echo with a reason. Anything else that
+arrives (replies for other pingers, late or duplicate replies, malformed packets) is ignored.
+Sockets and their privileges: :mod:`pantau.agent.icmp_socket`; packets: :mod:`~.icmp_wire`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import errno
+import logging
+import math
+import random
+import socket
+import statistics
+from collections.abc import Iterable, Mapping
+from time import monotonic
+
+from pantau.agent import icmp_wire as wire
+from pantau.agent.icmp_socket import RCVBUF, Channel, Mode, open_channel
+
+from pantau.errors import PermissionDenied, ProbeSetupError
+
+log = logging.getLogger(__name__)
+
+_DRAIN_EVERY = 64  # sends between two reads of the sockets: keeps RTTs honest while sending
+_YIELD_EVERY = 512  # sends between two yields to the event loop
+# sendto() errors that mean "no way there" (EINVAL: a blackhole route; EACCES/EPERM: a firewall).
+_LOCAL_UNREACHABLE = frozenset(
+    {
+        errno.EHOSTUNREACH,
+        errno.ENETUNREACH,
+        errno.EINVAL,
+        errno.EACCES,
+        errno.EPERM,
+        errno.EADDRNOTAVAIL,
+        errno.ENETDOWN,
+    }
+)
+_RETRY = frozenset({errno.EAGAIN, errno.ENOBUFS, errno.EINTR})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TargetStats:
+    """One target's round: what was sent, what came back, and why it failed if it did.
+
+    ``rtts`` are seconds; ``errors`` counts ICMP errors and local send errors by reason.
+    ``reason`` is ``ok`` (at least one reply), else ``unreachable``, ``ttl_exceeded``,
+    ``timeout``, or ``error`` (no socket for the address family).
+    """
+
+    address: str
+    sent: int
+    rtts: tuple[float, ...]
+    errors: Mapping[str, int]
+    reason: str
+
+    @property
+    def received(self) -> int:
+        return len(self.rtts)
+
+    @property
+    def loss(self) -> float | None:
+        """Fraction of echo requests without a reply; None when nothing was sent."""
+        return 1.0 - len(self.rtts) / self.sent if self.sent else None
+
+    def rtt_stats(self) -> dict[str, float] | None:
+        """``min``, ``avg``, ``max``, ``stddev`` (population) in seconds; None without replies."""
+        if not self.rtts:
+            return None
+        return {
+            "min": min(self.rtts),
+            "avg": statistics.fmean(self.rtts),
+            "max": max(self.rtts),
+            "stddev": statistics.pstdev(self.rtts),
+        }
+
+
+class _Sweep:
+    """What a sweep waits for: replies outstanding, and the sender still running."""
+
+    __slots__ = ("done", "outstanding", "sending", "timeout")
+
+    def __init__(self, timeout: float, done: asyncio.Future[None]) -> None:
+        self.timeout, self.done = timeout, done
+        self.outstanding, self.sending = 0, True
+
+    def settle(self) -> None:
+        self.outstanding -= 1
+        self.check()
+
+    def check(self) -> None:
+        if not self.outstanding and not self.sending and not self.done.done():
+            self.done.set_result(None)
+
+
+class _Record:
+    """One target's mutable state during a sweep."""
+
+    __slots__ = ("address", "errors", "family", "last", "rtts", "sent", "sweep")
+
+    def __init__(self, address: str, family: int, sweep: _Sweep) -> None:
+        self.address, self.family, self.sweep = address, family, sweep
+        self.sent, self.last = 0, -math.inf
+        self.rtts: list[float] = []
+        self.errors: dict[str, int] = {}
+
+    def fail(self, reason: str) -> None:
+        self.errors[reason] = self.errors.get(reason, 0) + 1
+
+    def stats(self, address: str) -> TargetStats:
+        if self.rtts:
+            reason = wire.OK
+        elif self.errors:
+            reason = max(self.errors, key=self.errors.__getitem__)
+        else:
+            reason = "timeout" if self.sent else "error"
+        return TargetStats(address, self.sent, tuple(self.rtts), dict(self.errors), reason)
+
+
+class _Pacer:
+    """fping's ``-i`` (overall rate, a token bucket with 10 ms of burst) and ``-p`` (per target)."""
+
+    def __init__(self, rate: float | None, period: float) -> None:
+        self.rate, self.period = rate or math.inf, period
+        self.burst = max(1.0, self.rate * 0.01)
+        self.tokens, self.refilled = self.burst, monotonic()
+
+    async def wait(self, rec: _Record) -> None:
+        while True:
+            now = monotonic()
+            self.tokens = min(self.burst, self.tokens + (now - self.refilled) * self.rate)
+            self.refilled = now
+            delay = max(rec.last + self.period - now, (1.0 - self.tokens) / self.rate)
+            if delay <= 0:
+                self.tokens -= 1.0
+                return
+            await asyncio.sleep(delay)  # replies are read by the loop meanwhile
+
+
+class Pinger:
+    """Sweeps many targets over one socket per address family.
+
+    Sweeps may run concurrently (the agent's round and its canary check): each takes its own block
+    of sequence numbers. Call :meth:`open` early to fail fast on missing privileges, and
+    :meth:`close` at the end.
+
+    Parameters
+    ----------
+    mode
+        ``auto`` (raw if CAP_NET_RAW, else datagram), ``raw`` or ``dgram``.
+    payload_size
+        Bytes of echo data after the 8-byte ICMP header (56, like ping and fping).
+    rcvbuf
+        Receive buffer asked for each socket.
+    """
+
+    def __init__(self, *, mode: Mode = "auto", payload_size: int = 56, rcvbuf: int = RCVBUF):
+        self._mode, self._rcvbuf = mode, rcvbuf
+        self._payload = bytes(payload_size)
+        self._channels: dict[int, Channel] = {}
+        self._broken: set[int] = set()
+        self._pending: dict[tuple[str, int], tuple[_Record, float]] = {}
+        self._next_seq = random.randrange(0x10000)
+        self._sweeps = 0
+
+    def open(self, families: Iterable[int] = (socket.AF_INET,)) -> None:
+        """Open the sockets now (a sweep opens missing ones itself)."""
+        for family in families:
+            self._channel(family)
+
+    def kind(self, family: int = socket.AF_INET) -> str | None:
+        """``raw`` or ``dgram`` for the open socket of ``family``, else None."""
+        channel = self._channels.get(family)
+        return channel.kind if channel else None
+
+    def close(self) -> None:
+        for channel in self._channels.values():
+            channel.sock.close()
+        self._channels.clear()
+
+    def _channel(self, family: int) -> Channel | None:
+        channel = self._channels.get(family)
+        if channel is None and family not in self._broken:
+            try:
+                channel = self._channels[family] = open_channel(family, self._mode, self._rcvbuf)
+            except PermissionDenied:
+                raise
+            except ProbeSetupError as exc:
+                # IPv6 disabled on a host fails the IPv6 targets, not the whole agent.
+                self._broken.add(family)
+                log.warning("icmp family unavailable family=%s error=%s", family.name, exc)
+        return channel
+
+    async def sweep(
+        self,
+        addresses: Iterable[str],
+        *,
+        count: int = 3,
+        timeout: float = 1.0,
+        rate: float | None = None,
+        period: float = 0.0,
+    ) -> dict[str, TargetStats]:
+        """Send ``count`` echo requests to every address and wait for the replies.
+
+        Parameters
+        ----------
+        addresses
+            IPv4/IPv6 literals; duplicates are swept once.
+        count
+            Echo requests per target, 1..65535.
+        timeout
+            Seconds an echo request waits for its reply (a later reply counts as lost). The sweep
+            ends when every echo is answered, or ``timeout`` after the last one was sent.
+        rate
+            Packets per second at most over all targets; None or 0: as fast as possible.
+        period
+            Seconds at least between two echoes to the same target.
+
+        Returns
+        -------
+        dict
+            Every address as given → its :class:`TargetStats`.
+
+        Raises
+        ------
+        ValueError
+            An address is not an IP literal, or ``count`` is out of range.
+        PermissionDenied
+            No ICMP socket may be opened; the message says what to run.
+        """
+        canon = {a: wire.canonical(a) for a in addresses}
+        if not 1 <= count <= 0xFFFF:
+            raise ValueError(f"count must be 1..65535, got {count}")
+        loop = asyncio.get_running_loop()
+        sweep = _Sweep(timeout, loop.create_future())
+        records = {key: _Record(*key, sweep) for key in canon.values()}
+        channels = {family: self._channel(family) for _, family in records}
+        seq0, self._next_seq = self._next_seq, (self._next_seq + count) & 0xFFFF
+        pacer = _Pacer(rate, period) if rate or period else None
+        self._attach(loop)
+        try:
+            await self._send(list(records.values()), channels, seq0, count, pacer)
+            sweep.sending = False
+            sweep.check()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(sweep.done), timeout)
+        finally:
+            for i in range(count):
+                seq = (seq0 + i) & 0xFFFF
+                for address, _ in records:
+                    self._pending.pop((address, seq), None)
+            self._detach(loop)
+        return {given: records[key].stats(given) for given, key in canon.items()}
+
+    async def _send(
+        self,
+        records: list[_Record],
+        channels: Mapping[int, Channel | None],
+        seq0: int,
+        count: int,
+        pacer: _Pacer | None,
+    ) -> None:
+        pending, sent = self._pending, 0
+        for i in range(count):
+            seq = (seq0 + i) & 0xFFFF
+            # Within a pass every target gets the same bytes: build them once per family.
+            packets = {
+                family: (
+                    channel.sock,
+                    wire.echo_request(
+                        channel.ident, seq, self._payload, v6=family == socket.AF_INET6
+                    ),
+                )
+                for family, channel in channels.items()
+                if channel is not None
+            }
+            for rec in records:
+                if rec.family not in packets:
+                    continue
+                sock, packet = packets[rec.family]
+                if pacer is not None:
+                    await pacer.wait(rec)
+                key = (rec.address, seq)
+                rec.last = now = monotonic()
+                pending[key] = (rec, now)
+                rec.sent += 1
+                rec.sweep.outstanding += 1
+                while True:
+                    try:
+                        sock.sendto(packet, (rec.address, 0))
+                        break
+                    except OSError as exc:
+                        if exc.errno in _RETRY:  # buffers full: let the NIC and replies catch up
+                            self._drain_all()
+                            await asyncio.sleep(0.001)
+                            continue
+                        del pending[key]
+                        rec.sweep.settle()
+                        rec.fail(wire.UNREACHABLE if exc.errno in _LOCAL_UNREACHABLE else "error")
+                        log.debug("icmp send failed address=%s errno=%s", rec.address, exc.errno)
+                        break
+                sent += 1
+                if sent % _DRAIN_EVERY == 0:
+                    self._drain_all()
+                    if sent % _YIELD_EVERY == 0:
+                        await asyncio.sleep(0)
+        self._drain_all()
+
+    def _attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._sweeps += 1
+        if self._sweeps == 1:
+            self._drain_all()  # leftovers from between sweeps: late or foreign replies
+        for channel in self._channels.values():
+            loop.add_reader(channel.sock.fileno(), self._drain, channel)
+
+    def _detach(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._sweeps -= 1
+        if not self._sweeps:
+            for channel in self._channels.values():
+                loop.remove_reader(channel.sock.fileno())
+
+    def _drain_all(self) -> None:
+        for channel in self._channels.values():
+            self._drain(channel)
+
+    def _drain(self, channel: Channel) -> None:
+        recvfrom, settle, ident = channel.sock.recvfrom, self._settle, channel.ident
+        if channel.family == socket.AF_INET6:
+            parse = wire.parse_icmp6
+        else:
+            parse = wire.parse_ipv4 if channel.raw else wire.parse_icmp4
+        while True:
+            try:
+                data, sender = recvfrom(4096)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                # A datagram socket reports a queued ICMP error here once; read the queue.
+                if not channel.raw:
+                    self._drain_errors(channel)
+                continue
+            settle(parse(data, sender[0]), ident, monotonic())
+
+    def _drain_errors(self, channel: Channel) -> None:
+        while True:
+            try:
+                data, ancdata, _, dest = channel.sock.recvmsg(4096, 1024, socket.MSG_ERRQUEUE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.debug("icmp error queue unreadable errno=%s", exc.errno)
+                return
+            self._settle(wire.parse_errqueue(data, ancdata, dest[0]), channel.ident, monotonic())
+
+    def _settle(self, match: wire.Match | None, ident: int, now: float) -> None:
+        if match is None or match.ident != ident:
+            return
+        entry = self._pending.pop((match.target, match.seq), None)
+        if entry is None:  # late, duplicate, or for a target we did not ping in this sweep
+            return
+        rec, sent_at = entry
+        if match.reason != wire.OK:
+            rec.fail(match.reason)
+        elif now - sent_at <= rec.sweep.timeout:
+            rec.rtts.append(now - sent_at)
+        rec.sweep.settle()
+
+
+async def resolve(names: Iterable[str], timeout: float) -> dict[str, str | None]:
+    """Map each name to an IP literal (the first address ``getaddrinfo`` gives), None if it fails.
+
+    IP literals map to themselves without a lookup; every lookup is bounded by ``timeout``.
+    """
+    loop = asyncio.get_running_loop()
+
+    async def one(name: str) -> str | None:
+        try:
+            wire.canonical(name)
+            return name
+        except ValueError:
+            pass
+        try:
+            infos = await asyncio.wait_for(
+                loop.getaddrinfo(name, None, type=socket.SOCK_DGRAM), timeout
+            )
+        except (OSError, TimeoutError) as exc:
+            log.debug("icmp name lookup failed name=%s error=%s", name, exc)
+            return None
+        return str(infos[0][4][0]) if infos else None
+
+    unique = list(dict.fromkeys(names))
+    return dict(zip(unique, await asyncio.gather(*map(one, unique)), strict=True))
+
+
+async def sweep(
+    addresses: Iterable[str],
+    *,
+    count: int = 3,
+    timeout: float = 1.0,
+    rate: float | None = None,
+    period: float = 0.0,
+    mode: Mode = "auto",
+    payload_size: int = 56,
+) -> dict[str, TargetStats]:
+    """Sweep ``addresses`` once with a pinger of its own (see :meth:`Pinger.sweep`).
+
+    For one-off checks: the agent's canaries, ``pantau probe icmp``.
+    """
+    pinger = Pinger(mode=mode, payload_size=payload_size)
+    try:
+        return await pinger.sweep(addresses, count=count, timeout=timeout, rate=rate, period=period)
+    finally:
+        pinger.close()

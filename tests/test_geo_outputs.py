@@ -1,0 +1,242 @@
+"""Map outputs: GeoPackage, GeoJSON, PNG, the offline HTML map in headless Chromium, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+from geo_layouts import SHARED_GEO, districts, local_to_lonlat, site, sites
+from pantau.geo.analysis import analyse
+from pantau.geo.render import write_all
+from pantau.geo.sources import observations_from_records
+from shapely import box
+
+from pantau.cli import main
+from pantau.config import GeoConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+LON, LAT = 116.85, -1.25
+T0, T1 = 1_700_000_000.0, 1_700_000_000.0 + 10 * 3600
+
+
+def _square(dx):
+    return local_to_lonlat(LON, LAT, box(dx - 1000, -1000, dx + 1000, 1000))
+
+
+@pytest.fixture(scope="module")
+def analysis():
+    d = districts([("64.1", _square(0)), ("64.2", _square(2000)), ("64.3", _square(4000))])
+    s = sites(
+        site("h1", LON, LAT, coverage_m=500, address="127.0.0.1", probes=("icmp",)),
+        site("h2", LON + 0.018, LAT, coverage_m=500, address="127.0.0.1", probes=("icmp",)),
+        site("o3", LON + 0.036, LAT, kind="office"),  # registered, no probe
+    )
+    obs = observations_from_records(
+        [{"site": "h1", "state": "up", "last_result": T1 - 10},
+         {"site": "h2", "state": "down", "last_result": T1 - 10}],
+        [{"site": "h2", "start": T0 + 3600, "end": None}],
+        "test",
+    )  # fmt: skip
+    return analyse(d, s, obs, GeoConfig(), at=T1, start=T0, end=T1)
+
+
+def test_analysis_figures_by_hand(analysis):
+    d = analysis.districts.set_index("district")
+    circle = np.pi * 0.25
+    assert d.loc["64.1", "blankspot_km2"] == pytest.approx(4 - circle, rel=0.005)
+    assert d.loc["64.2", "blankspot_km2"] == pytest.approx(4, rel=0.005)  # h2 is down
+    assert d.loc["64.2", "blankspot_flag"] and d.loc["64.3", "blankspot_flag"]
+    assert d.loc["64.1", "supervision_coverage_ratio"] == 1.0
+    assert d.loc["64.3", "supervision_coverage_ratio"] == 0.0
+    assert d.loc["64.2", "availability_ratio"] == pytest.approx(0.1)  # up 1 h of 10
+    assert np.isnan(d.loc["64.3", "availability_ratio"])  # nothing watched there
+    assert d.loc["64.2", "blankspot_km2h"] == pytest.approx(40 - circle, rel=0.005)
+    assert d.loc["64.2", "coverage_availability"] == pytest.approx(0.1, rel=0.005)
+
+
+@pytest.fixture(scope="module")
+def written(analysis, tmp_path_factory):
+    out = tmp_path_factory.mktemp("map")
+    write_all(analysis, out)
+    return out
+
+
+def test_geopackage_layers_and_columns(written):
+    names = {str(n) for n, _ in pyogrio.list_layers(written / "pantau-geo.gpkg")}
+    assert names == {"districts", "sites", "coverage", "blankspots"}
+    d = pyogrio.read_dataframe(written / "pantau-geo.gpkg", layer="districts")
+    assert {"blankspot_ratio", "supervision_coverage_ratio", "availability_ratio"} <= set(d.columns)
+    s = pyogrio.read_dataframe(written / "pantau-geo.gpkg", layer="sites").set_index("site")
+    assert s.loc["h2", "state"] == "down" and s.loc["h2", "district"] == "64.2"
+    cov = pyogrio.read_dataframe(written / "pantau-geo.gpkg", layer="coverage")
+    assert cov["district"].tolist() == ["64.1"]
+
+
+def test_geojson_keyed_by_district_for_grafana(written):
+    data = json.loads((written / "districts.geojson").read_text())
+    ids = [f["id"] for f in data["features"]]
+    assert ids == ["64.1", "64.2", "64.3"]
+    props = data["features"][2]["properties"]
+    assert props["availability_ratio"] is None and props["blankspot_flag"] is True
+    assert "crs" not in data or "4326" in json.dumps(data["crs"]) or "CRS84" in json.dumps(data)
+
+
+def test_summary_csv(written):
+    frame = pd.read_csv(written / "summary.csv", dtype={"district": str})
+    assert frame["district"].tolist() == ["64.1", "64.2", "64.3"]
+    assert frame["sites_registered"].tolist() == [1, 1, 1]
+
+
+def test_png_choropleths_are_drawn(written):
+    from PIL import Image
+
+    for stem in ("blankspot_ratio", "supervision_coverage", "availability"):
+        img = Image.open(written / f"{stem}.png").convert("RGB")
+        assert img.size == (1000, 800)
+        pixels = np.asarray(img).reshape(-1, 3)
+        assert len(np.unique(pixels, axis=0)) > 50  # not blank: map, legend, text
+        assert (pixels.std(axis=0) > 20).all()
+    # The blankspot map shows red districts (64.2, 64.3 fully blank).
+    red = np.asarray(Image.open(written / "blankspot_ratio.png").convert("RGB")).reshape(-1, 3)
+    assert ((red[:, 0] > 150) & (red[:, 1] < 60) & (red[:, 2] < 60)).sum() > 5000
+
+
+def _chromium_dom(page: Path) -> str:
+    """Load a page in headless Chromium inside an empty network namespace; return its DOM."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not installed")
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        pytest.skip("needs root and unshare to cut Chromium off the network")
+    profile = tempfile.mkdtemp(prefix=f"pantau-geo-chromium-{os.getpid()}-")
+    try:
+        run = subprocess.run(
+            ["unshare", "--net", CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--no-first-run", f"--user-data-dir={profile}", "--virtual-time-budget=5000",
+             "--dump-dom", page.as_uri()],
+            capture_output=True, text=True, timeout=90,
+        )  # fmt: skip
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return run.stdout
+
+
+def _assert_offline_page(page: Path) -> None:
+    text = page.read_text()
+    assert not re.search(r"https?://", text), "the map must not reference any URL"
+
+
+def _drawn(dom: str) -> tuple[int, int, set[str]]:
+    d = int(re.search(r'id="drawn-districts">(\d+)<', dom).group(1))
+    s = int(re.search(r'id="drawn-sites">(\d+)<', dom).group(1))
+    ids = set(re.findall(r'<path[^>]*data-district="([^"]+)"', dom))
+    return d, s, ids
+
+
+def test_html_map_draws_every_district_offline(written):
+    page = written / "map.html"
+    _assert_offline_page(page)
+    n, s, ids = _drawn(_chromium_dom(page))
+    assert (n, s) == (3, 3) and ids == {"64.1", "64.2", "64.3"}
+
+
+def test_cli_map_and_report_on_the_example_config(tmp_path):
+    out = tmp_path / "map"
+    code = main(
+        [
+            "map",
+            "--config",
+            str(ROOT / "config.example.toml"),
+            "--out",
+            str(out),
+            "--state",
+            str(ROOT / "examples" / "state.json"),
+            "--at",
+            "2026-11-20T12:00:00Z",
+        ]
+    )
+    assert code == 0
+    summary = pd.read_csv(out / "summary.csv", dtype={"district": str})
+    assert len(summary) == 12 and summary["district"].str.startswith("00.01.01.").all()
+    sites_gpkg = pyogrio.read_dataframe(out / "pantau-geo.gpkg", layer="sites").set_index("site")
+    assert sites_gpkg.loc["bts-manggar", "state"] == "down"  # open outage since 19 Nov 22:10
+    assert sites_gpkg.loc["kantor-walikota", "state"] == "up"
+    rep = tmp_path / "report"
+    code = main(
+        [
+            "report",
+            "--config",
+            str(ROOT / "config.example.toml"),
+            "--out",
+            str(rep),
+            "--state",
+            str(ROOT / "examples" / "state.json"),
+            "--month",
+            "2026-11",
+        ]
+    )
+    assert code == 0
+    offices = pd.read_csv(rep / "offices.csv").set_index("site")
+    # 2 h 30 min down in a 30-day month:
+    assert offices.loc["kantor-walikota", "availability"] == pytest.approx(1 - 2.5 / 720, rel=1e-4)
+    outages = pd.read_csv(rep / "outages.csv")
+    assert len(outages) == 4 and set(outages["cause"]) == {"down", "unreachable"}
+    html = (rep / "report.html").read_text()
+    assert "Availability per office" in html and "data:image/png;base64," in html
+    assert "kantor-walikota" in html and "<iframe srcdoc=" in html
+    _assert_offline_page(rep / "report.html")
+    n, _, _ = _drawn(_chromium_dom(rep / "map.html"))
+    assert n == 12
+
+
+def test_cli_map_without_state_or_collector_still_draws(tmp_path, capsys):
+    # No --state: the collector at [collector] listen is asked; on a port nothing listens on the
+    # map is still written with every site unknown.
+    config = tmp_path / "c.toml"
+    text = (ROOT / "config.example.toml").read_text().replace("127.0.0.1:9470", "127.0.0.1:9")
+    config.write_text(text.replace('"examples/', f'"{ROOT}/examples/'))
+    assert main(["map", "--config", str(config), "--out", str(tmp_path / "o")]) == 0
+    assert "0/8 sites supervised" in capsys.readouterr().out
+
+
+def test_cli_errors_name_file_and_fix(tmp_path, capsys):
+    config = tmp_path / "c.toml"
+    config.write_text("[geo]\ndistricts = 'missing.shp'\n")
+    assert main(["map", "--config", str(config), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "missing.shp: districts file not found; fix [geo] districts" in err
+    config.write_text("[geo]\n")
+    assert main(["map", "--config", str(config), "--out", str(tmp_path / "o")]) == 2
+    assert "geo.districts: not set" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not SHARED_GEO.is_dir(), reason=f"shared layers not found at {SHARED_GEO}")
+@pytest.mark.parametrize(
+    "layer", ["kaltim_kecamatan.geojson", "shp/kaltim_kecamatan/kaltim_kecamatan.shp"]
+)
+def test_real_kecamatan_map_draws_all_105(tmp_path, layer):
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f"[geo]\ndistricts = '{SHARED_GEO / layer}'\n"
+        f"[inventory]\nsites = ['{ROOT}/examples/sites.csv']\n"
+    )
+    assert main(["map", "--config", str(config), "--out", str(tmp_path / "o"),
+                 "--state", str(ROOT / "examples" / "state.json"),
+                 "--at", "2026-11-20T12:00:00Z"]) == 0  # fmt: skip
+    summary = pd.read_csv(tmp_path / "o" / "summary.csv", dtype={"district": str})
+    assert len(summary) == 105
+    # The Balikpapan sites sit in Kota Balikpapan's kecamatan (64.71.xx).
+    assert summary.loc[summary["sites_registered"] > 0, "district"].str.startswith("64.71").all()
+    n, s, ids = _drawn(_chromium_dom(tmp_path / "o" / "map.html"))
+    assert n == 105 and len(ids) == 105 and s == 7
