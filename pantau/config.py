@@ -140,7 +140,21 @@ class SnmpProfile(_Model):
     interfaces: tuple[str, ...] = Field(
         (), description="ifName/ifDescr/ifIndex whose oper status down marks the site down"
     )
-    extra_oids: tuple[str, ...] = ()
+    extra_oids: tuple[str, ...] = Field(
+        (), description="numeric OIDs: ending in .0 read with GET, others walked as subtrees"
+    )
+
+    @field_validator("extra_oids")
+    @classmethod
+    def _numeric_oids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for oid in value:
+            parts = oid.strip().lstrip(".").split(".")
+            if len(parts) < 2 or not all(p.isdigit() for p in parts):
+                raise ValueError(
+                    f"{oid!r} is not a numeric OID; write it like 1.3.6.1.4.1.14988.1.1.1.3.1.4 "
+                    "(translate a MIB name with: snmptranslate -On MIB::name)"
+                )
+        return value
 
     @model_validator(mode="after")
     def _credentials(self) -> SnmpProfile:
