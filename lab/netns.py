@@ -145,27 +145,15 @@ class Lab:
         name = f"{peer[:10]}{index}"
         return name if name.replace("-", "").replace("_", "").isalnum() else f"veth{index}"
 
-    def _make_veth(self, lk: Link, a_end: tuple[str, str] | None = None) -> None:
+    def _make_veth(self, lk: Link) -> None:
         a_ns = self.nodes[lk.a].ns
         b_ns = None if lk.b == self.ROOT else self.nodes[lk.b].ns
         peer = f"netns {b_ns}" if b_ns else "netns 1"
         batch(
             a_ns,
-            [
-                f"link add {lk.if_a} type veth peer name {lk.if_b} {peer}",
-                f"link set {lk.if_a} alias {lk.b}",
-                f"addr add {lk.addr_a}/30 dev {lk.if_a}",
-                f"link set {lk.if_a} up",
-            ],
+            [f"link add {lk.if_a} type veth peer name {lk.if_b} {peer}", *lk.end_commands(lk.a)],
         )
-        batch(
-            b_ns,
-            [
-                f"link set {lk.if_b} alias {lk.a}",
-                f"addr add {lk.addr_b}/30 dev {lk.if_b}",
-                f"link set {lk.if_b} up",
-            ],
-        )
+        batch(b_ns, lk.end_commands(lk.b))
 
     def routes(self) -> None:
         """(Re)install shortest-path static routes in every namespace (idempotent)."""

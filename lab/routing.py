@@ -39,6 +39,26 @@ class Link:
     def other(self, node: str) -> str:
         return self.b if node == self.a else self.a
 
+    def end_commands(self, node: str) -> list[str]:
+        """``ip -batch`` lines that configure ``node``'s end once the veth exists.
+
+        MAC addresses derive from the IP address and neighbours are permanent, so no ARP ever
+        crosses an impaired or cut link: the lab's losses and delays are those asked for.
+        """
+        dev, addr = self.side(node)
+        peer_addr = self.side(self.other(node))[1]
+        return [
+            f"link set {dev} address {mac(addr)} alias {self.other(node)}",
+            f"addr add {addr}/30 dev {dev}",
+            f"link set {dev} up",
+            f"neigh replace {peer_addr} lladdr {mac(peer_addr)} dev {dev} nud permanent",
+        ]
+
+
+def mac(address: str) -> str:
+    """A locally administered MAC address made from an IPv4 address (02:00:a:b:c:d in hex)."""
+    return "02:00:" + ":".join(f"{b:02x}" for b in ipaddress.ip_address(address).packed)
+
 
 @dataclass
 class Node:

@@ -32,6 +32,7 @@ from pantau.lab.plan import (
     LabSite,
     topology,
     write_configs,
+    write_inventory,
 )
 
 log = logging.getLogger(__name__)
@@ -173,6 +174,16 @@ class LabRun:
             proc.kill()
             return proc.wait(timeout=5)
 
+    def edit_inventory(self, add: Sequence[LabSite] = (), remove: Sequence[str] = ()) -> None:
+        """Change the inventory file the way an operator would: new sites get a namespace
+        linked to their parent (or ``gw``); removed sites leave the file, not the network."""
+        for site in add:
+            self.lab.add_node(site.id)
+            self.lab.link(site.id, site.parent or GW)
+            self.addresses[site.id] = self.lab.address(site.id)
+        self.sites = [s for s in self.sites if s.id not in set(remove)] + list(add)
+        write_inventory(self.files.inventory, self.sites, self.addresses, self.settings)
+
     # -- observing --------------------------------------------------------------------------
     def wait_http(self, url: str, timeout: float = 20.0) -> None:
         """Wait until ``url`` answers (the process behind it started)."""
@@ -201,15 +212,17 @@ class LabRun:
             return str(resp.read().decode())
 
     def close(self) -> None:
-        """Stop the processes (SIGTERM first) and remove the network."""
-        for key, proc in list(self.procs.items()):
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    log.warning("lab process did not stop on SIGTERM key=%s", key)
+        """Stop the processes (SIGTERM to all, SIGKILL after 10 s) and remove the network."""
+        live = [(k, p) for k, p in reversed(self.procs.items()) if p.poll() is None]
+        for _, proc in live:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for key, proc in live:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("lab process ignored SIGTERM, killing it key=%s", key)
         self.lab.close()
 
     def __enter__(self) -> LabRun:

@@ -47,7 +47,7 @@ def netem_args(loss: float, delay: float, jitter: float) -> list[str]:
 
 def splice(lab: Lab, lk: Link, *, loss: float, delay: float, jitter: float) -> None:
     """Rebuild ``lk`` through a wire namespace whose relay applies the impairment."""
-    from pantau.lab.netns import LabError, run_ip
+    from pantau.lab.iproute import LabError, batch, run_ip
 
     ns_a = lab.ns(lk.a)
     ns_b = None if lk.b == lab.ROOT else lab.ns(lk.b)
@@ -61,10 +61,9 @@ def splice(lab: Lab, lk: Link, *, loss: float, delay: float, jitter: float) -> N
     )
     for dev in ("wa", "wb"):
         run_ip(["link", "set", dev, "gso_max_size", GSO_MAX, "promisc", "on", "up"], ns=wns)
-    for ns, dev, addr, peer in ((ns_a, lk.if_a, lk.addr_a, lk.b), (ns_b, lk.if_b, lk.addr_b, lk.a)):
-        run_ip(["link", "set", dev, "gso_max_size", GSO_MAX, "alias", peer], ns=ns)
-        run_ip(["addr", "add", f"{addr}/30", "dev", dev], ns=ns)
-        run_ip(["link", "set", dev, "up"], ns=ns)
+    for ns, node in ((ns_a, lk.a), (ns_b, lk.b)):
+        dev = lk.side(node)[0]
+        batch(ns, [f"link set {dev} gso_max_size {GSO_MAX}", *lk.end_commands(node)])
     lk.wire = subprocess.Popen(
         [
             "ip",
