@@ -55,17 +55,21 @@ def write_config(
 
 
 class AgentProcess:
-    """``pantau agent --config FILE`` as a child process, optionally inside a namespace ``ns``.
+    """``pantau agent --config FILE`` (or another ``command``) as a child process.
+
+    It runs in the root namespace, or inside namespace ``ns``.
 
     Inside a namespace the agent's loopback API is reached with ``ip netns exec NS curl``.
     """
 
-    def __init__(self, config: Path, port: int, ns: str | None = None) -> None:
+    def __init__(
+        self, config: Path, port: int, ns: str | None = None, command: str = "agent"
+    ) -> None:
         self.config, self.port, self.ns = config, port, ns
         prefix = ["ip", "netns", "exec", ns] if ns else []
         self.base = f"http://127.0.0.1:{port}"
         self.log = config.parent / "agent.log"
-        argv = [sys.executable, "-m", "pantau.cli", "agent", "--config", str(config)]
+        argv = [sys.executable, "-m", "pantau.cli", command, "--config", str(config)]
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 [*prefix, *argv], stdout=out, stderr=subprocess.STDOUT, cwd=config.parent

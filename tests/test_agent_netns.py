@@ -51,10 +51,8 @@ def test_dead_link_turns_the_site_down_then_up_with_hysteresis(lab, lab_agent):
     lab.cut("office1")
     down = agent.wait_for(lambda ev: site_states(ev).get("office1") == "down", after=mark)
     _, text = agent.get("/metrics")
-    failures = sum(
-        float(v)
-        for v in re.findall(r'^pantau_probe_failures_total\{[^}]*site="office1"[^}]*\} (\S+)$', text, re.M)
-    )
+    office1_failures = r'^pantau_probe_failures_total\{[^}]*site="office1"[^}]*\} (\S+)$'
+    failures = sum(float(v) for v in re.findall(office1_failures, text, re.M))
     # Down exactly when the down_after-th failed round was decided (a scrape may see one more).
     assert DOWN_AFTER <= failures <= DOWN_AFTER + 1
     site_event = [e for e in down if e["type"] == "site"][-1]
