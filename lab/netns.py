@@ -116,7 +116,9 @@ class Lab:
                 "-q",
                 "-w",
                 "net.ipv4.ip_forward=1",
-                "net.ipv4.icmp_ratelimit=0",
+                # No ICMP type rate-limited per peer. (Not icmp_ratelimit=0: that zeroes the
+                # peer's token bucket which "no route" errors share, silencing them.)
+                "net.ipv4.icmp_ratemask=0",
                 "net.ipv4.ping_group_range=0 2147483647",
             ],
             check=True,
@@ -282,6 +284,8 @@ class Lab:
         for node, dev in ((lk.a, lk.if_a), (lk.b, lk.if_b)):
             ns = None if node == self.ROOT else self.nodes[node].ns
             run_ip(["link", "set", dev, state], ns=ns, check=False)
+            if up and lk.wire_ns:  # link down dropped the static neighbour of an impaired link
+                run_ip(lk.neigh_command(node).split(), ns=ns, check=False)
         lk.up = up
 
     def cut(self, a: str, b: str | None = None) -> None:

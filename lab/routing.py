@@ -40,19 +40,20 @@ class Link:
         return self.b if node == self.a else self.a
 
     def end_commands(self, node: str) -> list[str]:
-        """``ip -batch`` lines that configure ``node``'s end once the veth exists.
-
-        MAC addresses derive from the IP address and neighbours are permanent, so no ARP ever
-        crosses an impaired or cut link: the lab's losses and delays are those asked for.
-        """
+        """``ip -batch`` lines that configure ``node``'s end once the veth exists."""
         dev, addr = self.side(node)
-        peer_addr = self.side(self.other(node))[1]
         return [
             f"link set {dev} address {mac(addr)} alias {self.other(node)}",
             f"addr add {addr}/30 dev {dev}",
             f"link set {dev} up",
-            f"neigh replace {peer_addr} lladdr {mac(peer_addr)} dev {dev} nud permanent",
         ]
+
+    def neigh_command(self, node: str) -> str:
+        """A permanent neighbour entry for the other end, so that no ARP crosses an impaired
+        link (the lab's losses and delays are then exactly those asked for). The kernel drops
+        it when the link goes down; :meth:`Lab.restore` puts it back."""
+        dev, peer_addr = self.side(node)[0], self.side(self.other(node))[1]
+        return f"neigh replace {peer_addr} lladdr {mac(peer_addr)} dev {dev} nud permanent"
 
 
 def mac(address: str) -> str:

@@ -63,7 +63,14 @@ def splice(lab: Lab, lk: Link, *, loss: float, delay: float, jitter: float) -> N
         run_ip(["link", "set", dev, "gso_max_size", GSO_MAX, "promisc", "on", "up"], ns=wns)
     for ns, node in ((ns_a, lk.a), (ns_b, lk.b)):
         dev = lk.side(node)[0]
-        batch(ns, [f"link set {dev} gso_max_size {GSO_MAX}", *lk.end_commands(node)])
+        batch(
+            ns,
+            [
+                f"link set {dev} gso_max_size {GSO_MAX}",
+                *lk.end_commands(node),
+                lk.neigh_command(node),
+            ],
+        )
     lk.wire = subprocess.Popen(
         [
             "ip",
