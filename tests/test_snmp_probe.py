@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import time
@@ -14,6 +15,7 @@ from pantau.agent.probes.snmp import SnmpProber, make_prober
 from prometheus_client import CollectorRegistry
 from snmp_peers import DATA, Snmpd, Snmpsim, delay_proxy, free_udp_port
 
+from pantau import cli
 from pantau.config import Config, SnmpSettings
 from pantau.errors import ProbeSetupError
 
@@ -234,3 +236,56 @@ async def test_recorded_switch_with_many_interfaces(switch: Snmpsim) -> None:
     assert (
         registry.get_sample_value("pantau_snmp_up", {"site": "sw-down", "probe": "snmp:down"}) == 1
     )
+
+
+def test_probe_cli_polls_and_reports_json(agent: Snmpd, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["probe", "snmp", "--community", "lab-ro", "--port", str(agent.port)]
+    assert cli.main([*argv, "--interface", "lo", "127.0.0.1"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert (row["ok"], row["reason"], row["sysname"], row["down"]) == (True, "ok", "lab-router", [])
+    assert row["interfaces"] >= 1 and row["interfaces_up"] >= 1
+    assert cli.main([*argv, "--interface", "nonexistent0", "127.0.0.1"]) == 1
+    assert json.loads(capsys.readouterr().out)["down"] == ["nonexistent0"]
+    assert cli.main(["probe", "snmp", "127.0.0.1"]) == 2
+    assert "--community-env" in capsys.readouterr().err
+
+
+def test_agent_process_polls_snmp_sites(agent: Snmpd, tmp_path: Path) -> None:
+    from agentproc import AgentProcess, free_port, site_states, site_toml, write_config
+
+    snmp = "\n".join(
+        [
+            "[agent.snmp]\ninterval = 0.5\ntimeout = 0.4\njitter = 0.0",
+            f'[snmp.profiles.up]\ncommunity = "lab-ro"\nport = {agent.port}\ninterfaces = ["lo"]',
+            f'[snmp.profiles.gone]\ncommunity = "lab-ro"\nport = {agent.port}\n'
+            'interfaces = ["nonexistent0"]',
+            f'[snmp.profiles.wrong]\ncommunity = "nope"\nport = {agent.port}\ntimeout = 0.2\n'
+            "retries = 0",
+        ]
+    )
+    sites = [snmp] + [site_toml(p, "127.0.0.1", [f"snmp:{p}"]) for p in ("up", "gone", "wrong")]
+    port = free_port()
+    config = write_config(tmp_path / "agent.toml", port, sites)
+    with AgentProcess(config, port) as proc:
+        proc.wait_ready()
+        events = proc.wait_for(lambda ev: len(site_states(ev)) == 3)
+        _, metrics = proc.get("/metrics")
+        proc.stop()
+    assert site_states(events) == {"up": "up", "gone": "down", "wrong": "down"}
+    reasons = {e["site"]: e["reason"] for e in events if e["type"] == "site"}
+    assert (reasons["gone"], reasons["wrong"]) == ("if_down", "timeout")
+    assert 'pantau_snmp_up{probe="snmp:gone",site="gone"} 1.0' in metrics
+    assert 'pantau_snmp_up{probe="snmp:wrong",site="wrong"} 0.0' in metrics
+    assert 'pantau_if_oper_status{ifalias="",ifindex="1",ifname="lo",site="up"} 1.0' in metrics
+
+
+async def test_injected_engine_is_shared_and_left_open(agent: Snmpd, keys: None) -> None:
+    from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
+
+    engine = SnmpEngine()
+    config = Config.model_validate({"snmp": {"profiles": {"p": v3(agent.port)}}})
+    for _ in range(2):  # the second prober reuses the engine the first one was given
+        snmp = make_prober(SnmpSettings(), ProbeContext(config, asyncio.Semaphore(4)), engine)
+        assert (await snmp.run([job("s", "p")]))[("s", "snmp:p")].ok
+        await snmp.aclose()
+    engine.close_dispatcher()
