@@ -73,6 +73,7 @@ class Pinger:
         self._pending: dict[tuple[str, int], tuple[Record, float]] = {}
         self._next_seq = random.randrange(0x10000)
         self._sweeps = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def open(self, families: Iterable[int] = (socket.AF_INET,)) -> None:
         """Open the sockets now (a sweep opens missing ones itself)."""
@@ -85,7 +86,10 @@ class Pinger:
         return channel.kind if channel else None
 
     def close(self) -> None:
+        """Close the sockets (a sweep still running ends with what it has)."""
         for channel in self._channels.values():
+            if self._loop is not None and self._sweeps:
+                self._loop.remove_reader(channel.sock.fileno())
             channel.sock.close()
         self._channels.clear()
 
@@ -236,6 +240,7 @@ class Pinger:
 
     def _attach(self, loop: asyncio.AbstractEventLoop) -> None:
         self._sweeps += 1
+        self._loop = loop
         if self._sweeps == 1:
             self._drain_all()  # leftovers from between sweeps: late or foreign replies
         for channel in self._channels.values():
