@@ -177,6 +177,13 @@ def decode_message(data: bytes) -> tuple[int, Message]:
     return msg_id, message
 
 
+def _plain_pdu(msg: Message) -> snmp_ber.Pdu:
+    try:
+        return _scoped_pdu(msg.scoped)
+    except MalformedMessage as exc:
+        raise SnmpFailure("snmp_error", f"undecodable scoped PDU: {exc}") from None
+
+
 def _scoped_pdu(scoped: bytes) -> snmp_ber.Pdu:
     start, end = expect(scoped, 0, len(scoped), _SEQUENCE)
     _, pos = _octets(scoped, start, end)  # contextEngineID
@@ -247,7 +254,7 @@ class V3Session:
         if not self._user.flags & _FLAG_AUTH:  # a noAuthNoPriv user: nothing to check
             if msg.encrypted:
                 raise SnmpFailure("auth", "encrypted response to a noAuthNoPriv request")
-            return _scoped_pdu(msg.scoped)
+            return self._report_only(msg) if msg.flags & _FLAG_AUTH else _plain_pdu(msg)
         if not msg.flags & _FLAG_AUTH:
             return self._report_only(msg)
         try:
@@ -263,10 +270,16 @@ class V3Session:
                 )
         except error.StatusInformation:
             raise SnmpFailure("auth", "response failed USM authentication or decryption") from None
-        return _scoped_pdu(bytes(scoped))
+        try:
+            return _scoped_pdu(bytes(scoped))
+        except MalformedMessage as exc:
+            raise SnmpFailure("snmp_error", f"undecodable scoped PDU: {exc}") from None
 
     def _report_only(self, msg: Message) -> snmp_ber.Pdu:
-        pdu = _scoped_pdu(msg.scoped) if not msg.encrypted else None
+        try:
+            pdu = _scoped_pdu(msg.scoped) if not msg.encrypted else None
+        except MalformedMessage as exc:
+            raise SnmpFailure("snmp_error", f"undecodable report: {exc}") from None
         if pdu is None or pdu.pdu_type != REPORT:
             raise SnmpFailure("auth", "unauthenticated response to an authenticated request")
         return pdu
@@ -300,7 +313,8 @@ class V3Session:
                 raise SnmpFailure("auth", f"agent reports {_AUTH_REPORTS[oid]}")
             if oid == _UNKNOWN_ENGINE_ID:
                 self._engines.pop(self._addr, None)
-            elif oid == _NOT_IN_TIME_WINDOW:
+            elif oid == _NOT_IN_TIME_WINDOW and reply.flags & _FLAG_AUTH:
+                # only an authenticated report may move our view of the agent's clock
                 self._engines[self._addr] = Engine(
                     reply.engine_id, reply.boots, reply.time, time.monotonic()
                 )

@@ -377,10 +377,11 @@ class _Garbage(asyncio.DatagramProtocol):
         self.transport.sendto(b"\x30\x03\x02\x01", addr)  # truncated SEQUENCE
 
 
-async def test_malformed_responses_are_snmp_error() -> None:
+@pytest.mark.parametrize("version", [v2c, v3], ids=["v2c", "v3"])
+async def test_malformed_responses_are_snmp_error(keys: None, version) -> None:
     loop = asyncio.get_running_loop()
     transport, _ = await loop.create_datagram_endpoint(_Garbage, local_addr=("127.0.0.1", 0))
-    snmp, _ = prober({"p": v2c(transport.get_extra_info("sockname")[1])})
+    snmp, _ = prober({"p": version(transport.get_extra_info("sockname")[1])})
     try:
         res = (await snmp.run([job("g", "p")]))[("g", "snmp:p")]
     finally:
