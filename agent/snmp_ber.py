@@ -90,17 +90,8 @@ def encode_oid(oid: Oid) -> bytes:
     return _tlv(_OID, bytes(out))
 
 
-def encode_request(
-    version: int,
-    community: bytes,
-    pdu_type: int,
-    request_id: int,
-    oids: Sequence[Oid],
-    non_repeaters: int = 0,
-    max_repetitions: int = 0,
-) -> bytes:
-    """Encode a GET, GETNEXT or GETBULK request (``version`` 0 = v1, 1 = v2c)."""
-    pdu = encode_pdu(pdu_type, request_id, oids, non_repeaters, max_repetitions)
+def encode_message(version: int, community: bytes, pdu: bytes) -> bytes:
+    """Wrap an encoded PDU into a v1/v2c message (``version`` 0 = v1, 1 = v2c)."""
     return _tlv(_SEQUENCE, _int(version) + _tlv(_OCTETS, community) + pdu)
 
 

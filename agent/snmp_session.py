@@ -167,9 +167,8 @@ class V2cSession:
     ) -> VarBinds:
         self._request_id = self._request_id % (2**31 - 1) + 1
         rid = self._request_id
-        data = snmp_ber.encode_request(
-            1, self._community, pdu_type, rid, oids, non_repeaters, max_repetitions
-        )
+        pdu = snmp_ber.encode_pdu(pdu_type, rid, oids, non_repeaters, max_repetitions)
+        data = snmp_ber.encode_message(1, self._community, pdu)
         resp = await self._udp.exchange(data, rid)
         if resp.community != self._community:
             raise SnmpFailure("snmp_error", "response carries a different community")
