@@ -1,0 +1,357 @@
+"""The agent process: wires config, inventory, probers, state, event log, metrics and HTTP.
+
+Lifecycle: :meth:`Agent.run` loads everything, serves, schedules rounds and waits for SIGTERM or
+SIGINT; SIGHUP reloads config and inventory in place (:meth:`Agent.reload`). Decisions are made
+by :mod:`pantau.agent.state`; this module only moves results and events between the parts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import signal
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pantau.agent.eventlog import EventLog, Retention
+from pantau.agent.metrics import AgentCollector, AgentStats
+from pantau.agent.probes import PROBES, ProbeContext, ProbeJob, Prober, ProbeResult
+from pantau.agent.recorder import Recorder
+from pantau.agent.scheduler import RoundScheduler
+from pantau.agent.server import make_app, start_server
+from pantau.agent.state import (
+    Hysteresis,
+    SiteState,
+    Stamp,
+    apply_results,
+    is_isolated,
+    isolation_event,
+    reconcile,
+)
+from pantau.agent.tracing import Tracer
+from prometheus_client import CollectorRegistry
+
+from pantau import __version__
+from pantau.config import Config, load_config
+from pantau.errors import ConfigError, ProbeSetupError
+from pantau.events import Event
+from pantau.inventory import Inventory, Site
+
+log = logging.getLogger(__name__)
+
+#: Seconds a running round may still take at stop before it is cancelled.
+STOP_GRACE = 10.0
+
+
+def jobs_by_kind(sites: Iterable[Site]) -> dict[str, list[ProbeJob]]:
+    """Every probe of every site as a job, grouped by probe kind (inventory order)."""
+    jobs: dict[str, list[ProbeJob]] = defaultdict(list)
+    for site in sites:
+        for spec in site.probes:
+            jobs[spec.kind].append(ProbeJob(site.id, str(spec), spec.arg, site.address))
+    return dict(jobs)
+
+
+def canary_jobs(targets: Sequence[str]) -> list[ProbeJob]:
+    """ICMP jobs for the uplink canaries (``canary`` is not a valid site id, so never clashes)."""
+    return [ProbeJob("canary", f"canary:{t}", None, t) for t in targets]
+
+
+class Agent:
+    """One agent: the :class:`~pantau.agent.metrics.MetricsSource` the collector reads.
+
+    Parameters
+    ----------
+    config_path
+        The TOML config file; read again on SIGHUP.
+    clock
+        Wall-clock time source for events and probes.
+    on_reload
+        Called on SIGHUP besides the agent's own reload (``pantau run`` passes it on).
+    """
+
+    def __init__(
+        self,
+        config_path: Path,
+        clock: Callable[[], float] = time.time,
+        on_reload: Callable[[], None] | None = None,
+    ) -> None:
+        self._path = Path(config_path)
+        self._on_reload = on_reload
+        self._clock = clock
+        self.version = __version__
+        self.stats = AgentStats()
+        self.agent_name = ""
+        self.sites: dict[str, Site] = {}
+        self.states: dict[str, SiteState] = {}
+        self.results: dict[tuple[str, str], ProbeResult] = {}
+        self.canaries: dict[str, bool] = {}
+        self.isolated: bool | None = None
+        self._config: Config | None = None
+        self._hysteresis = Hysteresis(3, 2)
+        self._jobs: dict[str, list[ProbeJob]] = {}
+        self._canary_jobs: list[ProbeJob] = []
+        self._probers: dict[str, Prober] = {}
+        self._prober_keys: dict[str, Any] = {}
+        self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._reload_lock = asyncio.Lock()
+        self._limiter: asyncio.Semaphore | None = None
+        self._limiter_size = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._scheduler = RoundScheduler(self.run_round, self.stats)
+
+    def probers(self) -> Iterable[Any]:
+        """The site probers (not the canary prober: canaries have their own metric)."""
+        return [p for k, p in self._probers.items() if k != "canary"]
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def run(self) -> int:
+        """Run until SIGTERM/SIGINT; return the exit code."""
+        config = load_config(self._path)
+        inventory = self._inventory(config)
+        agent = config.agent
+        self.agent_name = agent.name
+        retention = Retention(agent.event_retention_days * 86400, agent.event_retention_max)
+        eventlog = EventLog(agent.state_dir / "events.db", retention, self._clock)
+        self._recorder = Recorder(eventlog, self.stats)
+        self._tracer = Tracer()
+        registry = CollectorRegistry()
+        registry.register(AgentCollector(self))
+        try:
+            runner = await start_server(make_app(registry, eventlog, agent.name), agent.listen)
+        except OSError as exc:
+            eventlog.close()
+            raise ProbeSetupError(f"cannot listen on {agent.listen}: {exc}") from exc
+        self._recorder.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self._spawn_reload)
+        try:
+            await self._apply(config, inventory)
+            self._scheduler.start()
+            log.info(
+                "agent started name=%s listen=%s sites=%d log_id=%s",
+                agent.name,
+                agent.listen,
+                len(self.sites),
+                eventlog.log_id,
+            )
+            await stop.wait()
+            log.info("agent stopping name=%s", agent.name)
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+            await self._scheduler.stop(STOP_GRACE)
+            await self._recorder.close(timeout=STOP_GRACE)
+            for prober in self._probers.values():
+                await prober.aclose()
+            await runner.cleanup()
+            eventlog.close()
+        log.info("agent stopped name=%s", agent.name)
+        return 0
+
+    def _spawn_reload(self) -> None:
+        if self._on_reload is not None:
+            self._on_reload()
+        task = asyncio.create_task(self.reload(), name="reload")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def reload(self) -> None:
+        """Read config and inventory again; keep the running ones if the config is invalid."""
+        async with self._reload_lock:
+            try:
+                config = load_config(self._path)
+            except ConfigError as exc:
+                for line in exc.problems:
+                    log.error("reload refused, keeping the running config problem=%s", line)
+                return
+            old = self._config
+            assert old is not None
+            for key in ("name", "listen", "state_dir"):
+                if getattr(old.agent, key) != getattr(config.agent, key):
+                    log.warning("reload cannot change this, restart the agent key=agent.%s", key)
+            config = config.model_copy(
+                update={
+                    "agent": config.agent.model_copy(
+                        update={k: getattr(old.agent, k) for k in ("name", "listen", "state_dir")}
+                    )
+                }
+            )
+            await self._apply(config, self._inventory(config))
+            log.info("reloaded path=%s sites=%d", self._path, len(self.sites))
+
+    @staticmethod
+    def _inventory(config: Config) -> Inventory:
+        inventory = config.load_sites()
+        for problem in inventory.problems:
+            log.warning("inventory row skipped problem=%s", problem)
+        return inventory
+
+    # -- applying a config -----------------------------------------------------------------
+    async def _apply(self, config: Config, inventory: Inventory) -> None:
+        agent = config.agent
+        self._config = config
+        self._hysteresis = Hysteresis(agent.down_after, agent.up_after)
+        stamp = self._stamp()
+        wanted = {s.id: [str(p) for p in s.probes] for s in inventory.sites}
+        self.states, events = reconcile(self.states, wanted, stamp)
+        for site_id in set(self.sites) - set(wanted):
+            self.stats.forget_site(site_id)
+        self.sites = inventory.by_id()
+        self.results = {
+            k: r
+            for k, r in self.results.items()
+            if k[1] in self.states.get(k[0], SiteState()).probes
+        }
+        self._jobs = jobs_by_kind(inventory.sites)
+        self._canary_jobs = canary_jobs(agent.canaries)
+        self.canaries = {t: ok for t, ok in self.canaries.items() if t in agent.canaries}
+        if not agent.canaries and self.isolated is not None:
+            events += [e for e in [isolation_event(self.isolated, False, stamp)] if e]
+            self.isolated = None
+        self._recorder.record(events)
+
+        kinds = {k: getattr(agent, k) for k in self._jobs}
+        if self._canary_jobs:
+            kinds.setdefault("icmp", agent.icmp)
+            kinds["canary"] = agent.icmp
+        if self._limiter is None or self._limiter_size != agent.max_concurrency:
+            self._limiter, self._limiter_size = (
+                asyncio.Semaphore(agent.max_concurrency),
+                agent.max_concurrency,
+            )
+        for kind in set(self._probers) - set(kinds):
+            await self._swap_prober(kind, None, None)
+        ready = {}
+        for kind, settings in kinds.items():
+            key = (settings, agent.max_concurrency, config.snmp)
+            if self._prober_keys.get(kind) != key and not await self._make(kind, settings, key):
+                continue
+            ready[kind] = settings
+        self._scheduler.apply({k: s for k, s in ready.items() if k != "canary"})
+
+    async def _make(self, kind: str, settings: Any, key: Any) -> bool:
+        assert self._limiter is not None
+        context = ProbeContext(self._config, self._limiter, self._clock)
+        try:
+            prober = PROBES["icmp" if kind == "canary" else kind].make_prober(settings, context)
+        except (ProbeSetupError, ImportError) as exc:
+            self.stats.probe_errors[kind] += 1
+            log.error("probe kind disabled kind=%s error=%s", kind, exc)
+            await self._swap_prober(kind, None, None)
+            return False
+        await self._swap_prober(kind, prober, key)
+        return True
+
+    async def _swap_prober(self, kind: str, prober: Prober | None, key: Any) -> None:
+        # Never while a round uses the old one (ICMP rounds use the canary prober too).
+        async with self._locks["icmp" if kind == "canary" else kind]:
+            old = self._probers.pop(kind, None)
+            self._prober_keys.pop(kind, None)
+            if prober is not None:
+                self._probers[kind], self._prober_keys[kind] = prober, key
+        if old is not None:
+            await old.aclose()
+
+    # -- rounds ----------------------------------------------------------------------------
+    def _stamp(self) -> Stamp:
+        return Stamp(self.agent_name, self._clock(), bool(self.isolated))
+
+    async def run_round(self, kind: str) -> None:
+        """Run one round of ``kind`` (ICMP rounds also probe the canaries) and record changes."""
+        async with self._locks[kind]:
+            prober, jobs = self._probers.get(kind), list(self._jobs.get(kind, ()))
+            canary = self._probers.get("canary") if kind == "icmp" else None
+            canaries = list(self._canary_jobs) if canary is not None else []
+            if prober is None:
+                return
+            try:
+                results, canary_results = await asyncio.gather(
+                    prober.run(jobs) if jobs else _nothing(),
+                    canary.run(canaries) if canary is not None else _nothing(),
+                )
+            except Exception:  # a bug or setup failure inside the prober, not a network failure
+                self.stats.probe_errors[kind] += 1
+                log.exception("probe round failed kind=%s jobs=%d", kind, len(jobs))
+                return
+        events = self._decide(jobs, results, canaries, canary_results)
+        try:
+            events = await self._add_hops(events)
+        finally:
+            self._recorder.record(events)
+
+    def _decide(
+        self,
+        jobs: Sequence[ProbeJob],
+        results: Mapping[tuple[str, str], ProbeResult],
+        canaries: Sequence[ProbeJob],
+        canary_results: Mapping[tuple[str, str], ProbeResult],
+    ) -> list[Event]:
+        events: list[Event] = []
+        if canaries:
+            self.canaries = {
+                j.address or "": canary_results[j.key].ok
+                for j in canaries
+                if j.key in canary_results
+            }
+            now_isolated = is_isolated(self.canaries)
+            change = isolation_event(
+                bool(self.isolated),
+                now_isolated,
+                Stamp(self.agent_name, self._clock(), now_isolated),
+            )
+            self.isolated = now_isolated
+            if change is not None:
+                log.warning("agent isolation changed isolated=%s", now_isolated)
+                events.append(change)
+        for job in jobs:
+            result = results.get(job.key)
+            if result is None or job.site not in self.states:
+                continue
+            self.results[job.key] = result
+            if not result.ok:
+                self.stats.failures[(job.site, job.probe, result.reason)] += 1
+        self.states, changes = apply_results(self.states, results, self._hysteresis, self._stamp())
+        for e in changes:
+            if e.type == "site":
+                log.info(
+                    "site state changed site=%s old=%s new=%s reason=%s",
+                    e.site,
+                    e.old,
+                    e.new,
+                    e.reason,
+                )
+        return events + changes
+
+    async def _add_hops(self, events: list[Event]) -> list[Event]:
+        assert self._config is not None
+        if not self._config.agent.traceroute:
+            return events
+        down = {
+            e.site: self.sites[e.site].address
+            for e in events
+            if e.type == "site" and e.new == "down" and e.site in self.sites
+        }
+        hops = await self._tracer.last_hops({s: a for s, a in down.items() if a})
+        return [
+            dataclasses.replace(e, hop=hops.get(e.site or ""))
+            if e.type == "site" and e.new == "down"
+            else e
+            for e in events
+        ]
+
+
+async def _nothing() -> dict[tuple[str, str], ProbeResult]:
+    return {}
+
+
+def run_agent(config_path: Path) -> int:
+    """Run an agent until it is stopped (the ``pantau agent`` command)."""
+    return asyncio.run(Agent(config_path).run())

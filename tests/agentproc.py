@@ -1,0 +1,141 @@
+"""Helpers to run real agent processes in tests: configs, free ports, the HTTP API, signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def site_toml(site_id: str, address: str, probes: list[str], kind: str = "office") -> str:
+    return (
+        f'[[sites]]\nid = "{site_id}"\nname = "{site_id}"\nkind = "{kind}"\n'
+        f'lat = -1.25\nlon = 116.85\naddress = "{address}"\nprobes = {json.dumps(probes)}\n'
+    )
+
+
+def write_config(path: Path, port: int, sites: list[str], **agent: object) -> Path:
+    """A config with fast rounds (0.5 s) for tests; ``agent`` overrides ``[agent]`` keys."""
+    settings = {
+        "name": "test-agent",
+        "listen": f"127.0.0.1:{port}",
+        "state_dir": "state",
+        "down_after": 2,
+        "up_after": 2,
+        "traceroute": False,
+        **agent,
+    }
+    lines = ["[agent]"] + [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
+    for kind in ("icmp", "tcp", "http"):
+        lines += [f"[agent.{kind}]", "interval = 0.5", "timeout = 0.4", "jitter = 0.0"]
+    path.write_text("\n".join(lines) + "\n\n" + "\n".join(sites))
+    return path
+
+
+class AgentProcess:
+    """``pantau agent --config FILE`` as a child process (optionally inside a namespace)."""
+
+    def __init__(self, config: Path, port: int, prefix: list[str] | None = None) -> None:
+        self.config, self.port = config, port
+        self.base = f"http://127.0.0.1:{port}"
+        self.log = config.parent / "agent.log"
+        argv = [sys.executable, "-m", "pantau.cli", "agent", "--config", str(config)]
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [*(prefix or []), *argv], stdout=out, stderr=subprocess.STDOUT, cwd=config.parent
+            )
+
+    def get(self, path: str) -> tuple[int, dict | str]:
+        try:
+            with urllib.request.urlopen(self.base + path, timeout=5) as resp:
+                body = resp.read().decode()
+                status = resp.status
+        except urllib.error.HTTPError as exc:
+            body, status = exc.read().decode(), exc.code
+        if body.startswith("{"):
+            return status, json.loads(body)
+        return status, body
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"agent exited {self.proc.returncode}:\n{self.log_text()}")
+            try:
+                if self.get("/healthz")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"agent not ready in {timeout} s:\n{self.log_text()}")
+
+    def events(self, after: int = 0) -> list[dict]:
+        out = []
+        while True:
+            status, body = self.get(f"/api/v1/events?after={after}&limit=1000")
+            assert status == 200, body
+            out += body["events"]
+            after = body["next"]
+            if not body["more"]:
+                return out
+
+    def wait_for(self, predicate, timeout: float = 20.0, after: int = 0) -> list[dict]:
+        """Poll the event log until ``predicate(events)`` holds; return the events."""
+        deadline = time.monotonic() + timeout
+        events: list[dict] = []
+        while time.monotonic() < deadline:
+            events = self.events(after)
+            if predicate(events):
+                return events
+            time.sleep(0.2)
+        raise AssertionError(
+            f"condition not met in {timeout} s; events: {events}\n{self.log_text()[-3000:]}"
+        )
+
+    def send(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def __enter__(self) -> AgentProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+def site_states(events: list[dict]) -> dict[str, str]:
+    """The latest state of every site according to ``site`` events."""
+    out: dict[str, str] = {}
+    for e in events:
+        if e["type"] == "site":
+            out[e["site"]] = e["new"]
+    return out
