@@ -223,6 +223,11 @@ class Decision:
     timelines: Mapping[str, Timeline]
     outages: Mapping[str, tuple[Outage, ...]]
     parents: Mapping[str, str | None]
+    isolation: Mapping[str, list[tuple[float, bool]]] = dataclasses.field(default_factory=dict)
+
+    def isolated_at(self, agent: str, t: float) -> bool:
+        """Whether ``agent`` declared itself isolated at ``t``."""
+        return _flag_at(list(self.isolation.get(agent, ())), t)
 
     def label_at(self, site: str, t: float) -> str:
         """``up``, ``down``, ``unreachable`` (down under a down parent) or ``unknown`` at ``t``."""
@@ -288,4 +293,4 @@ def decide(
         )
         for s in site_list
     }
-    return Decision(timelines, outages, {s.id: s.parent for s in site_list})
+    return Decision(timelines, outages, {s.id: s.parent for s in site_list}, isolation)

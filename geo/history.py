@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from pantau.geo.coverage import KM2, coverage_circles, equal_area_crs, targets
+from pantau.geo.coverage import KM2, clip_pieces, coverage_circles, equal_area_crs, targets
 from pantau.geo.progress import Progress, null_progress
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ def blankspot_history(
         live.geometry.x.values, live.geometry.y.values, live["radius_m"].to_numpy(float), crs
     )
     t_idx, c_idx = shapely.STRtree(circles).query(target, predicate="intersects")
-    pieces = shapely.intersection(target[t_idx], circles[c_idx])
+    pieces = clip_pieces(target, circles, t_idx, c_idx)
     spans = merged_intervals(outages, t0, t1)
     names = live["site"].to_numpy()
     target_km2 = shapely.area(target) / KM2

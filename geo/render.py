@@ -60,8 +60,8 @@ def write_geopackage(analysis: Analysis, path: Path) -> Path:
     layers = {
         "districts": analysis.districts,
         "sites": sites[[c for c in SITE_COLUMNS if c in sites.columns] + ["geometry"]],
-        "coverage": analysis.coverage,
-        "blankspots": analysis.blankspots,
+        "coverage": analysis.coverage.to_crs("EPSG:4326"),
+        "blankspots": analysis.blankspots.to_crs("EPSG:4326"),
     }
     for name, frame in layers.items():
         frame = _plain(frame)
@@ -113,7 +113,7 @@ def write_png(analysis: Analysis, column: str, title: str, path: Path) -> Path:
         missing_kwds={"color": "#dddddd", "label": "no data"},
     )  # fmt: skip
     if len(analysis.coverage):
-        analysis.coverage.plot(ax=ax, color="#4575b4", alpha=0.45, linewidth=0)
+        analysis.coverage.to_crs("EPSG:4326").plot(ax=ax, color="#4575b4", alpha=0.45, linewidth=0)
     sites = analysis.sites
     if len(sites):
         colours = sites["state"].map(STATE_COLOURS).fillna("#808080")

@@ -28,165 +28,49 @@ Impairment
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import ipaddress
-import itertools
 import logging
 import os
 import shlex
-import signal
 import subprocess
 import sys
-import time
-from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 
-from pantau.errors import ProbeSetupError
+from pantau.lab.iproute import (
+    BLACKHOLE_METRIC,
+    COUNTER,
+    LAB_NET,
+    NS_PREFIX,
+    LabError,
+    available,
+    batch,
+    batch_tolerant,
+    claim_slot,
+    netem_in_kernel,
+    remove_slot_leftovers,
+    root_ifname,
+    run_ip,
+    sigint_blocked,
+    slot_net,
+    stop_process,
+    sweep_stale,
+    tc,
+)
+from pantau.lab.routing import ROOT, Link, Node, routes_from
+
+__all__ = [
+    "LAB_NET",
+    "NS_PREFIX",
+    "Lab",
+    "LabError",
+    "Link",
+    "Node",
+    "available",
+    "run_ip",
+    "slot_net",
+    "sweep_stale",
+]
 
 log = logging.getLogger(__name__)
-
-LAB_NET = ipaddress.ip_network("198.18.0.0/15")
-LOCK_DIR = Path("/run/pantau-lab")
-NS_PREFIX = "pl"
-BLACKHOLE_METRIC = 4242
-_COUNTER = itertools.count(1)
-
-
-class LabError(ProbeSetupError):
-    """The lab could not be built or changed (not root, no namespaces, ``ip`` failed)."""
-
-
-def run_ip(
-    args: Sequence[str], *, ns: str | None = None, stdin: str | None = None, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    """Run ``ip`` (or ``ip -n NS``) and raise :class:`LabError` with its stderr on failure."""
-    cmd = ["ip", *(["-n", ns] if ns else []), *args]
-    res = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=30)
-    if check and res.returncode != 0:
-        raise LabError(f"{shlex.join(cmd)} failed: {res.stderr.strip() or res.stdout.strip()}")
-    return res
-
-
-def _batch(ns: str | None, lines: Sequence[str]) -> None:
-    if lines:
-        run_ip(["-batch", "-"], ns=ns, stdin="\n".join(lines) + "\n")
-
-
-def available() -> str | None:
-    """None when labs can be built here, else the reason why not (for ``pytest.skip``)."""
-    if os.geteuid() != 0:
-        return "network lab needs root (network namespaces)"
-    name = f"{NS_PREFIX}{os.getpid()}probe{next(_COUNTER)}"
-    try:
-        res = run_ip(["netns", "add", name], check=False)
-    except (FileNotFoundError, subprocess.TimeoutExpired) as exc:
-        return f"network lab needs iproute2: {exc}"
-    if res.returncode != 0:
-        return f"'ip netns add' failed: {res.stderr.strip()}"
-    run_ip(["netns", "del", name], check=False)
-    return None
-
-
-def netem_in_kernel() -> bool:
-    """True when ``tc qdisc ... netem`` works (the kernel has sch_netem)."""
-    name = f"{NS_PREFIX}{os.getpid()}nq{next(_COUNTER)}"
-    run_ip(["netns", "add", name])
-    try:
-        res = subprocess.run(
-            ["tc", "-n", name, "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-        return res.returncode == 0
-    finally:
-        run_ip(["netns", "del", name], check=False)
-
-
-def _slot_net(slot: int) -> ipaddress.IPv4Network:
-    return ipaddress.ip_network(f"{LAB_NET.network_address + slot * 256}/24")
-
-
-def _claim_slot() -> tuple[int, int]:
-    """Lock one free /24 slot; the lock dies with the process, so a crash frees it."""
-    LOCK_DIR.mkdir(parents=True, exist_ok=True)
-    start = os.getpid() % 512
-    for i in range(512):
-        slot = (start + i) % 512
-        fd = os.open(LOCK_DIR / f"slot-{slot}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            continue
-        _remove_slot_leftovers(slot)
-        return slot, fd
-    raise LabError("all 512 lab address slots are in use; close other labs")
-
-
-def _root_ifname(slot: int) -> str:
-    return f"plab{slot}"
-
-
-def _remove_slot_leftovers(slot: int) -> None:
-    """Delete what a crashed lab that held this slot left in the root namespace."""
-    net = str(_slot_net(slot))
-    run_ip(["link", "del", _root_ifname(slot)], check=False)
-    run_ip(["route", "del", "blackhole", net, "metric", str(BLACKHOLE_METRIC)], check=False)
-
-
-def sweep_stale() -> list[str]:
-    """Delete lab namespaces whose owning process is gone; return their names."""
-    gone = []
-    for line in run_ip(["netns", "list"], check=False).stdout.splitlines():
-        name = line.split()[0] if line.strip() else ""
-        if not name.startswith(NS_PREFIX):
-            continue
-        digits = "".join(itertools.takewhile(str.isdigit, name[len(NS_PREFIX) :]))
-        if digits and not Path(f"/proc/{digits}").exists():
-            run_ip(["netns", "del", name], check=False)
-            gone.append(name)
-    return gone
-
-
-@dataclass
-class Link:
-    """A veth pair between nodes ``a`` and ``b`` (``b`` may be ``"root"``), one /30."""
-
-    a: str
-    b: str
-    net: ipaddress.IPv4Network
-    if_a: str
-    if_b: str
-    up: bool = True
-    wire: subprocess.Popen[bytes] | None = None
-    wire_ns: str | None = None
-
-    @property
-    def addr_a(self) -> str:
-        return str(self.net.network_address + 1)
-
-    @property
-    def addr_b(self) -> str:
-        return str(self.net.network_address + 2)
-
-    def side(self, node: str) -> tuple[str, str]:
-        """(interface, address) of ``node`` on this link."""
-        return (self.if_a, self.addr_a) if node == self.a else (self.if_b, self.addr_b)
-
-    def other(self, node: str) -> str:
-        return self.b if node == self.a else self.a
-
-
-@dataclass
-class Node:
-    name: str
-    ns: str
-    links: list[Link] = field(default_factory=list)
-    alive: bool = True
 
 
 class Lab:
@@ -198,16 +82,16 @@ class Lab:
         A short word put into namespace names to tell labs apart in ``ip netns list``.
     """
 
-    ROOT = "root"
+    ROOT = ROOT
 
     def __init__(self, tag: str = "") -> None:
         why = available()
         if why:
             raise LabError(why)
         sweep_stale()
-        self.id = f"{NS_PREFIX}{os.getpid()}c{next(_COUNTER)}{tag}"
-        self.slot, self._slot_fd = _claim_slot()
-        self.net = _slot_net(self.slot)
+        self.id = f"{NS_PREFIX}{os.getpid()}c{next(COUNTER)}{tag}"
+        self.slot, self._slot_fd = claim_slot()
+        self.net = slot_net(self.slot)
         self._subnets = self.net.subnets(new_prefix=30)
         self.nodes: dict[str, Node] = {}
         self.links: list[Link] = []
@@ -224,7 +108,7 @@ class Lab:
         node = Node(name, f"{self.id}-{name}")
         run_ip(["netns", "add", node.ns])
         self.nodes[name] = node
-        _batch(node.ns, ["link set lo up"])
+        batch(node.ns, ["link set lo up"])
         self.exec(
             name,
             [
@@ -257,7 +141,7 @@ class Lab:
 
     def _ifname(self, node: str, peer: str, index: int) -> str:
         if node == self.ROOT:
-            return _root_ifname(self.slot)
+            return root_ifname(self.slot)
         name = f"{peer[:10]}{index}"
         return name if name.replace("-", "").replace("_", "").isalnum() else f"veth{index}"
 
@@ -265,7 +149,7 @@ class Lab:
         a_ns = self.nodes[lk.a].ns
         b_ns = None if lk.b == self.ROOT else self.nodes[lk.b].ns
         peer = f"netns {b_ns}" if b_ns else "netns 1"
-        _batch(
+        batch(
             a_ns,
             [
                 f"link add {lk.if_a} type veth peer name {lk.if_b} {peer}",
@@ -274,7 +158,7 @@ class Lab:
                 f"link set {lk.if_a} up",
             ],
         )
-        _batch(
+        batch(
             b_ns,
             [
                 f"link set {lk.if_b} alias {lk.a}",
@@ -287,36 +171,10 @@ class Lab:
         """(Re)install shortest-path static routes in every namespace (idempotent)."""
         for name, node in self.nodes.items():
             lines = []
-            for dest, via, dev in self._routes_from(name):
+            for dest, via, dev in routes_from(self.nodes, self.links, name):
                 lines.append(f"route replace {dest} via {via} dev {dev}")
             if node.alive:
-                _batch_tolerant(node.ns, lines)
-
-    def _routes_from(self, start: str) -> list[tuple[str, str, str]]:
-        """Next hop to every link subnet not attached to ``start`` (BFS over live links)."""
-        hops: dict[str, tuple[int, str, str]] = {start: (0, "", "")}  # node -> (dist, via, dev)
-        queue = deque([start])
-        while queue:
-            cur = queue.popleft()
-            if cur == self.ROOT:
-                continue
-            dist, via, dev = hops[cur]
-            for lk in self.nodes[cur].links:
-                nxt = lk.other(cur)
-                if nxt in hops or not lk.up:
-                    continue
-                if cur == start:
-                    via, dev = lk.side(nxt)[1], lk.side(start)[0]
-                hops[nxt] = (dist + 1, via, dev)
-                queue.append(nxt)
-        attached = {lk.net for lk in self.nodes[start].links}
-        out = []
-        for lk in self.links:
-            ends = [hops[n] for n in (lk.a, lk.b) if n in hops]
-            if lk.net not in attached and ends:
-                _, via, dev = min(ends)
-                out.append((str(lk.net), via, dev))
-        return out
+                batch_tolerant(node.ns, lines)
 
     def attach_root(self, node: str) -> str:
         """Give the root namespace a veth to ``node``; return ``node``'s address on it.
@@ -501,7 +359,7 @@ class Lab:
             args = wire.netem_args(loss, delay, jitter)
             for node, dev in ((lk.a, lk.if_a), (lk.b, lk.if_b)):
                 ns = None if node == self.ROOT else self.nodes[node].ns
-                _tc(["qdisc", "replace", "dev", dev, "root", "netem", *args], ns)
+                tc(["qdisc", "replace", "dev", dev, "root", "netem", *args], ns)
         else:
             wire.splice(self, lk, loss=loss, delay=delay, jitter=jitter)
 
@@ -515,7 +373,7 @@ class Lab:
         elif self._netem_kernel:
             for node, dev in ((lk.a, lk.if_a), (lk.b, lk.if_b)):
                 ns = None if node == self.ROOT else self.nodes[node].ns
-                _tc(["qdisc", "del", "dev", dev, "root"], ns, check=False)
+                tc(["qdisc", "del", "dev", dev, "root"], ns, check=False)
 
     # -- cleanup ----------------------------------------------------------------------------
     def close(self) -> None:
@@ -523,15 +381,15 @@ class Lab:
         if self._closed:
             return
         self._closed = True
-        with _sigint_blocked():
+        with sigint_blocked():
             for proc in self._procs + [lk.wire for lk in self.links if lk.wire]:
-                _stop(proc)
+                stop_process(proc)
             for node in self.nodes.values():
                 run_ip(["netns", "del", node.ns], check=False)
             for lk in self.links:
                 if lk.wire_ns:
                     run_ip(["netns", "del", lk.wire_ns], check=False)
-            _remove_slot_leftovers(self.slot)
+            remove_slot_leftovers(self.slot)
             os.close(self._slot_fd)
 
     def __enter__(self) -> Lab:
@@ -543,44 +401,3 @@ class Lab:
     def __del__(self) -> None:  # last resort if a caller forgot close()
         if not getattr(self, "_closed", True):
             self.close()
-
-
-def _batch_tolerant(ns: str, lines: Sequence[str]) -> None:
-    """Like ``_batch`` but keeps going past routes whose device is down (``-force``)."""
-    if lines:
-        run_ip(["-force", "-batch", "-"], ns=ns, stdin="\n".join(lines) + "\n", check=False)
-
-
-def _tc(args: Sequence[str], ns: str | None, check: bool = True) -> None:
-    cmd = ["tc", *(["-n", ns] if ns else []), *args]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
-    if check and res.returncode != 0:
-        raise LabError(f"{shlex.join(cmd)} failed: {res.stderr.strip()}")
-
-
-def _stop(proc: subprocess.Popen[bytes], grace: float = 2.0) -> None:
-    """SIGTERM the process group, then SIGKILL after ``grace`` seconds."""
-    if proc.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, sig)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                return
-            time.sleep(0.02)
-
-
-@contextlib.contextmanager
-def _sigint_blocked() -> Iterator[None]:
-    """Cleanup must not be cut short by a second Ctrl-C."""
-    try:
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    except (ValueError, OSError):
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)

@@ -96,10 +96,10 @@ def splice(lab: Lab, lk: Link, *, loss: float, delay: float, jitter: float) -> N
 
 def unsplice(lab: Lab, lk: Link) -> None:
     """Stop the relay and put the plain veth pair back."""
-    from pantau.lab.netns import _stop, run_ip
+    from pantau.lab.iproute import run_ip, stop_process
 
     if lk.wire is not None:
-        _stop(lk.wire)
+        stop_process(lk.wire)
         lk.wire = None
     if lk.wire_ns:
         run_ip(["netns", "del", lk.wire_ns], check=False)

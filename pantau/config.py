@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import tomllib
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -139,7 +140,21 @@ class SnmpProfile(_Model):
     interfaces: tuple[str, ...] = Field(
         (), description="ifName/ifDescr/ifIndex whose oper status down marks the site down"
     )
-    extra_oids: tuple[str, ...] = ()
+    extra_oids: tuple[str, ...] = Field(
+        (), description="numeric OIDs: ending in .0 read with GET, others walked as subtrees"
+    )
+
+    @field_validator("extra_oids")
+    @classmethod
+    def _numeric_oids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for oid in value:
+            parts = oid.strip().lstrip(".").split(".")
+            if len(parts) < 2 or not all(p.isdigit() for p in parts):
+                raise ValueError(
+                    f"{oid!r} is not a numeric OID; write it like 1.3.6.1.4.1.14988.1.1.1.3.1.4 "
+                    "(translate a MIB name with: snmptranslate -On MIB::name)"
+                )
+        return value
 
     @model_validator(mode="after")
     def _credentials(self) -> SnmpProfile:
@@ -166,6 +181,24 @@ class SnmpConfig(_Model):
     profiles: dict[str, SnmpProfile] = {}
 
 
+class MaintenanceWindow(_Model):
+    """A planned window excluded from availability: one site, one district, or everything."""
+
+    start: datetime
+    end: datetime
+    site: str | None = None
+    district: str | None = None
+    reason: str = ""
+
+    @model_validator(mode="after")
+    def _order(self) -> MaintenanceWindow:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("start and end need a UTC offset, e.g. 2026-12-01T22:00:00+08:00")
+        if self.end <= self.start:
+            raise ValueError(f"end ({self.end}) is not after start ({self.start})")
+        return self
+
+
 class CollectorConfig(_Model):
     listen: HostPort = "127.0.0.1:9470"
     database: str = "sqlite:///state/collector.db"
@@ -180,6 +213,11 @@ class CollectorConfig(_Model):
     )
     flap_window: float = Field(3600.0, gt=0, description="seconds")
     flap_threshold: int = Field(6, ge=2, description="transitions in flap_window that flag it")
+    page_limit: int = Field(1000, ge=1, le=10000, description="events asked per pull request")
+    clock_skew: float = Field(
+        60.0, ge=0, description="seconds an event's time may be ahead of the collector's clock"
+    )
+    maintenance: tuple[MaintenanceWindow, ...] = ()
 
     @field_validator("agents")
     @classmethod

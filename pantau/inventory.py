@@ -141,6 +141,8 @@ def _read_csv(path: Path) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
         return [], [f"{path}: inventory file not found; fix [inventory] sites or create the file"]
     except UnicodeDecodeError as exc:
         return [], [f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"]
+    except OSError as exc:  # a directory, no permission... (found by fuzzing)
+        return [], [f"{path}: cannot read the inventory ({exc.strerror}); fix [inventory] sites"]
     # str.splitlines() also breaks at U+0085 and U+2028 inside fields; csv wants only CR/LF.
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = reader.fieldnames or []

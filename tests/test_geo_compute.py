@@ -88,8 +88,22 @@ def test_bts_circle_area_is_geodesic_anywhere(place):
     crs = equal_area_crs((lon - 1, lat - 1, lon + 1, lat + 1))
     (circle,) = coverage_circles(np.array([lon]), np.array([lat]), np.array([3000.0]), crs)
     assert circle.area == pytest.approx(math.pi * 3000**2, rel=0.001)
-    # Every vertex is 3 km (x the area-equalising factor, < 0.1 %) from the centre on the
+    # Every vertex is 3 km (x the area-equalising factor, 1.0008) from the centre on the
     # ellipsoid, even where the circle straddles the equator or a zone border.
+    from pyproj import Geod, Transformer
+
+    xy = shapely.get_coordinates(circle)[:-1]
+    vlon, vlat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(*xy.T)
+    dist = Geod(ellps="WGS84").inv(np.full(len(xy), lon), np.full(len(xy), lat), vlon, vlat)[2]
+    assert dist == pytest.approx(np.full(len(xy), 3000 * 1.0008), rel=0.0002)
+
+
+def test_circle_far_from_the_projection_centre_keeps_its_area():
+    # The equal-area CRS is centred on the whole country; a circle at Sabang is ~2,700 km away.
+    crs = equal_area_crs((95.0, -11.0, 141.0, 6.0))
+    lon, lat = PLACES["sabang-46N"]
+    (circle,) = coverage_circles(np.array([lon]), np.array([lat]), np.array([3000.0]), crs)
+    assert circle.area == pytest.approx(math.pi * 3000**2, rel=0.001)
 
 
 def test_circle_straddling_equator_and_zone_border_clips_into_four_quadrants():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import signal
 import statistics
@@ -33,7 +34,7 @@ def _lab_leftovers(lab_id: str, slot: int) -> list[str]:
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     if f"plab{slot}:" in links or f"plab{slot}@" in links:
         left.append(f"plab{slot}")
-    net = str(netns._slot_net(slot))
+    net = str(netns.slot_net(slot))
     routes = subprocess.run(["ip", "route", "show", net], capture_output=True, text=True).stdout
     left += routes.splitlines()
     return left
@@ -44,7 +45,7 @@ def test_star_addresses_are_lab_only_and_unique(lab: Lab) -> None:
     assert len(set(addrs.values())) == len(addrs)
     for addr in addrs.values():
         assert addr.startswith("198.1"), addr
-        assert netns.ipaddress.ip_address(addr) in netns.LAB_NET
+        assert ipaddress.ip_address(addr) in netns.LAB_NET
 
 
 def test_every_host_reaches_every_other_through_the_router(lab: Lab) -> None:

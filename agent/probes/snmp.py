@@ -1,0 +1,216 @@
+"""The SNMP probe: polls routers, switches, radios and VSAT modems (v2c and v3) every round.
+
+Per device and round: sysUpTime (a decrease is a reboot), sysName/sysDescr, the IF-MIB columns in
+one multi-column GETBULK walk (:mod:`pantau.agent.snmp_walk`) and a profile's extra OIDs. A slow,
+silent or wrong device fails only its own probe, with a fixed reason; each poll has its own
+deadline and the number in flight is bounded by ``[agent.snmp] max_in_flight`` and the agent's
+shared limiter. Counters are kept here, reset-proof (:mod:`pantau.agent.snmp_state`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from pantau.agent.probes import ProbeContext, ProbeJob, ProbeResult
+from pantau.agent.snmp_ber import parse_oid
+from pantau.agent.snmp_session import EngineSession, Session, SnmpFailure, V2cSession, secret
+from pantau.agent.snmp_state import DeviceState, advance, interfaces_down
+from pantau.agent.snmp_walk import Snapshot, poll_device
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from pantau.config import SnmpProfile, SnmpSettings
+
+log = logging.getLogger(__name__)
+
+_IF_LABELS = ("site", "ifindex", "ifname", "ifalias")
+_IF_GAUGES = (
+    ("pantau_if_oper_status", "IF-MIB ifOperStatus (1 up, 2 down, ...)", "oper", 1),
+    ("pantau_if_admin_status", "IF-MIB ifAdminStatus (1 up, 2 down, 3 testing)", "admin", 1),
+    ("pantau_if_speed_bits_per_second", "ifHighSpeed in bits per second", "high_speed", 1e6),
+)
+_IF_COUNTERS = (
+    ("pantau_if_in_octets", "octets received (ifHCInOctets), reset-proof", "in_octets"),
+    ("pantau_if_out_octets", "octets sent (ifHCOutOctets), reset-proof", "out_octets"),
+    ("pantau_if_in_errors", "inbound packets with errors (ifInErrors)", "in_errors"),
+    ("pantau_if_out_errors", "outbound packets with errors (ifOutErrors)", "out_errors"),
+    ("pantau_if_in_discards", "inbound packets discarded (ifInDiscards)", "in_discards"),
+    ("pantau_if_out_discards", "outbound packets discarded (ifOutDiscards)", "out_discards"),
+)
+
+
+class SnmpProber:
+    """Polls every ``snmp:PROFILE`` job of a round; keeps per-device state for its metrics."""
+
+    def __init__(self, settings: SnmpSettings, context: ProbeContext, engine: Any = None) -> None:
+        self._settings = settings
+        self._context = context
+        self._profiles: Mapping[str, SnmpProfile] = context.config.snmp.profiles
+        self._engine = engine
+        self._own_engine = engine is None
+        self._credentials = {name: _credential(name, p) for name, p in self._profiles.items()}
+        self._extras = {
+            name: tuple(parse_oid(o) for o in p.extra_oids) for name, p in self._profiles.items()
+        }
+        self._slots = asyncio.Semaphore(settings.max_in_flight)
+        self._in_flight = 0
+        self._devices: dict[str, DeviceState] = {}
+        self._results: dict[tuple[str, str], ProbeResult] = {}
+
+    @property
+    def in_flight(self) -> int:
+        """Device polls sending or waiting for responses right now."""
+        return self._in_flight
+
+    def _session(self, profile_name: str, profile: SnmpProfile, host: str) -> Session:
+        cred = self._credentials[profile_name]
+        if profile.version == "2c":
+            return V2cSession(host, profile.port, cred, profile.timeout, profile.retries)
+        if self._engine is None:
+            from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
+
+            self._engine = SnmpEngine()
+        return EngineSession(
+            self._engine, cred, host, profile.port, profile.timeout, profile.retries
+        )
+
+    async def run(self, jobs: Sequence[ProbeJob]) -> dict[tuple[str, str], ProbeResult]:
+        """Poll every job's device concurrently (bounded); return one result per job."""
+        results = await asyncio.gather(*(self._probe(job) for job in jobs))
+        out = {job.key: result for job, result in zip(jobs, results, strict=True)}
+        self._results = out
+        sites = {job.site for job in jobs}
+        for site in set(self._devices) - sites:  # a site left the inventory: forget it
+            del self._devices[site]
+        return out
+
+    async def _probe(self, job: ProbeJob) -> ProbeResult:
+        clock = self._context.clock
+        started, t0 = clock(), time.monotonic()
+
+        def result(ok: bool, reason: str, message: str = "", data: Any = None) -> ProbeResult:
+            return ProbeResult(
+                ok, reason, time.monotonic() - t0, started, data=data, message=message
+            )
+
+        profile = self._profiles.get(job.arg or "")
+        if profile is None or not job.address:
+            return result(False, "error", f"unknown SNMP profile {job.arg!r} or no address")
+        session = self._session(job.arg or "", profile, job.address)
+        try:
+            async with self._slots, self._context.limiter:
+                self._in_flight += 1
+                try:
+                    async with asyncio.timeout(self._settings.timeout):
+                        snap = await poll_device(
+                            session,
+                            profile.max_repetitions,
+                            self._extras[job.arg or ""],
+                            with_descr=bool(profile.interfaces),
+                        )
+                finally:
+                    self._in_flight -= 1
+                    await session.aclose()
+        except SnmpFailure as exc:
+            log.info("snmp poll failed site=%s reason=%s detail=%s", job.site, exc.reason, exc)
+            return result(False, exc.reason, str(exc))
+        except TimeoutError:
+            log.info("snmp poll failed site=%s reason=timeout detail=deadline", job.site)
+            return result(False, "timeout", f"poll exceeded {self._settings.timeout} s")
+        state = self._devices.setdefault(job.site, DeviceState())
+        if advance(state, snap):
+            log.info("snmp device rebooted site=%s reboots=%d", job.site, state.reboots)
+        down = interfaces_down(profile.interfaces, snap)
+        if down:
+            log.info("snmp interface down site=%s interfaces=%s", job.site, ",".join(down))
+            return result(False, "if_down", f"not up: {', '.join(down)}", snap)
+        return result(True, "ok", data=snap)
+
+    def collect(self) -> Iterable[Metric]:
+        """SNMP metric families over the latest results (called at scrape time)."""
+        up = GaugeMetricFamily(
+            "pantau_snmp_up", "last SNMP poll answered: 1 yes, 0 no", labels=("site", "probe")
+        )
+        uptime = GaugeMetricFamily(
+            "pantau_snmp_sysuptime_seconds", "sysUpTime of the device", labels=("site",)
+        )
+        reboots = CounterMetricFamily(
+            "pantau_snmp_reboots", "sysUpTime decreases seen", labels=("site",)
+        )
+        info = GaugeMetricFamily(
+            "pantau_snmp_info", "device identity", labels=("site", "sysname", "sysdescr")
+        )
+        extras = GaugeMetricFamily(
+            "pantau_snmp_oid_value", "a profile's extra numeric OID", labels=("site", "oid")
+        )
+        gauges = [(GaugeMetricFamily(n, h, labels=_IF_LABELS), f, k) for n, h, f, k in _IF_GAUGES]
+        counters = [(CounterMetricFamily(n, h, labels=_IF_LABELS), f) for n, h, f in _IF_COUNTERS]
+        for (site, probe), res in sorted(self._results.items()):
+            answered = res.ok or res.reason == "if_down"
+            up.add_metric([site, probe], 1.0 if answered else 0.0)
+            state = self._devices.get(site)
+            if state is None:
+                continue
+            reboots.add_metric([site], state.reboots)
+            snap = state.snapshot
+            if not answered or snap is None:
+                continue  # no fresh data: the series are absent, not stale
+            uptime.add_metric([site], snap.uptime_ticks / 100.0)
+            info.add_metric([site, snap.sys_name, snap.sys_descr], 1.0)
+            for oid, value in snap.extras.items():
+                extras.add_metric([site, oid], value)
+            _add_interfaces(site, snap, state, gauges, counters)
+        in_flight = GaugeMetricFamily(
+            "pantau_snmp_requests_in_flight", "SNMP device polls in flight", value=self._in_flight
+        )
+        yield from (up, uptime, reboots, info, extras, in_flight)
+        yield from (g for g, _, _ in gauges)
+        yield from (c for c, _ in counters)
+
+    async def aclose(self) -> None:
+        """Close the pysnmp engine's transport if this prober made the engine."""
+        if self._own_engine and self._engine is not None:
+            self._engine.close_dispatcher()
+            self._engine = None
+
+
+def _add_interfaces(
+    site: str,
+    snap: Snapshot,
+    state: DeviceState,
+    gauges: list[tuple[GaugeMetricFamily, str, float]],
+    counters: list[tuple[CounterMetricFamily, str]],
+) -> None:
+    for iface in snap.interfaces.values():
+        labels = [site, str(iface.index), iface.name, iface.alias]
+        for family, field, scale in gauges:
+            value = getattr(iface, field)
+            if value is not None:
+                family.add_metric(labels, value * scale)
+        for cfamily, field in counters:
+            total = state.totals.get((iface.index, field))
+            if total is not None:
+                cfamily.add_metric(labels, total)
+
+
+def _credential(name: str, profile: SnmpProfile) -> Any:
+    where = f"snmp.profiles.{name}"
+    if profile.version == "2c":
+        return secret(profile.community_env, profile.community, f"{where}.community_env")
+    from pantau.agent.snmp_session import usm_user
+
+    return usm_user(profile, where)
+
+
+def make_prober(settings: SnmpSettings, context: ProbeContext, engine: Any = None) -> SnmpProber:
+    """Build the SNMP prober; ``engine`` is the pysnmp ``SnmpEngine`` to share (made if None).
+
+    Raises
+    ------
+    ProbeSetupError
+        When a profile's secret environment variable is not set (the message names it).
+    """
+    return SnmpProber(settings, context, engine)

@@ -1,0 +1,91 @@
+"""What successive SNMP polls of one device mean: reboots, reset-proof counters, interfaces down.
+
+Pure functions over :class:`~pantau.agent.snmp_walk.Snapshot`; the prober keeps one
+:class:`DeviceState` per site and calls :func:`advance` after every successful poll.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+from pantau.agent.snmp_walk import Interface, Snapshot
+
+#: Interface counters exported as monotonically increasing totals.
+COUNTER_FIELDS: tuple[str, ...] = (
+    "in_octets",
+    "out_octets",
+    "in_errors",
+    "out_errors",
+    "in_discards",
+    "out_discards",
+)
+OPER_UP = 1
+
+
+def accumulate(total: int | None, last: int | None, raw: int) -> int:
+    """The new exported total after reading ``raw`` from a device counter.
+
+    The first reading starts the total at the device's own value. A reading lower than the
+    previous one is a reset (reboot, wrap, counters cleared): the device counted ``raw`` since
+    then, so that is what is added, never ``raw - last`` (a huge negative or wrapped spike).
+    """
+    if total is None or last is None:
+        return raw
+    return total + (raw - last if raw >= last else raw)
+
+
+@dataclasses.dataclass(slots=True)
+class DeviceState:
+    """Per-site memory across polls. Mutated only by :func:`advance`."""
+
+    uptime_ticks: int | None = None
+    reboots: int = 0
+    last_raw: dict[tuple[int, str], int] = dataclasses.field(default_factory=dict)
+    totals: dict[tuple[int, str], int] = dataclasses.field(default_factory=dict)
+    snapshot: Snapshot | None = None
+
+
+def advance(state: DeviceState, snap: Snapshot) -> bool:
+    """Fold one successful poll into ``state``; return whether the device rebooted since.
+
+    sysUpTime going backwards is a reboot (it also wraps after 497 days, which is counted too:
+    the agent restarted its clock either way).
+    """
+    rebooted = state.uptime_ticks is not None and snap.uptime_ticks < state.uptime_ticks
+    if rebooted:
+        state.reboots += 1
+    state.uptime_ticks = snap.uptime_ticks
+    seen: set[tuple[int, str]] = set()
+    for iface in snap.interfaces.values():
+        for field in COUNTER_FIELDS:
+            raw = getattr(iface, field)
+            if raw is None:
+                continue
+            key = (iface.index, field)
+            seen.add(key)
+            state.totals[key] = accumulate(state.totals.get(key), state.last_raw.get(key), raw)
+            state.last_raw[key] = raw
+    for key in set(state.totals) - seen:  # interface gone: its series goes away too
+        del state.totals[key]
+        state.last_raw.pop(key, None)
+    state.snapshot = snap
+    return rebooted
+
+
+def _matches(iface: Interface, wanted: str) -> bool:
+    return wanted in (iface.name, iface.descr, str(iface.index))
+
+
+def interfaces_down(wanted: Iterable[str], snap: Snapshot) -> list[str]:
+    """Which of the watched interfaces (by ifName, ifDescr or ifIndex) are not operationally up.
+
+    An interface the device does not list counts as down: the uplink the site depends on is
+    not there.
+    """
+    down = []
+    for name in wanted:
+        hits = [i for i in snap.interfaces.values() if _matches(i, name)]
+        if not hits or all(i.oper != OPER_UP for i in hits):
+            down.append(name)
+    return down

@@ -1,0 +1,173 @@
+"""One SNMP device poll: system scalars plus IF-MIB columns walked together with GETBULK.
+
+The cost of an SNMP poll is per PDU, so every column (ifTable, ifXTable and a profile's extra
+subtrees) advances in the same GETBULK request, several varbinds per PDU, until each leaves its
+subtree. The result is a frozen :class:`Snapshot`; what it means (reboots, counter resets,
+interface down) is decided by :mod:`pantau.agent.snmp_state`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+
+from pantau.agent.snmp_ber import END_OF_MIB_VIEW, GET, GET_BULK, Oid, VarBindException
+from pantau.agent.snmp_session import Session, SnmpFailure
+
+SYS_UPTIME: Oid = (1, 3, 6, 1, 2, 1, 1, 3, 0)
+SYS_NAME: Oid = (1, 3, 6, 1, 2, 1, 1, 5, 0)
+SYS_DESCR: Oid = (1, 3, 6, 1, 2, 1, 1, 1, 0)
+_IF = (1, 3, 6, 1, 2, 1, 2, 2, 1)
+_IFX = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1)
+
+#: Interface field -> IF-MIB column OID (ifTable and ifXTable).
+IF_COLUMNS: Mapping[str, Oid] = {
+    "descr": (*_IF, 2),
+    "admin": (*_IF, 7),
+    "oper": (*_IF, 8),
+    "in_discards": (*_IF, 13),
+    "in_errors": (*_IF, 14),
+    "out_discards": (*_IF, 19),
+    "out_errors": (*_IF, 20),
+    "name": (*_IFX, 1),
+    "in_octets": (*_IFX, 6),
+    "out_octets": (*_IFX, 10),
+    "high_speed": (*_IFX, 15),
+    "alias": (*_IFX, 18),
+}
+MAX_PDUS = 2000  # a bound on one walk, whatever the device answers
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Interface:
+    """One ifTable row as polled; a field the device did not return is None."""
+
+    index: int
+    name: str = ""
+    alias: str = ""
+    descr: str = ""
+    admin: int | None = None
+    oper: int | None = None
+    in_octets: int | None = None
+    out_octets: int | None = None
+    high_speed: int | None = None
+    in_errors: int | None = None
+    out_errors: int | None = None
+    in_discards: int | None = None
+    out_discards: int | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What one poll of one device returned."""
+
+    uptime_ticks: int
+    sys_name: str
+    sys_descr: str
+    interfaces: Mapping[int, Interface]
+    extras: Mapping[str, float]  # numeric OID text -> value, for the profile's extra_oids
+    pdus: int
+
+
+def _text(value: object) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else ""
+
+
+async def walk_columns(
+    session: Session, roots: Sequence[Oid], max_repetitions: int
+) -> tuple[dict[Oid, dict[Oid, object]], int]:
+    """Walk several subtrees at once with GETBULK; return ``{root: {suffix: value}}`` and PDUs.
+
+    Raises
+    ------
+    SnmpFailure
+        ``snmp_error`` when the agent returns OIDs that do not increase or empty responses.
+    """
+    cursor = {root: root for root in roots}
+    found: dict[Oid, dict[Oid, object]] = {root: {} for root in roots}
+    active = list(dict.fromkeys(roots))
+    pdus = 0
+    while active:
+        if pdus >= MAX_PDUS:
+            raise SnmpFailure("snmp_error", f"walk did not end after {MAX_PDUS} requests")
+        varbinds = await session.request(GET_BULK, [cursor[r] for r in active], 0, max_repetitions)
+        pdus += 1
+        width = len(active)
+        done: set[Oid] = set()
+        progressed = False
+        for i, (oid, value) in enumerate(varbinds):
+            root = active[i % width]
+            if root in done:
+                continue
+            if value is END_OF_MIB_VIEW or oid[: len(root)] != root:
+                done.add(root)
+                continue
+            if oid <= cursor[root]:
+                raise SnmpFailure("snmp_error", f"OID not increasing after {cursor[root]}")
+            found[root][oid[len(root) :]] = value
+            cursor[root] = oid
+            progressed = True
+        if not progressed and not done:
+            raise SnmpFailure("snmp_error", "GETBULK response carried no usable variable")
+        active = [r for r in active if r not in done]
+    return found, pdus
+
+
+def _interfaces(columns: Mapping[str, Mapping[Oid, object]]) -> dict[int, Interface]:
+    rows: dict[int, dict[str, object]] = {}
+    for field, values in columns.items():
+        for suffix, value in values.items():
+            if len(suffix) != 1 or isinstance(value, VarBindException):
+                continue
+            if field in ("name", "alias", "descr"):
+                value = _text(value)
+            elif not isinstance(value, int):
+                continue
+            rows.setdefault(suffix[0], {})[field] = value
+    return {i: Interface(index=i, **row) for i, row in sorted(rows.items())}  # type: ignore[arg-type]
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int) else None
+
+
+async def poll_device(
+    session: Session,
+    max_repetitions: int,
+    extra_oids: Sequence[Oid] = (),
+    with_descr: bool = False,
+) -> Snapshot:
+    """Poll one device: a GET of the system scalars, then one multi-column GETBULK walk.
+
+    ``extra_oids`` ending in ``.0`` are fetched with the GET; the others are walked as subtrees.
+
+    Raises
+    ------
+    SnmpFailure
+        With reason ``timeout``, ``auth``, ``refused``, ``dns`` or ``snmp_error``.
+    """
+    scalars = [o for o in extra_oids if o[-1] == 0]
+    subtrees = [o for o in extra_oids if o[-1] != 0]
+    got = dict(await session.request(GET, [SYS_UPTIME, SYS_NAME, SYS_DESCR, *scalars]))
+    uptime = got.get(SYS_UPTIME)
+    if not isinstance(uptime, int):
+        raise SnmpFailure("snmp_error", f"sysUpTime.0 answered {uptime!r}")
+    fields = [f for f in IF_COLUMNS if with_descr or f != "descr"]
+    roots = [IF_COLUMNS[f] for f in fields] + subtrees
+    walked, pdus = await walk_columns(session, roots, max_repetitions)
+    extras: dict[str, float] = {}
+    for oid in scalars:
+        if (number := _number(got.get(oid))) is not None:
+            extras[".".join(map(str, oid))] = number
+    for root in subtrees:
+        for suffix, value in walked[root].items():
+            if (number := _number(value)) is not None:
+                extras[".".join(map(str, root + suffix))] = number
+    return Snapshot(
+        uptime_ticks=uptime,
+        sys_name=_text(got.get(SYS_NAME)),
+        sys_descr=_text(got.get(SYS_DESCR)),
+        interfaces=_interfaces({f: walked[IF_COLUMNS[f]] for f in fields}),
+        extras=extras,
+        pdus=pdus + 1,
+    )

@@ -1,0 +1,254 @@
+"""National-scale geo benchmark: 83,000 villages, 100,000 sites; pantau versus PostGIS.
+
+    python bench/geo_national/run.py [--villages 83000] [--sites 100000] [--seed 7] [--no-postgis]
+
+1. generate (seeded): a jittered lattice over Indonesia's bounding box cut into village polygons
+   (16 vertices each, neighbours share their edges exactly: a partition, like real villages) and
+   random sites of every kind; written to a GeoPackage and a CSV in a temp folder;
+2. pantau, in a child process so its peak RSS is its own: read the layer (pyogrio), assign sites,
+   supervision, coverage circles and blankspots per village; times per step and peak RSS;
+3. PostGIS, in the same run: a throwaway PostgreSQL 15 cluster run as user postgres on a Unix
+   socket; COPY villages and sites, GiST index, ANALYZE, then the ST_Contains count join.
+Prints every time, the ratios, and checks both joins agree on how many sites fall in a village.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+BBOX = (95.0, -11.0, 141.0, 6.0)  # Indonesia, lon/lat
+KINDS = ("hotspot", "office", "bts", "vsat", "router")
+KIND_SHARE = (0.6, 0.2, 0.1, 0.05, 0.05)
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def lattice_villages(n: int, seed: int, k: int = 4) -> tuple[list[str], np.ndarray]:
+    """About ``n`` quadrilateral cells of a jittered lattice; edges split in ``k`` shared parts."""
+    import shapely
+
+    w, h = BBOX[2] - BBOX[0], BBOX[3] - BBOX[1]
+    ny = max(1, round((n * h / w) ** 0.5))
+    nx = -(-n // ny)
+    rng = np.random.default_rng(seed)
+    gx, gy = nx * k + 1, ny * k + 1
+    xs = BBOX[0] + np.arange(gx) * (w / (gx - 1))
+    ys = BBOX[1] + np.arange(gy) * (h / (gy - 1))
+    px, py = np.meshgrid(xs, ys, indexing="ij")
+    step = min(w / (gx - 1), h / (gy - 1))
+    px[1:-1, 1:-1] += rng.uniform(-0.3, 0.3, (gx - 2, gy - 2)) * step
+    py[1:-1, 1:-1] += rng.uniform(-0.3, 0.3, (gx - 2, gy - 2)) * step
+    # Ring of one cell, as lattice offsets: bottom, right, top (back), left (back).
+    r = np.arange(k)
+    ring = np.concatenate([
+        np.stack([r, np.zeros(k, int)], 1), np.stack([np.full(k, k), r], 1),
+        np.stack([k - r, np.full(k, k)], 1), np.stack([np.zeros(k, int), k - r], 1),
+    ])  # fmt: skip
+    ci, cj = np.meshgrid(np.arange(nx), np.arange(ny), indexing="ij")
+    ci, cj = ci.ravel()[:n], cj.ravel()[:n]
+    ii = ci[:, None] * k + ring[None, :, 0]
+    jj = cj[:, None] * k + ring[None, :, 1]
+    coords = np.stack([px[ii, jj], py[ii, jj]], axis=2)
+    polys = shapely.polygons(shapely.linearrings(coords))
+    codes = [f"99.{i:03d}.{j:03d}" for i, j in zip(ci, cj, strict=True)]
+    return codes, polys
+
+
+def generate(folder: Path, villages: int, sites: int, seed: int) -> None:
+    import geopandas as gpd
+    import pandas as pd
+
+    codes, polys = lattice_villages(villages, seed)
+    frame = gpd.GeoDataFrame({"kode": codes, "nama": codes}, geometry=polys, crs=4326)
+    frame.to_file(folder / "villages.gpkg", layer="desa", engine="pyogrio")
+    rng = np.random.default_rng(seed + 1)
+    kind = rng.choice(KINDS, size=sites, p=KIND_SHARE)
+    pd.DataFrame(
+        {
+            "site": [f"s{i}" for i in range(sites)],
+            "kind": kind,
+            "lon": rng.uniform(BBOX[0], BBOX[2], sites),
+            "lat": rng.uniform(BBOX[1], BBOX[3], sites),
+            "probes": (rng.random(sites) < 0.9).astype(int),
+            "state": np.where(rng.random(sites) < 0.85, "up", "down"),
+        }
+    ).to_csv(folder / "sites.csv", index=False)
+
+
+def run_pantau(folder: Path) -> dict:
+    """The pantau computation; runs in its own process (see main)."""
+    t = {}
+    t0 = time.perf_counter()
+    import geopandas as gpd
+    import pandas as pd
+    from pantau.geo.assign import assign_sites
+    from pantau.geo.coverage import blankspots, site_radius, supervision
+    from pantau.geo.districts import read_districts
+
+    from pantau.config import GeoConfig
+
+    t["import_s"] = time.perf_counter() - t0
+    geo = GeoConfig()
+    s = time.perf_counter()
+    districts = read_districts(folder / "villages.gpkg", layer="desa")
+    t["read_villages_s"] = time.perf_counter() - s
+    s = time.perf_counter()
+    raw = pd.read_csv(folder / "sites.csv")
+    sites = gpd.GeoDataFrame(
+        raw[["site", "kind", "probes"]].assign(coverage_m=np.nan, declared=None),
+        geometry=gpd.points_from_xy(raw["lon"], raw["lat"]), crs=4326,
+    )  # fmt: skip
+    t["read_sites_s"] = time.perf_counter() - s
+    s = time.perf_counter()
+    assigned = assign_sites(sites, districts, snap_m=geo.snap_m)
+    t["assign_s"] = time.perf_counter() - s
+    s = time.perf_counter()
+    now = time.time()
+    states = raw[["site", "state"]].assign(last_result=now)
+    frame = supervision(assigned, states, now=now, window=geo.supervision_window)
+    frame["radius_m"] = site_radius(frame, geo.coverage_m)
+    t["supervision_s"] = time.perf_counter() - s
+    s = time.perf_counter()
+    result = blankspots(districts, frame, threshold=geo.blankspot_threshold)
+    t["blankspots_s"] = time.perf_counter() - s
+    t["total_s"] = time.perf_counter() - t0
+    t["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t["inside"] = int(assigned["assigned_by"].isin(["inside", "shared"]).sum())
+    t["snapped"] = int((assigned["assigned_by"] == "snapped").sum())
+    t["covered_km2"] = float(result.districts["covered_km2"].sum())
+    t["flagged"] = int(result.districts["blankspot_flag"].sum())
+    return t
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+def run_postgis(folder: Path) -> dict:
+    """COPY + GiST + ANALYZE, then the ST_Contains count, on a throwaway cluster."""
+    import geopandas as gpd
+    import pandas as pd
+    import psycopg
+
+    root = Path(tempfile.mkdtemp(prefix=f"pantau-bench-pg-{os.getpid()}-"))
+    data, sock = root / "data", root / "sock"
+    sock.mkdir()
+    if os.geteuid() == 0:
+        os.chmod(root, 0o755)
+        shutil.chown(root, "postgres")
+        shutil.chown(sock, "postgres")
+    quiet = {"check": True, "capture_output": True, "timeout": 300}
+    subprocess.run(_as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres",
+                                 "--auth=trust", "--no-sync"]), **quiet)  # fmt: skip
+    opts = f"-k {sock} -c listen_addresses='' -c fsync=off -c synchronous_commit=off"
+    subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", opts, "-l",
+                                 str(root / "log"), "-w", "start"]), **quiet)  # fmt: skip
+    t = {}
+    try:
+        # Text the COPY reads: WKB hex, prepared before the clock starts (it is input, not work).
+        villages = gpd.read_file(folder / "villages.gpkg", layer="desa", engine="pyogrio")
+        raw = pd.read_csv(folder / "sites.csv")
+        import shapely
+
+        ewkb = shapely.to_wkb(
+            shapely.set_srid(villages.geometry.values, 4326), hex=True, include_srid=True
+        )
+        v_rows = [f"{k}\t{g}\n" for k, g in zip(villages["kode"], ewkb, strict=True)]
+        s_rows = [
+            f"{i}\tSRID=4326;POINT({x} {y})\n"
+            for i, x, y in zip(raw["site"], raw["lon"], raw["lat"], strict=True)
+        ]
+        with psycopg.connect(f"host={sock} user=postgres dbname=postgres", autocommit=True) as c:
+            c.execute("CREATE EXTENSION postgis")
+            c.execute("CREATE TABLE villages (kode text, geom geometry(Polygon, 4326))")
+            c.execute("CREATE TABLE sites (id text, geom geometry(Point, 4326))")
+            s = time.perf_counter()
+            with c.cursor().copy("COPY villages (kode, geom) FROM STDIN") as cp:
+                for row in v_rows:
+                    cp.write(row)
+            with c.cursor().copy("COPY sites (id, geom) FROM STDIN") as cp:
+                for row in s_rows:
+                    cp.write(row)
+            t["pg_copy_s"] = time.perf_counter() - s
+            s = time.perf_counter()
+            c.execute("CREATE INDEX ON villages USING gist (geom)")
+            c.execute("ANALYZE villages")
+            c.execute("ANALYZE sites")
+            t["pg_index_analyze_s"] = time.perf_counter() - s
+            s = time.perf_counter()
+            (count,) = c.execute(
+                "SELECT count(*) FROM sites s JOIN villages v ON ST_Contains(v.geom, s.geom)"
+            ).fetchone()
+            t["pg_query_s"] = time.perf_counter() - s
+            t["pg_inside"] = int(count)
+    finally:
+        subprocess.run(
+            _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        shutil.rmtree(root, ignore_errors=True)
+    t["pg_load_s"] = t["pg_copy_s"] + t["pg_index_analyze_s"]
+    return t
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--villages", type=int, default=83_000)
+    p.add_argument("--sites", type=int, default=100_000)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--no-postgis", action="store_true")
+    p.add_argument("--pantau-only", type=Path, help=argparse.SUPPRESS)  # the child process
+    args = p.parse_args()
+    if args.pantau_only:
+        print(json.dumps(run_pantau(args.pantau_only)))
+        return 0
+    print(f"load before: {os.getloadavg()}  ({os.cpu_count()} CPUs; the machine is shared)")
+    folder = Path(tempfile.mkdtemp(prefix=f"pantau-bench-geo-{os.getpid()}-"))
+    try:
+        s = time.perf_counter()
+        generate(folder, args.villages, args.sites, args.seed)
+        print(f"generated {args.villages} villages, {args.sites} sites "
+              f"in {time.perf_counter() - s:.1f} s")  # fmt: skip
+        child = subprocess.run(
+            [sys.executable, __file__, "--pantau-only", str(folder)],
+            capture_output=True, text=True, check=True, timeout=900,
+        )  # fmt: skip
+        pantau = json.loads(child.stdout.strip().splitlines()[-1])
+        for key, value in pantau.items():
+            print(f"pantau {key:>16}: {value:.2f}" if isinstance(value, float)
+                  else f"pantau {key:>16}: {value}")  # fmt: skip
+        if not args.no_postgis:
+            pg = run_postgis(folder)
+            for key, value in pg.items():
+                print(f"postgis {key:>15}: {value:.2f}" if isinstance(value, float)
+                      else f"postgis {key:>15}: {value}")  # fmt: skip
+            print(f"join agreement: pantau {pantau['inside']} inside, PostGIS {pg['pg_inside']}")
+            print(
+                f"ratio PostGIS load+query / pantau assign: "
+                f"{(pg['pg_load_s'] + pg['pg_query_s']) / pantau['assign_s']:.1f}x"
+            )
+            print(f"ratio PostGIS query alone / pantau assign: "
+                  f"{pg['pg_query_s'] / pantau['assign_s']:.2f}x")  # fmt: skip
+        ok_time, ok_mem = pantau["total_s"] < 60, pantau["peak_rss_mib"] < 4096
+        print(f"target: pantau total < 60 s: {'ok' if ok_time else 'MISSED'}; "
+              f"peak RSS < 4 GiB: {'ok' if ok_mem else 'MISSED'}")  # fmt: skip
+        print(f"load after: {os.getloadavg()}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

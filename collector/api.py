@@ -1,0 +1,304 @@
+"""The collector's HTTP API (aiohttp), documented by ``openapi.json`` served beside it.
+
+Other parts add routes and metrics through :data:`EXTENSION_MODULES`: each module exposes
+``register(app, context)`` and may call ``app.router.add_get(...)`` and
+``context.registry.register(...)``; :func:`make_app` also takes extensions directly (tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import importlib
+import importlib.util
+import json
+import logging
+from collections.abc import Callable, Iterable
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+from pantau.collector.availability import Availability, Maintenance, availability
+from pantau.collector.outages import Outage, state_at
+from pantau.collector.service import Collector
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from pantau.errors import StoreError
+from pantau.events import format_time, parse_time
+
+log = logging.getLogger(__name__)
+
+#: Modules adding routes/collectors to the collector's app; skipped when not installed.
+EXTENSION_MODULES = ("pantau.geo.collector_ext",)
+DAY = 86400.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ApiContext:
+    """What an extension may use: the running collector (sites, decision, store) and registry."""
+
+    collector: Collector
+    registry: CollectorRegistry
+
+
+Extension = Callable[[web.Application, ApiContext], None]
+_CTX = web.AppKey("context", ApiContext)
+
+
+def _bad(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
+
+
+def _time_param(request: web.Request, name: str, default: float | None) -> float | None:
+    text = request.query.get(name)
+    if text is None:
+        return default
+    try:
+        return parse_time(text)
+    except ValueError:
+        raise _bad(
+            f"{name} must be an RFC 3339 time with offset, e.g. 2026-11-23T18:00:00Z, got {text!r}"
+        ) from None
+
+
+def _check_query(request: web.Request, allowed: Iterable[str]) -> None:
+    unknown = sorted(set(request.query) - set(allowed))
+    if unknown:
+        raise _bad(f"unknown query parameter(s) {', '.join(unknown)}; use {', '.join(allowed)}")
+
+
+def _t(value: float | None) -> str | None:
+    return None if value is None else format_time(value)
+
+
+def outage_json(o: Outage, now: float) -> dict[str, Any]:
+    return {
+        "site": o.site,
+        "district": o.district,
+        "start": _t(o.start),
+        "end": _t(o.end),
+        "duration_seconds": round(o.duration(now), 3),
+        "open": o.end is None,
+        "cause": o.cause,
+        "agents": list(o.agents),
+        "hop": o.hop,
+        "flapping": o.flapping,
+        "transitions": o.transitions,
+    }
+
+
+def _avail_json(a: Availability) -> dict[str, Any]:
+    return {
+        "ratio": a.ratio,
+        "up_seconds": round(a.up_seconds, 3),
+        "down_seconds": round(a.down_seconds, 3),
+    }
+
+
+def _maint_json(w: Maintenance) -> dict[str, Any]:
+    return {
+        "id": w.id,
+        "start": _t(w.start),
+        "end": _t(w.end),
+        "site": w.site,
+        "district": w.district,
+        "reason": w.reason,
+    }
+
+
+async def _outages(request: web.Request) -> web.Response:
+    allowed = ("site", "district", "open", "from", "to", "limit")
+    _check_query(request, allowed)
+    c = request.app[_CTX].collector
+    q = request.query
+    if q.get("open") not in (None, "true", "false"):
+        raise _bad(f"open must be true or false, got {q['open']!r}")
+    if not q.get("limit", "1000").isdigit() or not 1 <= int(q.get("limit", "1000")) <= 10000:
+        raise _bad(f"limit must be an integer from 1 to 10000, got {q['limit']!r}")
+    found = await asyncio.to_thread(
+        c.store.outages,
+        q.get("site"),
+        q.get("district"),
+        None if "open" not in q else q["open"] == "true",
+        _time_param(request, "from", None),
+        _time_param(request, "to", None),
+        int(q.get("limit", "1000")),
+    )
+    now = c.clock()
+    return web.json_response({"outages": [outage_json(o, now) for o in found]})
+
+
+async def _sites(request: web.Request) -> web.Response:
+    _check_query(request, ())
+    c = request.app[_CTX].collector
+    now, out = c.clock(), []
+    for site in c.sites.values():
+        timeline = c.decision.timelines.get(site.id, ())
+        outs = c.decision.outages.get(site.id, ())
+        current = outs[-1] if outs and outs[-1].end is None else None
+        out.append(
+            {
+                "id": site.id,
+                "name": site.name,
+                "kind": site.kind,
+                "district": site.district,
+                "parent": site.parent,
+                "lat": site.lat,
+                "lon": site.lon,
+                "state": c.decision.label_at(site.id, now),
+                "since": _t(timeline[-1][0])
+                if timeline and state_at(timeline, now) != "unknown"
+                else None,
+                "outage": outage_json(current, now) if current else None,
+            }
+        )
+    return web.json_response({"time": _t(now), "sites": out})
+
+
+async def _availability(request: web.Request) -> web.Response:
+    _check_query(request, ("from", "to", "site", "district"))
+    c = request.app[_CTX].collector
+    now = c.clock()
+    end = _time_param(request, "to", now)
+    start = _time_param(request, "from", (end or now) - DAY)
+    assert start is not None and end is not None
+    if end <= start:
+        raise _bad("to must be after from")
+    refs = [
+        r
+        for r in c.refs.values()
+        if request.query.get("site", r.id) == r.id
+        and request.query.get("district", r.district) == r.district
+    ]
+    sites, districts = availability(c.decision, refs, start, end, c.maintenance)
+    return web.json_response(
+        {
+            "from": _t(start),
+            "to": _t(end),
+            "sites": {k: _avail_json(v) for k, v in sites.items()},
+            "districts": {k: _avail_json(v) for k, v in sorted(districts.items())},
+        }
+    )
+
+
+async def _maintenance_get(request: web.Request) -> web.Response:
+    c = request.app[_CTX].collector
+    return web.json_response({"maintenance": [_maint_json(w) for w in c.maintenance]})
+
+
+def _window(body: Any, c: Collector) -> Maintenance:
+    if not isinstance(body, dict):
+        raise _bad("body must be a JSON object with start, end and site or district")
+    unknown = sorted(set(body) - {"start", "end", "site", "district", "reason"})
+    if unknown:
+        raise _bad(f"unknown field(s) {', '.join(unknown)}; use start, end, site, district, reason")
+    try:
+        start, end = parse_time(str(body["start"])), parse_time(str(body["end"]))
+    except KeyError as exc:
+        raise _bad(f"field {exc.args[0]!r} is required (RFC 3339 time)") from None
+    except ValueError as exc:
+        raise _bad(f"start/end must be RFC 3339 times with offset: {exc}") from None
+    if end <= start:
+        raise _bad("end must be after start")
+    site, district = body.get("site"), body.get("district")
+    if site is not None and site not in c.sites:
+        raise _bad(f"site {site!r} is not in the inventory")
+    districts = {s.district for s in c.sites.values()}
+    if district is not None and district not in districts:
+        raise _bad(f"district {district!r} has no site in the inventory")
+    return Maintenance(start, end, site, district, str(body.get("reason", "")))
+
+
+async def _maintenance_post(request: web.Request) -> web.Response:
+    c = request.app[_CTX].collector
+    try:
+        body = await request.json()
+    except ValueError:
+        raise _bad("body is not JSON") from None
+    window = await c.add_maintenance(_window(body, c))
+    log.info(
+        "maintenance window added id=%s site=%s district=%s",
+        window.id,
+        window.site,
+        window.district,
+    )
+    return web.json_response(_maint_json(window), status=201)
+
+
+async def _agents(request: web.Request) -> web.Response:
+    c = request.app[_CTX].collector
+    now = c.clock()
+    isolated = c.isolated_agents(now)
+    return web.json_response(
+        {
+            "agents": [
+                {
+                    "source": h.source,
+                    "agent": h.name,
+                    "up": h.up,
+                    "isolated": h.name in isolated,
+                    "caught_up": _t(h.caught_up),
+                    "ingested": h.ingested,
+                    "missed": h.missed,
+                    "rejected": dict(h.rejected),
+                }
+                for h in c.agents
+            ]
+        }
+    )
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    c = request.app[_CTX].collector
+    try:
+        await asyncio.to_thread(c.store.dirty)
+    except StoreError as exc:
+        return web.json_response({"status": "store failing", "error": str(exc)}, status=503)
+    if not c.ready:
+        return web.json_response({"status": "starting"}, status=503)
+    return web.json_response({"status": "ok"})
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    body = await asyncio.to_thread(generate_latest, request.app[_CTX].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _openapi(_request: web.Request) -> web.Response:
+    text = resources.files("pantau.collector").joinpath("openapi.json").read_text("utf-8")
+    return web.Response(text=text, content_type="application/json")
+
+
+def installed_extensions() -> list[Extension]:
+    """``register`` of every module in :data:`EXTENSION_MODULES` that is installed."""
+    found = []
+    for name in EXTENSION_MODULES:
+        try:
+            spec = importlib.util.find_spec(name)
+        except ModuleNotFoundError:
+            spec = None
+        if spec is not None:
+            found.append(importlib.import_module(name).register)
+    return found
+
+
+def make_app(
+    collector: Collector, registry: CollectorRegistry, extensions: Iterable[Extension] = ()
+) -> web.Application:
+    """The collector's aiohttp application; ``extensions`` add their routes and collectors."""
+    app = web.Application()
+    ctx = ApiContext(collector, registry)
+    app[_CTX] = ctx
+    r = app.router
+    r.add_get("/api/v1/outages", _outages)
+    r.add_get("/api/v1/sites", _sites)
+    r.add_get("/api/v1/availability", _availability)
+    r.add_get("/api/v1/maintenance", _maintenance_get)
+    r.add_post("/api/v1/maintenance", _maintenance_post)
+    r.add_get("/api/v1/agents", _agents)
+    r.add_get("/api/v1/openapi.json", _openapi)
+    r.add_get("/healthz", _healthz)
+    r.add_get("/metrics", _metrics)
+    for register in extensions:
+        register(app, ctx)
+    return app

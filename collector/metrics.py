@@ -1,0 +1,116 @@
+"""The collector's Prometheus metrics: one custom collector over the collector's current view.
+
+Names and labels are those of docs/contracts.md. A site whose state is unknown has no
+``pantau_collector_site_up`` series; a district with no observed time has no availability.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+
+from pantau.collector.availability import availability
+from pantau.collector.ingest import REJECT_REASONS
+from pantau.collector.outages import CAUSES, DOWN, UNREACHABLE, UP
+from pantau.collector.service import Collector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector as _PromCollector
+
+DAY = 86400.0
+
+
+class CollectorMetrics(_PromCollector):
+    """Exports ``pantau_outages_open``, per-site/-district gauges and the collector's health."""
+
+    def __init__(self, collector: Collector, clock: Callable[[], float] | None = None) -> None:
+        self._c = collector
+        self._clock = clock or collector.clock
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._sites()
+        yield from self._agents()
+
+    def _sites(self) -> Iterator[Metric]:
+        c, now = self._c, self._clock()
+        opened = GaugeMetricFamily("pantau_outages_open", "Open outages by cause", labels=["cause"])
+        per_site = GaugeMetricFamily(
+            "pantau_site_outage_open",
+            "1 while the site has an open outage",
+            labels=["site", "name", "kind", "district", "cause"],
+        )
+        site_up = GaugeMetricFamily(
+            "pantau_collector_site_up",
+            "Site state decided over all agents: 1 up, 0 down",
+            labels=["site"],
+        )
+        causes: Counter[str] = Counter()
+        sites_in: Counter[str] = Counter()
+        up_in: Counter[str] = Counter()
+        for site in c.sites.values():
+            label = c.decision.label_at(site.id, now)
+            if label in (UP, DOWN, UNREACHABLE):
+                site_up.add_metric([site.id], 1.0 if label == UP else 0.0)
+            outs = c.decision.outages.get(site.id, ())
+            if outs and outs[-1].end is None:
+                causes[outs[-1].cause] += 1
+                per_site.add_metric(
+                    [site.id, site.name, site.kind, site.district or "", outs[-1].cause], 1.0
+                )
+            if site.district:
+                sites_in[site.district] += 1
+                up_in[site.district] += label == UP
+        for cause in CAUSES:
+            opened.add_metric([cause], causes[cause])
+        yield from (opened, per_site, site_up)
+        n = GaugeMetricFamily("pantau_district_sites", "Sites in the district", labels=["district"])
+        u = GaugeMetricFamily("pantau_district_sites_up", "Sites up now", labels=["district"])
+        for district in sorted(sites_in):
+            n.add_metric([district], sites_in[district])
+            u.add_metric([district], up_in[district])
+        ratio = GaugeMetricFamily(
+            "pantau_district_availability_ratio",
+            "Share of observed time the district's sites were up, last 24 h, maintenance excluded",
+            labels=["district"],
+        )
+        _, districts = availability(c.decision, c.refs.values(), now - DAY, now, c.maintenance)
+        for district, avail in sorted(districts.items()):
+            if avail.ratio is not None:
+                ratio.add_metric([district], avail.ratio)
+        yield from (n, u, ratio)
+
+    def _agents(self) -> Iterator[Metric]:
+        now = self._clock()
+        up = GaugeMetricFamily(
+            "pantau_collector_agent_up", "1 when the last pull worked", labels=["agent"]
+        )
+        isolated = GaugeMetricFamily(
+            "pantau_collector_agent_isolated",
+            "1 while the agent reports itself isolated",
+            labels=["agent"],
+        )
+        lag = GaugeMetricFamily(
+            "pantau_collector_pull_lag_seconds",
+            "Seconds since the collector last read everything the agent had",
+            labels=["agent"],
+        )
+        ingested = CounterMetricFamily(
+            "pantau_collector_events_ingested", "Events stored", labels=["agent"]
+        )
+        rejected = CounterMetricFamily(
+            "pantau_collector_events_rejected",
+            "Events or pages rejected, by reason",
+            labels=["agent", "reason"],
+        )
+        isolated_now = self._c.isolated_agents(now)
+        for h in self._c.agents:
+            if h.up is not None:
+                up.add_metric([h.label], 1.0 if h.up else 0.0)
+            if h.name is not None:
+                isolated.add_metric([h.label], 1.0 if h.name in isolated_now else 0.0)
+            if h.caught_up is not None:
+                lag.add_metric([h.label], max(0.0, now - h.caught_up))
+            ingested.add_metric([h.label], h.ingested)
+            for reason in REJECT_REASONS:
+                if h.rejected[reason]:
+                    rejected.add_metric([h.label, reason], h.rejected[reason])
+        yield from (up, isolated, lag, ingested, rejected)

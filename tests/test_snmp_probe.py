@@ -1,0 +1,236 @@
+"""The SNMP prober against real agents on loopback: net-snmp snmpd and snmpsim recordings."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from pantau.agent.probes import ProbeContext, ProbeJob
+from pantau.agent.probes.snmp import SnmpProber, make_prober
+from prometheus_client import CollectorRegistry
+from snmp_peers import DATA, Snmpd, Snmpsim, delay_proxy, free_udp_port
+
+from pantau.config import Config, SnmpSettings
+from pantau.errors import ProbeSetupError
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("snmpd") is None, reason="net-snmp snmpd not installed"
+)
+
+AUTH_KEY, PRIV_KEY = "pantau-auth-key-1", "pantau-priv-key-1"
+HC_IN_LO = "1.3.6.1.2.1.31.1.1.1.6.1"
+
+
+def snmpd_lines(*extra: str) -> list[str]:
+    return [
+        "[snmpd] rocommunity lab-ro 127.0.0.1",
+        f"[snmpd] createUser pantau SHA-256 {AUTH_KEY} AES {PRIV_KEY}",
+        "[snmpd] rouser pantau priv",
+        "[snmpd] sysName lab-router",
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def agent(tmp_path_factory: pytest.TempPathFactory):
+    daemon = Snmpd(tmp_path_factory.mktemp(f"snmpd{os.getpid()}"), free_udp_port(), snmpd_lines())
+    try:
+        yield daemon.start("lab-ro")
+    finally:
+        daemon.stop()
+
+
+@pytest.fixture
+def keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PANTAU_TEST_AUTH", AUTH_KEY)
+    monkeypatch.setenv("PANTAU_TEST_PRIV", PRIV_KEY)
+    monkeypatch.setenv("PANTAU_TEST_WRONG", "not-the-right-key")
+
+
+def v3(port: int, auth_env: str = "PANTAU_TEST_AUTH", priv_env: str = "PANTAU_TEST_PRIV") -> dict:
+    return {
+        "version": "3",
+        "user": "pantau",
+        "auth_protocol": "SHA-256",
+        "auth_key_env": auth_env,
+        "priv_protocol": "AES-128",
+        "priv_key_env": priv_env,
+        "port": port,
+        "timeout": 0.5,
+        "retries": 0,
+    }
+
+
+def v2c(port: int, community: str = "lab-ro") -> dict:
+    return {"version": "2c", "community": community, "port": port, "timeout": 0.5, "retries": 0}
+
+
+def prober(profiles: dict[str, dict], timeout: float = 5.0) -> tuple[SnmpProber, CollectorRegistry]:
+    config = Config.model_validate({"snmp": {"profiles": profiles}})
+    context = ProbeContext(config=config, limiter=asyncio.Semaphore(100))
+    snmp = make_prober(SnmpSettings(timeout=timeout, max_in_flight=8), context)
+    registry = CollectorRegistry()
+    registry.register(snmp)
+    return snmp, registry
+
+
+def job(site: str, profile: str) -> ProbeJob:
+    return ProbeJob(site, f"snmp:{profile}", profile, "127.0.0.1")
+
+
+@pytest.mark.parametrize("version", ["2c", "3"])
+async def test_poll_exports_device_and_interfaces(agent: Snmpd, keys: None, version: str) -> None:
+    profile = v2c(agent.port) if version == "2c" else v3(agent.port)
+    snmp, registry = prober({"p": profile})
+    try:
+        results = await snmp.run([job("kantor", "p")])
+    finally:
+        await snmp.aclose()
+    res = results[("kantor", "snmp:p")]
+    assert (res.ok, res.reason) == (True, "ok"), res.message
+    assert registry.get_sample_value("pantau_snmp_up", {"site": "kantor", "probe": "snmp:p"}) == 1
+    assert registry.get_sample_value("pantau_snmp_sysuptime_seconds", {"site": "kantor"}) > 0
+    assert registry.get_sample_value("pantau_snmp_reboots_total", {"site": "kantor"}) == 0
+    lo = {"site": "kantor", "ifindex": "1", "ifname": "lo", "ifalias": ""}
+    assert registry.get_sample_value("pantau_if_oper_status", lo) == 1
+    assert registry.get_sample_value("pantau_if_admin_status", lo) == 1
+    assert registry.get_sample_value("pantau_if_in_octets_total", lo) > 0  # our own queries
+    assert registry.get_sample_value("pantau_if_in_errors_total", lo) == 0
+    assert res.data.sys_name == "lab-router"
+    assert registry.get_sample_value("pantau_snmp_requests_in_flight") == 0
+
+
+@pytest.mark.parametrize(
+    ("profile", "reason"),
+    [
+        pytest.param(lambda port: v2c(port, community="wrong"), "timeout", id="wrong-community"),
+        pytest.param(lambda port: v3(port, auth_env="PANTAU_TEST_WRONG"), "auth", id="v3-auth-key"),
+        # snmpd drops a message it cannot decrypt without a Report (snmpget also says Timeout)
+        pytest.param(
+            lambda port: v3(port, priv_env="PANTAU_TEST_WRONG"), "timeout", id="v3-priv-key"
+        ),
+        pytest.param(lambda port: v2c(free_udp_port()), "refused", id="v2c-nothing-listening"),
+        pytest.param(lambda port: v3(free_udp_port()), "timeout", id="v3-nothing-listening"),
+    ],
+)
+async def test_failures_have_fixed_reasons(agent: Snmpd, keys: None, profile, reason: str) -> None:
+    snmp, registry = prober({"bad": profile(agent.port), "good": v2c(agent.port)})
+    try:
+        results = await snmp.run([job("bad-site", "bad"), job("good-site", "good")])
+    finally:
+        await snmp.aclose()
+    bad = results[("bad-site", "snmp:bad")]
+    assert (bad.ok, bad.reason) == (False, reason), bad.message
+    assert results[("good-site", "snmp:good")].ok
+    assert (
+        registry.get_sample_value("pantau_snmp_up", {"site": "bad-site", "probe": "snmp:bad"}) == 0
+    )
+    assert (
+        registry.get_sample_value(
+            "pantau_if_oper_status",
+            {"site": "bad-site", "ifindex": "1", "ifname": "lo", "ifalias": ""},
+        )
+        is None
+    )
+
+
+def test_missing_secret_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PANTAU_TEST_NOPE", raising=False)
+    profile = {"version": "2c", "community_env": "PANTAU_TEST_NOPE"}
+    with pytest.raises(
+        ProbeSetupError, match=r"snmp\.profiles\.r\.community_env: .*PANTAU_TEST_NOPE"
+    ):
+        prober({"r": profile})
+
+
+async def test_slow_device_fails_alone_and_never_delays_others(agent: Snmpd) -> None:
+    async with delay_proxy(agent.port, delay=3.0) as slow_port:
+        snmp, _ = prober({"slow": v2c(slow_port), "fast": v2c(agent.port)}, timeout=1.0)
+        t0 = time.monotonic()
+        try:
+            results = await snmp.run([job("slow-site", "slow"), job("fast-site", "fast")])
+        finally:
+            await snmp.aclose()
+    elapsed = time.monotonic() - t0
+    assert results[("slow-site", "snmp:slow")].reason == "timeout"
+    fast = results[("fast-site", "snmp:fast")]
+    assert fast.ok and fast.duration < 0.9, fast
+    assert elapsed < 2.5  # bounded by the per-poll deadline, not by the device
+
+
+async def test_slow_device_within_deadline_is_ok(agent: Snmpd) -> None:
+    async with delay_proxy(agent.port, delay=0.05) as port:
+        snmp, _ = prober({"p": v2c(port)})
+        try:
+            res = (await snmp.run([job("s", "p")]))[("s", "snmp:p")]
+        finally:
+            await snmp.aclose()
+    assert res.ok and res.duration >= 0.05 * res.data.pdus
+
+
+async def test_reboot_is_counted_and_counters_do_not_spike(tmp_path: Path) -> None:
+    port = free_udp_port()
+    before = Snmpd(
+        tmp_path / "a", port, snmpd_lines(f"[snmpd] override {HC_IN_LO} counter 5000000")
+    )
+    after = Snmpd(tmp_path / "b", port, snmpd_lines(f"[snmpd] override {HC_IN_LO} counter 1000"))
+    snmp, registry = prober({"p": v2c(port)})
+    lo = {"site": "r", "ifindex": "1", "ifname": "lo", "ifalias": ""}
+    try:
+        before.start("lab-ro")
+        await asyncio.sleep(1.1)  # sysUpTime in centiseconds: let it grow past the restart's
+        assert (await snmp.run([job("r", "p")]))[("r", "snmp:p")].ok
+        assert registry.get_sample_value("pantau_if_in_octets_total", lo) == 5_000_000
+        before.stop()
+        after.start("lab-ro")
+        assert (await snmp.run([job("r", "p")]))[("r", "snmp:p")].ok
+    finally:
+        before.stop()
+        after.stop()
+        await snmp.aclose()
+    assert registry.get_sample_value("pantau_snmp_reboots_total", {"site": "r"}) == 1
+    # reset to 1000 after 5,000,000: the device counted 1000 since; no drop, no spike
+    assert registry.get_sample_value("pantau_if_in_octets_total", lo) == 5_001_000
+
+
+@pytest.fixture(scope="module")
+def switch():
+    if os.geteuid() != 0:
+        pytest.skip("snmpsim refuses root and must drop to nobody: the test needs root")
+    if shutil.which("snmpget") is None:
+        pytest.skip("net-snmp snmpget not installed (used to wait for the agent)")
+    sim = Snmpsim(free_udp_port(), {"switch96": DATA / "switch96.snmprec"})
+    try:
+        yield sim.start()
+    finally:
+        sim.stop()
+
+
+async def test_recorded_switch_with_many_interfaces(switch: Snmpsim) -> None:
+    profile = {**v2c(switch.port, community="switch96"), "timeout": 3.0, "max_repetitions": 10}
+    snmp, registry = prober(
+        {
+            "sw": profile,
+            "up": {**profile, "interfaces": ["port1", "port3"]},
+            "down": {**profile, "interfaces": ["port1", "port4"]},
+        }
+    )
+    try:
+        results = await snmp.run([job("sw", "sw"), job("sw-up", "up"), job("sw-down", "down")])
+    finally:
+        await snmp.aclose()
+    snap = results[("sw", "snmp:sw")].data
+    assert len(snap.interfaces) == 97 and snap.sys_name == "sw-kantor-bupati"
+    assert snap.pdus < 97 * 11 / 10  # columns advance together, several varbinds per PDU
+    port4 = {"site": "sw", "ifindex": "5", "ifname": "port4", "ifalias": ""}
+    assert registry.get_sample_value("pantau_if_oper_status", port4) == 2
+    assert results[("sw-up", "snmp:up")].ok
+    down = results[("sw-down", "snmp:down")]
+    assert (down.ok, down.reason, down.message) == (False, "if_down", "not up: port4")
+    assert (
+        registry.get_sample_value("pantau_snmp_up", {"site": "sw-down", "probe": "snmp:down"}) == 1
+    )
