@@ -172,6 +172,10 @@ ABSENT_METRICS: dict[str, str] = {
     "pantau_agent_round_overruns_total": "no round overran in this scenario",
     "pantau_agent_probe_errors_total": "no probe hit a bug or a setup error",
     "pantau_collector_events_rejected_total": "the agent sends no malformed event",
+    # docs/contracts.md lists these as collector metrics; the collector on main does not export
+    # them yet (the geo extension of issue 5). Soft: once exported, they must return series.
+    "pantau_district_blankspot_ratio": "the collector does not export it yet (geo, issue 5)",
+    "pantau_district_supervision_coverage_ratio": "the collector does not export it yet (geo)",
 }
 #: Expressions that legitimately return nothing in this scenario, by a pattern searched in
 #: "LOCATION :: EXPRESSION", with the reason.
@@ -283,7 +287,7 @@ def test_every_query_returns_series_or_is_expected_empty(stack: Stack) -> None:
         reason = _expected_empty(expr)
         if not result and reason is None:
             unexpected_empty.append(f"{expr.where}: {expr.expr}")
-        if result and reason is not None and "in this build" not in reason:
+        if result and reason is not None and not re.search(r"in this build|yet", reason):
             unexpected_series.append(
                 f"{expr.where}: listed as empty ({reason}) but returned {result[:2]}"
             )
