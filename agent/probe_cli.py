@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pantau.agent.snmp_cli import add_snmp
+
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 ICMP_EPILOG = """\
@@ -93,7 +95,7 @@ def add_icmp(kinds: Any) -> None:
 
 
 #: The ``probe`` subcommands, one function per probe kind (others add theirs here).
-PROBE_COMMANDS: tuple[Callable[[Any], None], ...] = (add_icmp,)
+PROBE_COMMANDS: tuple[Callable[[Any], None], ...] = (add_icmp, add_snmp)
 
 
 def register(subparsers: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import time
@@ -14,6 +15,7 @@ from pantau.agent.probes.snmp import SnmpProber, make_prober
 from prometheus_client import CollectorRegistry
 from snmp_peers import DATA, Snmpd, Snmpsim, delay_proxy, free_udp_port
 
+from pantau import cli
 from pantau.config import Config, SnmpSettings
 from pantau.errors import ProbeSetupError
 
@@ -234,3 +236,15 @@ async def test_recorded_switch_with_many_interfaces(switch: Snmpsim) -> None:
     assert (
         registry.get_sample_value("pantau_snmp_up", {"site": "sw-down", "probe": "snmp:down"}) == 1
     )
+
+
+def test_probe_cli_polls_and_reports_json(agent: Snmpd, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["probe", "snmp", "--community", "lab-ro", "--port", str(agent.port)]
+    assert cli.main([*argv, "--interface", "lo", "127.0.0.1"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert (row["ok"], row["reason"], row["sysname"], row["down"]) == (True, "ok", "lab-router", [])
+    assert row["interfaces"] >= 1 and row["interfaces_up"] >= 1
+    assert cli.main([*argv, "--interface", "nonexistent0", "127.0.0.1"]) == 1
+    assert json.loads(capsys.readouterr().out)["down"] == ["nonexistent0"]
+    assert cli.main(["probe", "snmp", "127.0.0.1"]) == 2
+    assert "--community-env" in capsys.readouterr().err
