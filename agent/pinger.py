@@ -275,7 +275,7 @@ class Pinger:
             # Within a pass every target gets the same bytes: build them once per family.
             packets = {
                 family: (
-                    channel.sock,
+                    channel,
                     wire.echo_request(
                         channel.ident, seq, self._payload, v6=family == socket.AF_INET6
                     ),
@@ -286,7 +286,7 @@ class Pinger:
             for rec in records:
                 if rec.family not in packets:
                     continue
-                sock, packet = packets[rec.family]
+                channel, packet = packets[rec.family]
                 if pacer is not None:
                     await pacer.wait(rec)
                 key = (rec.address, seq)
@@ -294,26 +294,43 @@ class Pinger:
                 pending[key] = (rec, now)
                 rec.sent += 1
                 rec.sweep.outstanding += 1
-                while True:
-                    try:
-                        sock.sendto(packet, (rec.address, 0))
-                        break
-                    except OSError as exc:
-                        if exc.errno in _RETRY:  # buffers full: let the NIC and replies catch up
-                            self._drain_all()
-                            await asyncio.sleep(0.001)
-                            continue
+                try:
+                    channel.sock.sendto(packet, (rec.address, 0))
+                except OSError as exc:
+                    failure = await self._resend(channel, packet, rec.address, exc)
+                    if failure:
                         del pending[key]
                         rec.sweep.settle()
-                        rec.fail(wire.UNREACHABLE if exc.errno in _LOCAL_UNREACHABLE else "error")
-                        log.debug("icmp send failed address=%s errno=%s", rec.address, exc.errno)
-                        break
+                        rec.fail(wire.UNREACHABLE if failure in _LOCAL_UNREACHABLE else "error")
+                        log.debug("icmp send failed address=%s errno=%s", rec.address, failure)
+                    else:
+                        pending[key] = (rec, monotonic())
                 sent += 1
                 if sent % _DRAIN_EVERY == 0:
                     self._drain_all()
                     if sent % _YIELD_EVERY == 0:
                         await asyncio.sleep(0)
         self._drain_all()
+
+    async def _resend(self, channel: Channel, packet: bytes, address: str, exc: OSError) -> int:
+        """Retry a failed send; 0 once sent, else the errno of a local failure."""
+        tries = 0
+        while True:
+            tries += 1
+            if exc.errno in _RETRY and tries < 1000:  # full buffers: let NIC and replies catch up
+                self._drain_all()
+                await asyncio.sleep(0.001)
+            elif not channel.raw and tries < 4:
+                # A datagram socket reports an earlier echo's ICMP error once, on whatever call
+                # comes next, maybe this send: read the error queue and send again.
+                self._drain_errors(channel)
+            else:
+                return exc.errno or errno.EIO
+            try:
+                channel.sock.sendto(packet, (address, 0))
+                return 0
+            except OSError as again:
+                exc = again
 
     def _attach(self, loop: asyncio.AbstractEventLoop) -> None:
         self._sweeps += 1
@@ -341,12 +358,18 @@ class Pinger:
         while True:
             try:
                 data, sender = recvfrom(4096)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                # A datagram socket reports a queued ICMP error here once; read the queue.
-                if not channel.raw:
-                    self._drain_errors(channel)
+            except InterruptedError:
+                continue
+            except OSError as exc:
+                if channel.raw:
+                    if not isinstance(exc, BlockingIOError):
+                        log.debug("icmp receive failed errno=%s", exc.errno)
+                    return
+                # A datagram socket reports an ICMP error here once, and stays readable
+                # (EPOLLERR) until its error queue is read.
+                self._drain_errors(channel)
+                if isinstance(exc, BlockingIOError):
+                    return
                 continue
             settle(parse(data, sender[0]), ident, monotonic())
 
