@@ -56,11 +56,6 @@ def jobs_by_kind(sites: Iterable[Site]) -> dict[str, list[ProbeJob]]:
     return dict(jobs)
 
 
-def canary_jobs(targets: Sequence[str]) -> list[ProbeJob]:
-    """ICMP jobs for the uplink canaries (``canary`` is not a valid site id, so never clashes)."""
-    return [ProbeJob("canary", f"canary:{t}", None, t) for t in targets]
-
-
 class Agent:
     """One agent: the :class:`~pantau.agent.metrics.MetricsSource` the collector reads.
 
@@ -94,7 +89,7 @@ class Agent:
         self._config: Config | None = None
         self._hysteresis = Hysteresis(3, 2)
         self._jobs: dict[str, list[ProbeJob]] = {}
-        self._canary_jobs: list[ProbeJob] = []
+        self._canary_targets: tuple[str, ...] = ()
         self._probers: dict[str, Prober] = {}
         self._prober_keys: dict[str, Any] = {}
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -105,8 +100,8 @@ class Agent:
         self._scheduler = RoundScheduler(self.run_round, self.stats)
 
     def probers(self) -> Iterable[Any]:
-        """The site probers (not the canary prober: canaries have their own metric)."""
-        return [p for k, p in self._probers.items() if k != "canary"]
+        """The probers, whose own ``collect()`` the metrics collector includes."""
+        return list(self._probers.values())
 
     # -- lifecycle -------------------------------------------------------------------------
     async def run(self) -> int:
@@ -211,7 +206,7 @@ class Agent:
             if k[1] in self.states.get(k[0], SiteState()).probes
         }
         self._jobs = jobs_by_kind(inventory.sites)
-        self._canary_jobs = canary_jobs(agent.canaries)
+        self._canary_targets = agent.canaries
         self.canaries = {t: ok for t, ok in self.canaries.items() if t in agent.canaries}
         if not agent.canaries and self.isolated is not None:
             events += [e for e in [isolation_event(self.isolated, False, stamp)] if e]
@@ -219,9 +214,8 @@ class Agent:
         self._recorder.record(events)
 
         kinds = {k: getattr(agent, k) for k in self._jobs}
-        if self._canary_jobs:
+        if agent.canaries:  # canaries ride on the ICMP rounds, with or without ICMP sites
             kinds.setdefault("icmp", agent.icmp)
-            kinds["canary"] = agent.icmp
         if self._limiter is None or self._limiter_size != agent.max_concurrency:
             self._limiter, self._limiter_size = (
                 asyncio.Semaphore(agent.max_concurrency),
@@ -235,13 +229,16 @@ class Agent:
             if self._prober_keys.get(kind) != key and not await self._make(kind, settings, key):
                 continue
             ready[kind] = settings
-        self._scheduler.apply({k: s for k, s in ready.items() if k != "canary"})
+        for prober in self._probers.values():
+            if hasattr(prober, "retain"):  # let the prober forget removed sites' series
+                prober.retain(self.sites)
+        self._scheduler.apply(ready)
 
     async def _make(self, kind: str, settings: Any, key: Any) -> bool:
         assert self._limiter is not None
         context = ProbeContext(self._config, self._limiter, self._clock)
         try:
-            prober = PROBES["icmp" if kind == "canary" else kind].make_prober(settings, context)
+            prober = PROBES[kind].make_prober(settings, context)
         except (ProbeSetupError, ImportError) as exc:
             self.stats.probe_errors[kind] += 1
             log.error("probe kind disabled kind=%s error=%s", kind, exc)
@@ -251,8 +248,7 @@ class Agent:
         return True
 
     async def _swap_prober(self, kind: str, prober: Prober | None, key: Any) -> None:
-        # Never while a round uses the old one (ICMP rounds use the canary prober too).
-        async with self._locks["icmp" if kind == "canary" else kind]:
+        async with self._locks[kind]:  # never while a round of this kind uses the old one
             old = self._probers.pop(kind, None)
             self._prober_keys.pop(kind, None)
             if prober is not None:
@@ -265,42 +261,47 @@ class Agent:
         return Stamp(self.agent_name, self._clock(), bool(self.isolated))
 
     async def run_round(self, kind: str) -> None:
-        """Run one round of ``kind`` (ICMP rounds also probe the canaries) and record changes."""
+        """Run one round of ``kind`` (ICMP rounds also sweep the canaries) and record changes."""
         async with self._locks[kind]:
             prober, jobs = self._probers.get(kind), list(self._jobs.get(kind, ()))
-            canary = self._probers.get("canary") if kind == "icmp" else None
-            canaries = list(self._canary_jobs) if canary is not None else []
             if prober is None:
                 return
+            canaries = self._canary_targets if kind == "icmp" else ()
             try:
-                results, canary_results = await asyncio.gather(
-                    prober.run(jobs) if jobs else _nothing(),
-                    canary.run(canaries) if canary is not None else _nothing(),
+                results, canary_ok = await asyncio.gather(
+                    prober.run(jobs) if jobs else _nothing(), self._sweep_canaries(prober, canaries)
                 )
             except Exception:  # a bug or setup failure inside the prober, not a network failure
                 self.stats.probe_errors[kind] += 1
                 log.exception("probe round failed kind=%s jobs=%d", kind, len(jobs))
                 return
-        events = self._decide(jobs, results, canaries, canary_results)
+        events = self._decide(jobs, results, canary_ok)
         try:
             events = await self._add_hops(events)
         finally:
             self._recorder.record(events)
 
+    async def _sweep_canaries(self, prober: Any, targets: Sequence[str]) -> dict[str, bool]:
+        """Canary target -> answered; names are resolved first (a failed lookup is a failure)."""
+        if not targets:
+            return {}
+        from pantau.agent.pinger import resolve
+
+        assert self._config is not None
+        settings = self._config.agent.icmp
+        ips = await resolve(targets, settings.timeout)
+        stats = await prober.sweep({ip for ip in ips.values() if ip}, count=settings.count)
+        return {t: bool(ips[t] and stats[ips[t]].received) for t in targets}
+
     def _decide(
         self,
         jobs: Sequence[ProbeJob],
         results: Mapping[tuple[str, str], ProbeResult],
-        canaries: Sequence[ProbeJob],
-        canary_results: Mapping[tuple[str, str], ProbeResult],
+        canary_ok: Mapping[str, bool],
     ) -> list[Event]:
         events: list[Event] = []
-        if canaries:
-            self.canaries = {
-                j.address or "": canary_results[j.key].ok
-                for j in canaries
-                if j.key in canary_results
-            }
+        if canary_ok:
+            self.canaries = dict(canary_ok)
             now_isolated = is_isolated(self.canaries)
             change = isolation_event(
                 bool(self.isolated),

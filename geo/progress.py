@@ -28,7 +28,7 @@ class TqdmProgress:
 
         bar = self._bars.get(stage)
         if bar is None:
-            bar = self._bars[stage] = tqdm(total=total, desc=stage, file=sys.stderr, leave=False)
+            bar = self._bars[stage] = tqdm(total=total, desc=stage, file=sys.stderr, leave=True)
         bar.update(done - bar.n)
         if done >= total:
             bar.close()

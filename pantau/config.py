@@ -274,6 +274,7 @@ class GeoConfig(_Model):
     coverage_m: dict[str, float] = Field(default_factory=_default_coverage)
     blankspot_threshold: float = Field(0.5, ge=0, le=1)
     supervision_window: float = Field(900.0, gt=0, description="seconds a result stays fresh")
+    refresh: float = Field(300.0, gt=0, description="seconds between analyses in the collector")
 
     _paths = field_validator("districts", "settlements")(_resolve)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,13 +12,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from promstack import free_port
+
+__all__ = ["AgentProcess", "free_port", "site_states", "site_toml", "write_config"]
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def site_toml(site_id: str, address: str, probes: list[str], kind: str = "office") -> str:
@@ -29,8 +26,17 @@ def site_toml(site_id: str, address: str, probes: list[str], kind: str = "office
     )
 
 
-def write_config(path: Path, port: int, sites: list[str], **agent: object) -> Path:
-    """A config with fast rounds (0.5 s) for tests; ``agent`` overrides ``[agent]`` keys."""
+def write_config(
+    path: Path,
+    port: int,
+    sites: list[str],
+    kinds: dict[str, dict[str, object]] | None = None,
+    **agent: object,
+) -> Path:
+    """A config with fast rounds (0.5 s) for tests.
+
+    ``kinds`` overrides ``[agent.KIND]`` keys, ``agent`` overrides ``[agent]`` keys.
+    """
     settings = {
         "name": "test-agent",
         "listen": f"127.0.0.1:{port}",
@@ -42,25 +48,36 @@ def write_config(path: Path, port: int, sites: list[str], **agent: object) -> Pa
     }
     lines = ["[agent]"] + [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
     for kind in ("icmp", "tcp", "http"):
-        lines += [f"[agent.{kind}]", "interval = 0.5", "timeout = 0.4", "jitter = 0.0"]
+        table = {"interval": 0.5, "timeout": 0.4, "jitter": 0.0, **(kinds or {}).get(kind, {})}
+        lines += [f"[agent.{kind}]"] + [f"{k} = {json.dumps(v)}" for k, v in table.items()]
     path.write_text("\n".join(lines) + "\n\n" + "\n".join(sites))
     return path
 
 
 class AgentProcess:
-    """``pantau agent --config FILE`` as a child process (optionally inside a namespace)."""
+    """``pantau agent --config FILE`` (or another ``command``) as a child process.
 
-    def __init__(self, config: Path, port: int, prefix: list[str] | None = None) -> None:
-        self.config, self.port = config, port
+    It runs in the root namespace, or inside namespace ``ns``.
+
+    Inside a namespace the agent's loopback API is reached with ``ip netns exec NS curl``.
+    """
+
+    def __init__(
+        self, config: Path, port: int, ns: str | None = None, command: str = "agent"
+    ) -> None:
+        self.config, self.port, self.ns = config, port, ns
+        prefix = ["ip", "netns", "exec", ns] if ns else []
         self.base = f"http://127.0.0.1:{port}"
         self.log = config.parent / "agent.log"
-        argv = [sys.executable, "-m", "pantau.cli", "agent", "--config", str(config)]
+        argv = [sys.executable, "-m", "pantau.cli", command, "--config", str(config)]
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
-                [*(prefix or []), *argv], stdout=out, stderr=subprocess.STDOUT, cwd=config.parent
+                [*prefix, *argv], stdout=out, stderr=subprocess.STDOUT, cwd=config.parent
             )
 
     def get(self, path: str) -> tuple[int, dict | str]:
+        if self.ns:
+            return self._get_in_ns(path)
         try:
             with urllib.request.urlopen(self.base + path, timeout=5) as resp:
                 body = resp.read().decode()
@@ -70,6 +87,30 @@ class AgentProcess:
         if body.startswith("{"):
             return status, json.loads(body)
         return status, body
+
+    def _get_in_ns(self, path: str) -> tuple[int, dict | str]:
+        done = subprocess.run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                self.ns,
+                "curl",
+                "-s",
+                "-m",
+                "5",
+                "-w",
+                "\n%{http_code}",
+                self.base + path,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        if done.returncode != 0:
+            raise OSError(f"curl in {self.ns} failed ({done.returncode}): {done.stderr}")
+        body, _, code = done.stdout.rpartition("\n")
+        return int(code), json.loads(body) if body.startswith("{") else body
 
     def wait_ready(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout

@@ -141,31 +141,14 @@ def test_invalid_config_on_reload_keeps_running(tmp_path, listener):
         assert agent.stop() == 0
 
 
-def test_run_starts_the_collector_when_it_exists(tmp_path, listener):
+def test_run_without_a_collector_runs_the_agent_alone(tmp_path, listener):
+    if importlib.util.find_spec("pantau.collector.cli") is not None:
+        pytest.skip("the collector exists: tests/test_run.py covers `pantau run` with both")
     port = free_port()
-    config = write_config(
-        tmp_path / "agent.toml", port, sites_for(listener.server_address[1], free_port())
-    )
-    has_collector = importlib.util.find_spec("pantau.collector.cli") is not None
-    if has_collector:
-        pytest.skip("the collector exists: its own tests cover `pantau run` with both")
-    import subprocess
-    import sys
-
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pantau.cli", "run", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        cwd=tmp_path,
-    )
-    agent = AgentProcess.__new__(AgentProcess)
-    agent.proc, agent.port, agent.base = proc, port, f"http://127.0.0.1:{port}"
-    agent.log = tmp_path / "none"
-    try:
+    sites = sites_for(listener.server_address[1], free_port())
+    config = write_config(tmp_path / "agent.toml", port, sites)
+    with AgentProcess(config, port, command="run") as agent:
         agent.wait_ready()
         agent.wait_for(both_decided)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        out = proc.communicate(timeout=20)[0].decode()
-    assert proc.returncode == 0
-    assert "collector not in this build, running the agent alone" in out
+        assert agent.stop(signal.SIGTERM) == 0
+    assert "collector not in this build, running the agent alone" in agent.log_text()

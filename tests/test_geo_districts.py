@@ -198,3 +198,15 @@ def test_shapefile_copy_without_prj_keeps_other_files(tmp_path):
             shutil.copy(f, tmp_path / f.name)
     with pytest.raises(ConfigError, match="no coordinate reference system"):
         read_districts(tmp_path / "balikpapan_kelurahan.shp")
+
+
+def test_tqdm_progress_draws_on_stderr_for_big_stages_only(capsys):
+    from pantau.geo.progress import TqdmProgress
+
+    progress = TqdmProgress(min_total=100)
+    progress("small", 1, 10)
+    for done in (250, 500, 1000):
+        progress("assign sites", done, 1000)
+    progress.close()
+    err = capsys.readouterr().err
+    assert "assign sites" in err and "1000/1000" in err and "small" not in err
