@@ -82,9 +82,9 @@ def _run(args: argparse.Namespace) -> int:
     _quiet_scheduler_logs()
     load_config(args.config)  # a bad config fails here, before any process starts
     child = _start_collector(args.config)
-    hup = (lambda: child.send_signal(signal.SIGHUP)) if child is not None else None
     try:
-        return asyncio.run(Agent(args.config, on_reload=hup).run())
+        # SIGHUP reloads the agent only: the collector reads its config when it starts.
+        return asyncio.run(Agent(args.config).run())
     finally:
         if child is not None:
             _stop_child(child)
