@@ -68,7 +68,7 @@ class _Replies(asyncio.DatagramProtocol):
         try:
             resp = snmp_ber.decode_response(data)
         except snmp_ber.MalformedMessage:
-            self.malformed += 1  # a late garbled reply must not kill the poll; counted, dropped
+            self.malformed += 1  # dropped: a valid reply may still come; reported if none does
             return
         fut = self.waiting.get(resp.request_id)
         if fut is not None and not fut.done():
@@ -128,6 +128,11 @@ class V2cSession:
                 except OSError as exc:
                     raise SnmpFailure("unreachable", f"send failed: {exc}") from None
             else:
+                if self._replies.malformed:
+                    raise SnmpFailure(
+                        "snmp_error",
+                        f"{self._replies.malformed} malformed response(s), no valid one",
+                    )
                 raise SnmpFailure(
                     "timeout", f"no response after {self._retries + 1} attempt(s) (v2c)"
                 )

@@ -49,8 +49,14 @@ class SnmpProber:
         self._settings = settings
         self._context = context
         self._profiles: Mapping[str, SnmpProfile] = context.config.snmp.profiles
-        self._engine = engine
         self._own_engine = engine is None
+        if engine is None and any(p.version == "3" for p in self._profiles.values()):
+            # made here, once: building an SnmpEngine loads MIBs for ~0.5 s, which inside a
+            # round would stall every other probe sharing the event loop
+            from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
+
+            engine = SnmpEngine()
+        self._engine = engine
         self._credentials = {name: _credential(name, p) for name, p in self._profiles.items()}
         self._extras = {
             name: tuple(parse_oid(o) for o in p.extra_oids) for name, p in self._profiles.items()
@@ -69,10 +75,6 @@ class SnmpProber:
         cred = self._credentials[profile_name]
         if profile.version == "2c":
             return V2cSession(host, profile.port, cred, profile.timeout, profile.retries)
-        if self._engine is None:
-            from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
-
-            self._engine = SnmpEngine()
         return EngineSession(
             self._engine, cred, host, profile.port, profile.timeout, profile.retries
         )
