@@ -48,7 +48,9 @@ def _start_collector(config: Path) -> subprocess.Popen[bytes] | None:
     if not _has_collector():
         log.warning("collector not in this build, running the agent alone command=pantau collector")
         return None
-    argv = [sys.executable, "-m", "pantau.cli", "collector", "--config", str(config)]
+    # -P: started from the repository root (the quick start), the folder ./pantau would shadow
+    # the installed package, whose pantau.agent lives elsewhere (a non-editable install).
+    argv = [sys.executable, "-P", "-m", "pantau.cli", "collector", "--config", str(config)]
     child = subprocess.Popen(argv)
     log.info("collector started pid=%d", child.pid)
 
@@ -82,9 +84,9 @@ def _run(args: argparse.Namespace) -> int:
     _quiet_scheduler_logs()
     load_config(args.config)  # a bad config fails here, before any process starts
     child = _start_collector(args.config)
-    hup = (lambda: child.send_signal(signal.SIGHUP)) if child is not None else None
     try:
-        return asyncio.run(Agent(args.config, on_reload=hup).run())
+        # SIGHUP reloads the agent only: the collector reads its config when it starts.
+        return asyncio.run(Agent(args.config).run())
     finally:
         if child is not None:
             _stop_child(child)

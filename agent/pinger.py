@@ -14,20 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import errno
 import logging
-import math
 import random
 import socket
-import statistics
 from collections.abc import Iterable, Mapping
 from time import monotonic
 
 from pantau.agent import icmp_wire as wire
+from pantau.agent.icmp_round import Pacer, Record, Sweep, TargetStats
 from pantau.agent.icmp_socket import RCVBUF, Channel, Mode, open_channel
 
 from pantau.errors import PermissionDenied, ProbeSetupError
+
+__all__ = ["Pinger", "TargetStats", "resolve", "sweep"]
 
 log = logging.getLogger(__name__)
 
@@ -46,104 +46,6 @@ _LOCAL_UNREACHABLE = frozenset(
     }
 )
 _RETRY = frozenset({errno.EAGAIN, errno.ENOBUFS, errno.EINTR})
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class TargetStats:
-    """One target's round: what was sent, what came back, and why it failed if it did.
-
-    ``rtts`` are seconds; ``errors`` counts ICMP errors and local send errors by reason.
-    ``reason`` is ``ok`` (at least one reply), else ``unreachable``, ``ttl_exceeded``,
-    ``timeout``, or ``error`` (no socket for the address family).
-    """
-
-    address: str
-    sent: int
-    rtts: tuple[float, ...]
-    errors: Mapping[str, int]
-    reason: str
-
-    @property
-    def received(self) -> int:
-        return len(self.rtts)
-
-    @property
-    def loss(self) -> float | None:
-        """Fraction of echo requests without a reply; None when nothing was sent."""
-        return 1.0 - len(self.rtts) / self.sent if self.sent else None
-
-    def rtt_stats(self) -> dict[str, float] | None:
-        """``min``, ``avg``, ``max``, ``stddev`` (population) in seconds; None without replies."""
-        if not self.rtts:
-            return None
-        return {
-            "min": min(self.rtts),
-            "avg": statistics.fmean(self.rtts),
-            "max": max(self.rtts),
-            "stddev": statistics.pstdev(self.rtts),
-        }
-
-
-class _Sweep:
-    """What a sweep waits for: replies outstanding, and the sender still running."""
-
-    __slots__ = ("done", "outstanding", "sending", "timeout")
-
-    def __init__(self, timeout: float, done: asyncio.Future[None]) -> None:
-        self.timeout, self.done = timeout, done
-        self.outstanding, self.sending = 0, True
-
-    def settle(self) -> None:
-        self.outstanding -= 1
-        self.check()
-
-    def check(self) -> None:
-        if not self.outstanding and not self.sending and not self.done.done():
-            self.done.set_result(None)
-
-
-class _Record:
-    """One target's mutable state during a sweep."""
-
-    __slots__ = ("address", "errors", "family", "last", "rtts", "sent", "sweep")
-
-    def __init__(self, address: str, family: int, sweep: _Sweep) -> None:
-        self.address, self.family, self.sweep = address, family, sweep
-        self.sent, self.last = 0, -math.inf
-        self.rtts: list[float] = []
-        self.errors: dict[str, int] = {}
-
-    def fail(self, reason: str) -> None:
-        self.errors[reason] = self.errors.get(reason, 0) + 1
-
-    def stats(self, address: str) -> TargetStats:
-        if self.rtts:
-            reason = wire.OK
-        elif self.errors:
-            reason = max(self.errors, key=self.errors.__getitem__)
-        else:
-            reason = "timeout" if self.sent else "error"
-        return TargetStats(address, self.sent, tuple(self.rtts), dict(self.errors), reason)
-
-
-class _Pacer:
-    """fping's ``-i`` (overall rate, a token bucket with 10 ms of burst) and ``-p`` (per target)."""
-
-    def __init__(self, rate: float | None, period: float) -> None:
-        self.rate, self.period = rate or math.inf, period
-        self.burst = max(1.0, self.rate * 0.01)
-        self.tokens, self.refilled = self.burst, monotonic()
-
-    async def wait(self, rec: _Record) -> None:
-        while True:
-            now = monotonic()
-            self.tokens = min(self.burst, self.tokens + (now - self.refilled) * self.rate)
-            self.refilled = now
-            delay = max(rec.last + self.period - now, (1.0 - self.tokens) / self.rate)
-            if delay <= 0:
-                self.tokens -= 1.0
-                return
-            await asyncio.sleep(delay)  # replies are read by the loop meanwhile
 
 
 class Pinger:
@@ -168,9 +70,10 @@ class Pinger:
         self._payload = bytes(payload_size)
         self._channels: dict[int, Channel] = {}
         self._broken: set[int] = set()
-        self._pending: dict[tuple[str, int], tuple[_Record, float]] = {}
+        self._pending: dict[tuple[str, int], tuple[Record, float]] = {}
         self._next_seq = random.randrange(0x10000)
         self._sweeps = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def open(self, families: Iterable[int] = (socket.AF_INET,)) -> None:
         """Open the sockets now (a sweep opens missing ones itself)."""
@@ -183,7 +86,10 @@ class Pinger:
         return channel.kind if channel else None
 
     def close(self) -> None:
+        """Close the sockets (a sweep still running ends with what it has)."""
         for channel in self._channels.values():
+            if self._loop is not None and self._sweeps:
+                self._loop.remove_reader(channel.sock.fileno())
             channel.sock.close()
         self._channels.clear()
 
@@ -241,11 +147,11 @@ class Pinger:
         if not 1 <= count <= 0xFFFF:
             raise ValueError(f"count must be 1..65535, got {count}")
         loop = asyncio.get_running_loop()
-        sweep = _Sweep(timeout, loop.create_future())
-        records = {key: _Record(*key, sweep) for key in canon.values()}
+        sweep = Sweep(timeout, loop.create_future())
+        records = {key: Record(*key, sweep) for key in canon.values()}
         channels = {family: self._channel(family) for _, family in records}
         seq0, self._next_seq = self._next_seq, (self._next_seq + count) & 0xFFFF
-        pacer = _Pacer(rate, period) if rate or period else None
+        pacer = Pacer(rate, period) if rate or period else None
         self._attach(loop)
         try:
             await self._send(list(records.values()), channels, seq0, count, pacer)
@@ -263,11 +169,11 @@ class Pinger:
 
     async def _send(
         self,
-        records: list[_Record],
+        records: list[Record],
         channels: Mapping[int, Channel | None],
         seq0: int,
         count: int,
-        pacer: _Pacer | None,
+        pacer: Pacer | None,
     ) -> None:
         pending, sent = self._pending, 0
         for i in range(count):
@@ -334,6 +240,7 @@ class Pinger:
 
     def _attach(self, loop: asyncio.AbstractEventLoop) -> None:
         self._sweeps += 1
+        self._loop = loop
         if self._sweeps == 1:
             self._drain_all()  # leftovers from between sweeps: late or foreign replies
         for channel in self._channels.values():
@@ -405,12 +312,7 @@ async def resolve(names: Iterable[str], timeout: float) -> dict[str, str | None]
     """
     loop = asyncio.get_running_loop()
 
-    async def one(name: str) -> str | None:
-        try:
-            wire.canonical(name)
-            return name
-        except ValueError:
-            pass
+    async def look_up(name: str) -> str | None:
         try:
             infos = await asyncio.wait_for(
                 loop.getaddrinfo(name, None, type=socket.SOCK_DGRAM), timeout
@@ -420,8 +322,16 @@ async def resolve(names: Iterable[str], timeout: float) -> dict[str, str | None]
             return None
         return str(infos[0][4][0]) if infos else None
 
-    unique = list(dict.fromkeys(names))
-    return dict(zip(unique, await asyncio.gather(*map(one, unique)), strict=True))
+    names = list(names)
+    result: dict[str, str | None] = {}
+    for name in names:
+        with contextlib.suppress(ValueError):
+            wire.canonical(name)
+            result[name] = name
+    # Only host names cost a task each: 10,000 literals must not make 10,000 tasks.
+    hosts = [n for n in dict.fromkeys(names) if n not in result]
+    result.update(zip(hosts, await asyncio.gather(*map(look_up, hosts)), strict=True))
+    return result
 
 
 async def sweep(

@@ -19,7 +19,8 @@ from typing import Any
 
 from pantau.agent.eventlog import EventLog, Retention
 from pantau.agent.metrics import AgentCollector, AgentStats
-from pantau.agent.probes import PROBES, ProbeContext, ProbeJob, Prober, ProbeResult
+from pantau.agent.probers import ProberSet
+from pantau.agent.probes import ProbeJob, ProbeResult
 from pantau.agent.recorder import Recorder
 from pantau.agent.scheduler import RoundScheduler
 from pantau.agent.server import make_app, start_server
@@ -65,18 +66,10 @@ class Agent:
         The TOML config file; read again on SIGHUP.
     clock
         Wall-clock time source for events and probes.
-    on_reload
-        Called on SIGHUP besides the agent's own reload (``pantau run`` passes it on).
     """
 
-    def __init__(
-        self,
-        config_path: Path,
-        clock: Callable[[], float] = time.time,
-        on_reload: Callable[[], None] | None = None,
-    ) -> None:
+    def __init__(self, config_path: Path, clock: Callable[[], float] = time.time) -> None:
         self._path = Path(config_path)
-        self._on_reload = on_reload
         self._clock = clock
         self.version = __version__
         self.stats = AgentStats()
@@ -90,12 +83,8 @@ class Agent:
         self._hysteresis = Hysteresis(3, 2)
         self._jobs: dict[str, list[ProbeJob]] = {}
         self._canary_targets: tuple[str, ...] = ()
-        self._probers: dict[str, Prober] = {}
-        self._prober_keys: dict[str, Any] = {}
-        self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._probers = ProberSet(self.stats, clock)
         self._reload_lock = asyncio.Lock()
-        self._limiter: asyncio.Semaphore | None = None
-        self._limiter_size = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._scheduler = RoundScheduler(self.run_round, self.stats)
 
@@ -144,16 +133,13 @@ class Agent:
                 loop.remove_signal_handler(sig)
             await self._scheduler.stop(STOP_GRACE)
             await self._recorder.close(timeout=STOP_GRACE)
-            for prober in self._probers.values():
-                await prober.aclose()
+            await self._probers.aclose()
             await runner.cleanup()
             eventlog.close()
         log.info("agent stopped name=%s", agent.name)
         return 0
 
     def _spawn_reload(self) -> None:
-        if self._on_reload is not None:
-            self._on_reload()
         task = asyncio.create_task(self.reload(), name="reload")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -216,45 +202,11 @@ class Agent:
         kinds = {k: getattr(agent, k) for k in self._jobs}
         if agent.canaries:  # canaries ride on the ICMP rounds, with or without ICMP sites
             kinds.setdefault("icmp", agent.icmp)
-        if self._limiter is None or self._limiter_size != agent.max_concurrency:
-            self._limiter, self._limiter_size = (
-                asyncio.Semaphore(agent.max_concurrency),
-                agent.max_concurrency,
-            )
-        for kind in set(self._probers) - set(kinds):
-            await self._swap_prober(kind, None, None)
-        ready = {}
-        for kind, settings in kinds.items():
-            key = (settings, agent.max_concurrency, config.snmp)
-            if self._prober_keys.get(kind) != key and not await self._make(kind, settings, key):
-                continue
-            ready[kind] = settings
+        ready = await self._probers.update(config, kinds)
         for prober in self._probers.values():
             if hasattr(prober, "retain"):  # let the prober forget removed sites' series
                 prober.retain(self.sites)
         self._scheduler.apply(ready)
-
-    async def _make(self, kind: str, settings: Any, key: Any) -> bool:
-        assert self._limiter is not None
-        context = ProbeContext(self._config, self._limiter, self._clock)
-        try:
-            prober = PROBES[kind].make_prober(settings, context)
-        except (ProbeSetupError, ImportError) as exc:
-            self.stats.probe_errors[kind] += 1
-            log.error("probe kind disabled kind=%s error=%s", kind, exc)
-            await self._swap_prober(kind, None, None)
-            return False
-        await self._swap_prober(kind, prober, key)
-        return True
-
-    async def _swap_prober(self, kind: str, prober: Prober | None, key: Any) -> None:
-        async with self._locks[kind]:  # never while a round of this kind uses the old one
-            old = self._probers.pop(kind, None)
-            self._prober_keys.pop(kind, None)
-            if prober is not None:
-                self._probers[kind], self._prober_keys[kind] = prober, key
-        if old is not None:
-            await old.aclose()
 
     # -- rounds ----------------------------------------------------------------------------
     def _stamp(self) -> Stamp:
@@ -262,7 +214,7 @@ class Agent:
 
     async def run_round(self, kind: str) -> None:
         """Run one round of ``kind`` (ICMP rounds also sweep the canaries) and record changes."""
-        async with self._locks[kind]:
+        async with self._probers.locks[kind]:
             prober, jobs = self._probers.get(kind), list(self._jobs.get(kind, ()))
             if prober is None:
                 return

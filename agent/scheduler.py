@@ -115,6 +115,8 @@ class RoundScheduler:
 
     async def stop(self, grace: float) -> None:
         """Start no new round; let running ones finish for ``grace`` seconds, then cancel them."""
+        if not self._scheduler.running:
+            return
         self._scheduler.pause()
         running = set(self._running)
         if running:

@@ -19,7 +19,9 @@ import socket
 log = logging.getLogger(__name__)
 
 
-async def last_hop(address: str, *, max_hops: int = 16, timeout: float = 2.0) -> str | None:
+async def last_hop(
+    address: str, *, max_hops: int = 16, timeout: float = 1.5, tries: int = 2
+) -> str | None:
     """The address of the last hop that answered toward ``address``, or None.
 
     Parameters
@@ -29,19 +31,23 @@ async def last_hop(address: str, *, max_hops: int = 16, timeout: float = 2.0) ->
     max_hops
         Highest TTL (hop limit) probed, 1..255.
     timeout
-        Seconds to wait for answers after the probes are sent; the whole call returns within
-        about ``timeout`` plus scapy's import (once per process) and send time.
+        Seconds to wait for answers after each pass of probes.
+    tries
+        Passes: unanswered TTLs are sent again. Routers rate-limit their ICMP errors (Linux sends
+        "unreachable" at most once a second per source after a burst, and an ICMP error it just
+        sent to us counts too), so a second pass often finds the router a first one missed.
+        The call returns within about ``tries * timeout``, plus scapy's import once per process.
 
     Returns
     -------
     str or None
         None when nothing answered, or when tracing is impossible here (no privilege, no route).
     """
-    if not 1 <= max_hops <= 255:
-        raise ValueError(f"max_hops must be 1..255, got {max_hops}")
+    if not 1 <= max_hops <= 255 or tries < 1:
+        raise ValueError(f"max_hops must be 1..255 and tries >= 1, got {max_hops}, {tries}")
     try:
         return await asyncio.wait_for(
-            asyncio.to_thread(_trace, address, max_hops, timeout), timeout + 30
+            asyncio.to_thread(_trace, address, max_hops, timeout, tries), tries * timeout + 30
         )
     except TimeoutError:
         log.warning("traceroute did not finish address=%s", address)
@@ -58,7 +64,7 @@ def _source(address: str, family: int) -> str | None:
         return str(probe.getsockname()[0])
 
 
-def _trace(address: str, max_hops: int, timeout: float) -> str | None:
+def _trace(address: str, max_hops: int, timeout: float, tries: int) -> str | None:
     v6 = ":" in address
     family = socket.AF_INET6 if v6 else socket.AF_INET
     source = _source(address, family)
@@ -82,7 +88,7 @@ def _trace(address: str, max_hops: int, timeout: float) -> str | None:
         log.warning("traceroute needs CAP_NET_RAW address=%s", address)
         return None
     try:
-        answered, _ = sndrcv(sock, probes, timeout=timeout, verbose=0)
+        answered, _ = sndrcv(sock, probes, timeout=timeout, retry=tries - 1, verbose=0)
     except OSError as exc:
         log.warning("traceroute failed address=%s error=%s", address, exc)
         return None

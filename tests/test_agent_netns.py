@@ -37,6 +37,7 @@ def lab_agent(lab, tmp_path):
         canaries=[lab.address("core")],
         down_after=DOWN_AFTER,
         up_after=UP_AFTER,
+        traceroute=True,
     )
     with AgentProcess(config, port, ns=lab.ns("agent1")) as agent:
         agent.wait_ready()
@@ -58,6 +59,8 @@ def test_dead_link_turns_the_site_down_then_up_with_hysteresis(lab, lab_agent):
     site_event = [e for e in down if e["type"] == "site"][-1]
     assert site_event["reason"] in ("timeout", "unreachable")
     assert site_event["isolated"] is False
+    # The path breaks behind the router: its answer ("unreachable") makes it the last hop.
+    assert site_event["hop"] == lab.link_between("agent1", "core").side("core")[1]
     assert metric(text, "pantau_site_up", site="office1") == 0
     assert metric(text, "pantau_site_up", site="office2") == 1
     assert metric(text, "pantau_agent_isolated") == 0
@@ -92,6 +95,7 @@ def test_cut_uplink_isolates_the_agent_and_tags_events(lab, lab_agent):
         i for i, e in enumerate(events) if e["type"] == "site"
     )
     assert all(e["isolated"] for e in events)
+    assert all(e["hop"] is None for e in events)  # no route out: nothing to trace
     _, text = agent.get("/metrics")
     assert metric(text, "pantau_agent_isolated") == 1
     assert metric(text, "pantau_canary_up", target=lab.address("core")) == 0

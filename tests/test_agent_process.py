@@ -152,3 +152,22 @@ def test_run_without_a_collector_runs_the_agent_alone(tmp_path, listener):
         agent.wait_for(both_decided)
         assert agent.stop(signal.SIGTERM) == 0
     assert "collector not in this build, running the agent alone" in agent.log_text()
+
+
+def test_corrupt_event_log_stops_the_agent_with_a_clear_message(tmp_path):
+    port = free_port()
+    config = write_config(tmp_path / "agent.toml", port, [])
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "events.db").write_bytes(b"garbage" * 1000)
+    with AgentProcess(config, port) as agent:
+        assert agent.proc.wait(timeout=20) == 1
+    assert "events.db: not a usable event log" in agent.log_text()
+    assert (tmp_path / "state" / "events.db").read_bytes().startswith(b"garbage")
+
+
+def test_listen_port_in_use_is_a_clear_error(tmp_path, listener):
+    port = listener.server_address[1]
+    config = write_config(tmp_path / "agent.toml", port, [])
+    with AgentProcess(config, port) as agent:
+        assert agent.proc.wait(timeout=20) == 1
+    assert f"pantau: cannot listen on 127.0.0.1:{port}" in agent.log_text()

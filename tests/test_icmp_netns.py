@@ -92,7 +92,7 @@ def test_last_hop_is_the_target_then_the_router_before_the_cut(chain: Lab) -> No
     code = f"""
         import asyncio, json
         from pantau.agent.traceroute import last_hop
-        print(json.dumps(asyncio.run(last_hop({far!r}, max_hops=6, timeout=3.0))))
+        print(json.dumps(asyncio.run(last_hop({far!r}, max_hops=6, timeout=1.5, tries=2))))
     """
     assert run_py(chain, "agent", code) == far
     chain.cut("far")

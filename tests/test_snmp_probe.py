@@ -32,7 +32,14 @@ def snmpd_lines(*extra: str) -> list[str]:
         "[snmpd] rocommunity lab-ro 127.0.0.1",
         f"[snmpd] createUser pantau SHA-256 {AUTH_KEY} AES {PRIV_KEY}",
         "[snmpd] rouser pantau priv",
+        f"[snmpd] createUser pantau-sha SHA {AUTH_KEY} AES {PRIV_KEY}",
+        "[snmpd] rouser pantau-sha priv",
+        f"[snmpd] createUser pantau-256 SHA-256 {AUTH_KEY} AES256 {PRIV_KEY}",
+        "[snmpd] rouser pantau-256 priv",
+        "[snmpd] createUser pantau-plain",
+        "[snmpd] rouser pantau-plain noauth",
         "[snmpd] sysName lab-router",
+        "[snmpd] sysServices 72",
         *extra,
     ]
 
@@ -53,28 +60,32 @@ def keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PANTAU_TEST_WRONG", "not-the-right-key")
 
 
-def v3(port: int, auth_env: str = "PANTAU_TEST_AUTH", priv_env: str = "PANTAU_TEST_PRIV") -> dict:
-    return {
-        "version": "3",
-        "user": "pantau",
-        "auth_protocol": "SHA-256",
-        "auth_key_env": auth_env,
-        "priv_protocol": "AES-128",
-        "priv_key_env": priv_env,
-        "port": port,
-        "timeout": 0.5,
-        "retries": 0,
-    }
+def v3(
+    port: int,
+    auth_env: str = "PANTAU_TEST_AUTH",
+    priv_env: str = "PANTAU_TEST_PRIV",
+    user: str = "pantau",
+    auth: str | None = "SHA-256",
+    priv: str | None = "AES-128",
+) -> dict:
+    profile: dict = {"version": "3", "user": user, "port": port, "timeout": 0.5, "retries": 0}
+    if auth:
+        profile |= {"auth_protocol": auth, "auth_key_env": auth_env}
+    if priv:
+        profile |= {"priv_protocol": priv, "priv_key_env": priv_env}
+    return profile
 
 
 def v2c(port: int, community: str = "lab-ro") -> dict:
     return {"version": "2c", "community": community, "port": port, "timeout": 0.5, "retries": 0}
 
 
-def prober(profiles: dict[str, dict], timeout: float = 5.0) -> tuple[SnmpProber, CollectorRegistry]:
+def prober(
+    profiles: dict[str, dict], timeout: float = 5.0, max_in_flight: int = 8
+) -> tuple[SnmpProber, CollectorRegistry]:
     config = Config.model_validate({"snmp": {"profiles": profiles}})
     context = ProbeContext(config=config, limiter=asyncio.Semaphore(100))
-    snmp = make_prober(SnmpSettings(timeout=timeout, max_in_flight=8), context)
+    snmp = make_prober(SnmpSettings(timeout=timeout, max_in_flight=max_in_flight), context)
     registry = CollectorRegistry()
     registry.register(snmp)
     return snmp, registry
@@ -84,14 +95,44 @@ def job(site: str, profile: str) -> ProbeJob:
     return ProbeJob(site, f"snmp:{profile}", profile, "127.0.0.1")
 
 
-@pytest.mark.parametrize("version", ["2c", "3"])
-async def test_poll_exports_device_and_interfaces(agent: Snmpd, keys: None, version: str) -> None:
-    profile = v2c(agent.port) if version == "2c" else v3(agent.port)
-    snmp, registry = prober({"p": profile})
+@pytest.mark.parametrize(
+    ("version", "engine"),
+    [
+        pytest.param(lambda port: v2c(port), False, id="v2c"),
+        pytest.param(lambda port: v3(port), False, id="v3-sha256-aes128"),
+        pytest.param(
+            lambda port: v3(port, user="pantau-sha", auth="SHA"), False, id="v3-sha-aes128"
+        ),
+        pytest.param(
+            lambda port: v3(port, user="pantau-256", priv="AES-256"), False, id="v3-aes256"
+        ),
+        pytest.param(
+            lambda port: v3(port, user="pantau-plain", auth=None, priv=None), False, id="v3-noauth"
+        ),
+        pytest.param(lambda port: v3(port), True, id="v3-pysnmp-engine"),
+    ],
+)
+async def test_poll_exports_device_and_interfaces(
+    agent: Snmpd, keys: None, version, engine: bool
+) -> None:
+    snmp, registry = prober({"p": version(agent.port)})
+    if engine:  # the same poll through pysnmp's own SnmpEngine, the interoperability fallback
+        from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
+
+        snmp_engine = SnmpEngine()
+        context = ProbeContext(
+            Config.model_validate({"snmp": {"profiles": {"p": version(agent.port)}}}),
+            asyncio.Semaphore(4),
+        )
+        snmp = make_prober(SnmpSettings(), context, snmp_engine)
+        registry = CollectorRegistry()
+        registry.register(snmp)
     try:
         results = await snmp.run([job("kantor", "p")])
     finally:
         await snmp.aclose()
+        if engine:
+            snmp_engine.close_dispatcher()
     res = results[("kantor", "snmp:p")]
     assert (res.ok, res.reason) == (True, "ok"), res.message
     assert registry.get_sample_value("pantau_snmp_up", {"site": "kantor", "probe": "snmp:p"}) == 1
@@ -116,7 +157,8 @@ async def test_poll_exports_device_and_interfaces(agent: Snmpd, keys: None, vers
             lambda port: v3(port, priv_env="PANTAU_TEST_WRONG"), "timeout", id="v3-priv-key"
         ),
         pytest.param(lambda port: v2c(free_udp_port()), "refused", id="v2c-nothing-listening"),
-        pytest.param(lambda port: v3(free_udp_port()), "timeout", id="v3-nothing-listening"),
+        pytest.param(lambda port: v3(free_udp_port()), "refused", id="v3-nothing-listening"),
+        pytest.param(lambda port: v3(port, user="nobody-here"), "auth", id="v3-unknown-user"),
     ],
 )
 async def test_failures_have_fixed_reasons(agent: Snmpd, keys: None, profile, reason: str) -> None:
@@ -248,3 +290,116 @@ def test_probe_cli_polls_and_reports_json(agent: Snmpd, capsys: pytest.CaptureFi
     assert json.loads(capsys.readouterr().out)["down"] == ["nonexistent0"]
     assert cli.main(["probe", "snmp", "127.0.0.1"]) == 2
     assert "--community-env" in capsys.readouterr().err
+
+
+def test_agent_process_polls_snmp_sites(agent: Snmpd, tmp_path: Path) -> None:
+    from agentproc import AgentProcess, free_port, site_states, site_toml, write_config
+
+    snmp = "\n".join(
+        [
+            "[agent.snmp]\ninterval = 0.5\ntimeout = 0.4\njitter = 0.0",
+            f'[snmp.profiles.up]\ncommunity = "lab-ro"\nport = {agent.port}\ninterfaces = ["lo"]',
+            f'[snmp.profiles.gone]\ncommunity = "lab-ro"\nport = {agent.port}\n'
+            'interfaces = ["nonexistent0"]',
+            f'[snmp.profiles.wrong]\ncommunity = "nope"\nport = {agent.port}\ntimeout = 0.2\n'
+            "retries = 0",
+        ]
+    )
+    sites = [snmp] + [site_toml(p, "127.0.0.1", [f"snmp:{p}"]) for p in ("up", "gone", "wrong")]
+    port = free_port()
+    config = write_config(tmp_path / "agent.toml", port, sites)
+    with AgentProcess(config, port) as proc:
+        proc.wait_ready()
+        events = proc.wait_for(lambda ev: len(site_states(ev)) == 3)
+        _, metrics = proc.get("/metrics")
+        proc.stop()
+    assert site_states(events) == {"up": "up", "gone": "down", "wrong": "down"}
+    reasons = {e["site"]: e["reason"] for e in events if e["type"] == "site"}
+    assert (reasons["gone"], reasons["wrong"]) == ("if_down", "timeout")
+    assert 'pantau_snmp_up{probe="snmp:gone",site="gone"} 1.0' in metrics
+    assert 'pantau_snmp_up{probe="snmp:wrong",site="wrong"} 0.0' in metrics
+    assert 'pantau_if_oper_status{ifalias="",ifindex="1",ifname="lo",site="up"} 1.0' in metrics
+
+
+async def test_injected_engine_is_shared_and_left_open(agent: Snmpd, keys: None) -> None:
+    from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
+
+    engine = SnmpEngine()
+    config = Config.model_validate({"snmp": {"profiles": {"p": v3(agent.port)}}})
+    for _ in range(2):  # the second prober reuses the engine the first one was given
+        snmp = make_prober(SnmpSettings(), ProbeContext(config, asyncio.Semaphore(4)), engine)
+        assert (await snmp.run([job("s", "p")]))[("s", "snmp:p")].ok
+        await snmp.aclose()
+    engine.close_dispatcher()
+
+
+async def test_extra_oids_scalar_and_subtree(agent: Snmpd) -> None:
+    profile = {**v2c(agent.port), "extra_oids": ["1.3.6.1.2.1.1.7.0", "1.3.6.1.2.1.2.2.1.4"]}
+    snmp, registry = prober({"p": profile})
+    try:
+        assert (await snmp.run([job("x", "p")]))[("x", "snmp:p")].ok
+    finally:
+        await snmp.aclose()
+    value = registry.get_sample_value
+    assert value("pantau_snmp_oid_value", {"site": "x", "oid": "1.3.6.1.2.1.1.7.0"}) == 72
+    assert value("pantau_snmp_oid_value", {"site": "x", "oid": "1.3.6.1.2.1.2.2.1.4.1"}) == 65536
+
+
+async def test_agent_without_system_view_is_snmp_error(tmp_path: Path) -> None:
+    # this agent only shows the interfaces subtree: sysUpTime.0 answers noSuchObject and the
+    # ifXTable walk meets endOfMibView
+    lines = [
+        "[snmpd] view ifonly included .1.3.6.1.2.1.2",
+        "[snmpd] rocommunity lab-ro 127.0.0.1 -V ifonly",
+    ]
+    daemon = Snmpd(tmp_path, free_udp_port(), lines)
+    snmp, _ = prober({"p": v2c(daemon.port)})
+    try:
+        daemon.start("lab-ro")
+        res = (await snmp.run([job("v", "p")]))[("v", "snmp:p")]
+    finally:
+        daemon.stop()
+        await snmp.aclose()
+    assert (res.ok, res.reason, res.message) == (
+        False,
+        "snmp_error",
+        "sysUpTime.0 answered 'noSuchObject'",
+    )
+
+
+class _Garbage(asyncio.DatagramProtocol):
+    """A UDP peer that answers every request with bytes that are not SNMP."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.transport.sendto(b"\x30\x03\x02\x01", addr)  # truncated SEQUENCE
+
+
+@pytest.mark.parametrize("version", [v2c, v3], ids=["v2c", "v3"])
+async def test_malformed_responses_are_snmp_error(keys: None, version) -> None:
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(_Garbage, local_addr=("127.0.0.1", 0))
+    snmp, _ = prober({"p": version(transport.get_extra_info("sockname")[1])})
+    try:
+        res = (await snmp.run([job("g", "p")]))[("g", "snmp:p")]
+    finally:
+        transport.close()
+        await snmp.aclose()
+    assert (res.ok, res.reason) == (False, "snmp_error"), res.message
+
+
+async def test_in_flight_is_bounded_and_exported(agent: Snmpd) -> None:
+    async with delay_proxy(agent.port, delay=0.4) as port:
+        snmp, registry = prober({"p": {**v2c(port), "timeout": 2.0}}, max_in_flight=2)
+        jobs = [ProbeJob(f"s{i}", "snmp:p", "p", "127.0.0.1") for i in range(3)]
+        try:
+            task = asyncio.create_task(snmp.run(jobs))
+            await asyncio.sleep(0.2)
+            assert registry.get_sample_value("pantau_snmp_requests_in_flight") == 2
+            results = await task
+        finally:
+            await snmp.aclose()
+    assert all(r.ok for r in results.values())
+    assert registry.get_sample_value("pantau_snmp_requests_in_flight") == 0

@@ -1,0 +1,59 @@
+"""``pantau run``: the agent and the collector on this machine, stopped together by SIGTERM."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import signal
+import socketserver
+import threading
+import time
+import urllib.request
+
+import pytest
+from agentproc import ROOT, AgentProcess, free_port, site_states, site_toml, write_config
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("pantau.collector.cli") is None, reason="no collector in this build"
+)
+
+
+def test_run_starts_agent_and_collector_and_stops_both(tmp_path):
+    service = socketserver.ThreadingTCPServer(("127.0.0.1", 0), socketserver.BaseRequestHandler)
+    threading.Thread(target=service.serve_forever, daemon=True).start()
+    port, collector_port = free_port(), free_port()
+    config = write_config(
+        tmp_path / "pantau.toml",
+        port,
+        [site_toml("kantor", "127.0.0.1", [f"tcp:{service.server_address[1]}"])],
+    )
+    config.write_text(
+        config.read_text()
+        + f'\n[collector]\nlisten = "127.0.0.1:{collector_port}"\n'
+        + 'database = "sqlite:///state/collector.db"\n'
+        + f'agents = ["http://127.0.0.1:{port}"]\npull_interval = 0.5\n'
+    )
+    sites_url = f"http://127.0.0.1:{collector_port}/api/v1/sites"
+    try:
+        # From the repository root, like the README's quick start (./pantau is not the package).
+        with AgentProcess(config, port, command="run", cwd=ROOT) as both:
+            both.wait_ready()
+            both.wait_for(lambda ev: site_states(ev) == {"kantor": "up"})
+            deadline, state = time.monotonic() + 30, None
+            while time.monotonic() < deadline and state != "up":
+                try:
+                    with urllib.request.urlopen(sites_url, timeout=5) as resp:
+                        state = json.load(resp)["sites"][0]["state"]
+                except OSError:
+                    pass
+                time.sleep(0.3)
+            assert state == "up", both.log_text()[-3000:]
+            assert both.stop(signal.SIGTERM) == 0
+        text = both.log_text()
+        assert "collector started pid=" in text and "collector stopped" in text
+        assert "agent stopped" in text
+        with pytest.raises(OSError):
+            urllib.request.urlopen(sites_url, timeout=2)
+    finally:
+        service.shutdown()
+        service.server_close()
