@@ -148,6 +148,32 @@ class LabRun:
             f"snmpd-{node}", node, argv, env={"SNMP_PERSISTENT_DIR": str(persist), "MIBS": ""}
         )
 
+    def start_prometheus(self, rules: Sequence[Path], factor: float = 60.0) -> str:
+        """Prometheus on the noc scraping agents and collector every second, with ``rules``
+        time-scaled by ``factor`` (:mod:`pantau.lab.prom`); returns its URL."""
+        from pantau.lab import prom
+
+        node = self.settings.collector_node
+        listen = f"{self.addresses[node]}:9090"
+        config = prom.write_config(
+            self.workdir,
+            [u.removeprefix("http://") for u in self.files.agent_urls.values()],
+            self.files.collector_url.removeprefix("http://"),
+            rules,
+            factor,
+        )
+        argv = [
+            prom.PROMETHEUS,
+            f"--config.file={config}",
+            f"--web.listen-address={listen}",
+            f"--storage.tsdb.path={self.workdir / 'prometheus'}",
+            "--log.level=warn",
+        ]
+        self._start("prometheus", node, argv)
+        url = f"http://{listen}"
+        self.wait_http(f"{url}/-/ready")
+        return url
+
     def start_all(self) -> None:
         """snmpd on every router (when SNMP is on), every agent, then the collector."""
         if self.settings.snmp:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 from pantau.lab.plan import DEMO_SITES, LabSettings
@@ -86,3 +87,37 @@ def wait_state(run: LabRun, site: str, state: str, timeout: float = 20.0) -> flo
 def per_direction(path_loss: float) -> float:
     """The loss to set on each direction of a link for ``path_loss`` over the round trip."""
     return 1 - math.sqrt(1 - path_loss)
+
+
+RULES = sorted(
+    (Path(__file__).resolve().parents[1] / "dashboards" / "prometheus" / "rules").glob("*.yml")
+)
+SITE_ALERTS = {
+    "PantauOfficeWithoutInternet",
+    "PantauSiteDown",
+    "PantauHighPacketLoss",
+    "PantauHighLatency",
+}
+
+
+def start_prometheus(run: LabRun) -> str:
+    """A real Prometheus with the shipped rules (durations / 60), once it has the sites."""
+    url = run.start_prometheus(RULES)
+
+    def sees_all_sites() -> bool:
+        q = run.get_json(f"{url}/api/v1/query?query=count(site:pantau_site_up:max_connected==1)")
+        result = q["data"]["result"]
+        return bool(result) and int(float(result[0]["value"][1])) == len(DEMO_SITES)
+
+    wait_until(sees_all_sites, 30, what="Prometheus seeing every site up")
+    return url
+
+
+def alerts(run: LabRun, url: str, state: str = "firing") -> set[tuple[str, str, str]]:
+    """Prometheus' active alerts in ``state`` as (alertname, site, severity)."""
+    found = run.get_json(f"{url}/api/v1/alerts")["data"]["alerts"]
+    return {
+        (a["labels"]["alertname"], a["labels"].get("site", ""), a["labels"].get("severity", ""))
+        for a in found
+        if a["state"] == state
+    }

@@ -16,13 +16,16 @@ import pytest
 from labscenario import (
     BEHIND_CORE,
     FAST,
+    SITE_ALERTS,
     agent_events,
     agent_metrics,
+    alerts,
     collector_metrics,
     metric,
     outages,
     per_direction,
     site_states,
+    start_prometheus,
     wait_state,
 )
 from pantau.lab.plan import DEMO_SITES, LabSite
@@ -43,11 +46,14 @@ def _all_up(run) -> None:
 def test_office_link_cut_then_restored_gives_one_outage_with_its_times(start_lab) -> None:
     run = start_lab()
     _all_up(run)
+    prom = start_prometheus(run)
     t0 = time.time()
     site = "kantor-walikota"
+    page = ("PantauOfficeWithoutInternet", site, "critical")
     t_cut = time.time()
     run.lab.cut(site)
     wait_state(run, site, "down")
+    wait_until(lambda: page in alerts(run, prom), 20, what="the office alert firing")
     [opened] = outages(run, site=site, open="true")
     assert opened["cause"] == "down"
     assert sorted(opened["agents"]) == ["agent1", "agent2"]
@@ -55,6 +61,7 @@ def test_office_link_cut_then_restored_gives_one_outage_with_its_times(start_lab
     t_restore = time.time()
     run.lab.restore(site)
     wait_state(run, site, "up")
+    wait_until(lambda: not alerts(run, prom) & {page}, 20, what="the office alert resolved")
 
     [outage] = outages(run, site=site)
     start, end = parse_time(outage["start"]), parse_time(outage["end"])
@@ -78,6 +85,7 @@ def test_office_link_cut_then_restored_gives_one_outage_with_its_times(start_lab
 def test_core_router_dies_one_down_and_everything_behind_it_unreachable(start_lab) -> None:
     run = start_lab()
     _all_up(run)
+    prom = start_prometheus(run)
     run.lab.kill("core")
     wait_state(run, "core", "down")
     wait_until(
@@ -93,6 +101,11 @@ def test_core_router_dies_one_down_and_everything_behind_it_unreachable(start_la
     # One page, not fifty: the alerting series counts one outage whose cause is "down".
     assert metric(text, "pantau_outages_open", cause="down") == 1
     assert metric(text, "pantau_outages_open", cause="unreachable") == len(BEHIND_CORE)
+    router_alert = ("PantauSiteDown", "core", "warning")
+    wait_until(lambda: router_alert in alerts(run, prom), 20, what="the router alert")
+    time.sleep(4)  # longer than the offices' own `for:` (3 s here): they would fire by now
+    notifying = {a for a in alerts(run, prom) if a[2] in ("critical", "warning")}
+    assert notifying == {router_alert}, notifying
 
     run.lab.revive("core")
     wait_until(lambda: not outages(run, open="true"), 30, what="every outage closed")
@@ -102,6 +115,7 @@ def test_core_router_dies_one_down_and_everything_behind_it_unreachable(start_la
 def test_agent_uplink_cut_isolates_the_agent_and_opens_no_outage(start_lab) -> None:
     run = start_lab()
     _all_up(run)
+    prom = start_prometheus(run)
     run.lab.cut("agent1", "gw")
 
     def agent1_unreachable() -> bool:
@@ -109,7 +123,10 @@ def test_agent_uplink_cut_isolates_the_agent_and_opens_no_outage(start_lab) -> N
         return metric(text, "pantau_collector_agent_up", agent="agent1") == 0
 
     wait_until(agent1_unreachable, 15, what="collector sees agent1 unreachable")
-    time.sleep(5)  # agent1 now fails its canary and every site, for several rounds
+    for _ in range(6):  # agent1 now fails its canary and every site, for several rounds
+        time.sleep(1)
+        active = alerts(run, prom) | alerts(run, prom, "pending")
+        assert not {a for a in active if a[0] in SITE_ALERTS}, active
     assert set(site_states(run).values()) == {"up"}, "agent2 still sees every site up"
     assert outages(run) == []
 
@@ -147,10 +164,14 @@ def test_thirty_percent_loss_is_measured_and_opens_no_outage(start_lab) -> None:
             rtt_count += metric(text, "pantau_icmp_rtt_seconds_count", site=site) or 0
         return sent, received, rtt_sum, rtt_count
 
+    prom = start_prometheus(run)
     before = counters()
     stddevs = []
-    for _ in range(15):
+    loss_alert = ("PantauHighPacketLoss", site, "warning")
+    fired = False
+    for _ in range(25):
         time.sleep(1)
+        fired = fired or loss_alert in alerts(run, prom)
         value = metric(
             agent_metrics(run, "agent1"), "pantau_icmp_round_rtt_seconds", site=site, stat="stddev"
         )
@@ -165,6 +186,8 @@ def test_thirty_percent_loss_is_measured_and_opens_no_outage(start_lab) -> None:
     assert 0.038 <= rtt_sum / rtt_count <= 0.060, rtt_sum / rtt_count
     # ±5 ms uniform each way: a round's RTT spread is about 4 ms; none without jitter.
     assert 0.001 <= statistics.median(stddevs) <= 0.010, stddevs
+    assert fired, "the loss alert did not fire"
+    assert not {a for a in alerts(run, prom) if a[0] in SITE_ALERTS - {"PantauHighPacketLoss"}}
     assert outages(run, site=site) == [], "loss alone must not open an outage (hysteresis)"
     assert site_states(run)[site] == "up"
 
