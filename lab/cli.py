@@ -55,6 +55,7 @@ def _lab(args: argparse.Namespace) -> int:
         pull_interval=min(5.0, args.interval),
         snmp=snmp,
         traceroute=True,
+        districts=not args.inventory,
     )
     with tempfile.TemporaryDirectory(prefix="pantau-lab-") as tmp:
         workdir = args.workdir or Path(tmp)
@@ -64,6 +65,8 @@ def _lab(args: argparse.Namespace) -> int:
             if have("agent.runtime") and have("collector.cli"):
                 run.start_all()
                 print(f"collector: {run.files.collector_url}/api/v1/outages")
+                if settings.districts:
+                    print(f"district map: {run.files.collector_url}/api/v1/districts.geojson")
             else:
                 print("agent runtime or collector not in this build: the network alone runs")
             print("Ctrl-C stops and removes the lab.", flush=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -74,6 +75,30 @@ DEMO_SITES = (
 )
 
 
+#: Districts of the demo: three rectangles partitioning the box around the demo sites.
+DEMO_DISTRICTS = (
+    ("64.71.04.1001", "Kelurahan Lab Barat", (116.80, -1.30, 116.855, -1.23)),
+    ("64.71.04.1002", "Kelurahan Lab Timur", (116.855, -1.30, 117.00, -1.20)),
+    ("64.71.04.1003", "Kelurahan Lab Utara", (116.80, -1.23, 116.855, -1.20)),
+)
+
+
+def write_districts(path: Path) -> Path:
+    """The demo's district layer as GeoJSON (``kode``, ``nama``), for ``[geo] districts``."""
+    features = []
+    for kode, nama, (x0, y0, x1, y1) in DEMO_DISTRICTS:
+        ring = [[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {"kode": kode, "nama": nama},
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+            }
+        )
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return path
+
+
 @dataclasses.dataclass(frozen=True)
 class LabSettings:
     """Timings of the lab's agents and collector: short, so scenarios finish in seconds."""
@@ -90,6 +115,7 @@ class LabSettings:
     agent_port: int = 9469
     collector_listen: str | None = None  # default: the noc's lab address, port 9470
     collector_node: str = NOC
+    districts: bool = False  # the demo's district layer, for the collector's map
 
 
 def sites_from_inventory(path: Path) -> list[LabSite]:
@@ -177,6 +203,14 @@ def write_configs(
         },
         **common,
     }
+    if settings.districts:
+        layer = write_districts(workdir / "districts.geojson")
+        doc["geo"] = {
+            "districts": str(layer),
+            "id_field": "kode",
+            "name_field": "nama",
+            "refresh": max(1.0, settings.pull_interval),
+        }
     (workdir / "collector").mkdir(exist_ok=True)
     collector.write_text(tomli_w.dumps(doc), encoding="utf-8")
     return LabFiles(inventory, agents, collector, f"http://{listen}", agent_urls)

@@ -212,15 +212,17 @@ class LabRun:
 
     # -- observing --------------------------------------------------------------------------
     def wait_http(self, url: str, timeout: float = 20.0) -> None:
-        """Wait until ``url`` answers (the process behind it started)."""
+        """Wait until ``url`` answers, other than 5xx (the process behind it is ready)."""
         deadline = time.monotonic() + timeout
         last: Exception | None = None
         while time.monotonic() < deadline:
             try:
                 with urllib.request.urlopen(url, timeout=1.0):
                     return
-            except urllib.error.HTTPError:
-                return  # it answered
+            except urllib.error.HTTPError as exc:
+                if exc.code < 500:
+                    return  # it answered
+                last = exc  # up, but not ready yet
             except OSError as exc:
                 last = exc
                 time.sleep(0.1)

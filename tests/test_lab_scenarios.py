@@ -7,10 +7,12 @@ collector on a noc host), runs with 1 s ICMP rounds and ``down_after = 2``, and 
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import statistics
 import subprocess
 import time
+import urllib.error
 
 import pytest
 from labscenario import (
@@ -44,16 +46,19 @@ def _all_up(run) -> None:
 
 
 def test_office_link_cut_then_restored_gives_one_outage_with_its_times(start_lab) -> None:
-    run = start_lab()
+    run = start_lab(dataclasses.replace(FAST, districts=True))
     _all_up(run)
     prom = start_prometheus(run)
     t0 = time.time()
     site = "kantor-walikota"
+    district = DISTRICT[site]
+    wait_until(lambda: _working(run).get(district) == 3, 20, what="the map with 3 sites working")
     page = ("PantauOfficeWithoutInternet", site, "critical")
     t_cut = time.time()
     run.lab.cut(site)
     wait_state(run, site, "down")
     wait_until(lambda: page in alerts(run, prom), 20, what="the office alert firing")
+    wait_until(lambda: _working(run).get(district) == 2, 20, what="the map showing it")
     [opened] = outages(run, site=site, open="true")
     assert opened["cause"] == "down"
     assert sorted(opened["agents"]) == ["agent1", "agent2"]
@@ -74,12 +79,15 @@ def test_office_link_cut_then_restored_gives_one_outage_with_its_times(start_lab
     report = run.get_json(
         f"{run.files.collector_url}/api/v1/availability?from={_rfc(t0)}&to={_rfc(time.time())}"
     )
-    district = DISTRICT[site]
     assert report["sites"][site]["down_seconds"] == pytest.approx(end - start, abs=1.0)
     assert report["districts"][district]["ratio"] < 1.0
     untouched = {DISTRICT[s] for s in ALL} - {district}
     for d in untouched:
         assert report["districts"][d]["ratio"] == pytest.approx(1.0), (d, report["districts"][d])
+    # The district map (collector's /api/v1/districts.geojson) says the same.
+    wait_until(lambda: _working(run).get(district) == 3, 20, what="the map back to 3 working")
+    ratio = {d: p["availability_ratio"] for d, p in _districts(run).items()}
+    assert ratio[district] < 1.0 and all(ratio[d] == pytest.approx(1.0) for d in untouched), ratio
 
 
 def test_core_router_dies_one_down_and_everything_behind_it_unreachable(start_lab) -> None:
@@ -190,6 +198,18 @@ def test_thirty_percent_loss_is_measured_and_opens_no_outage(start_lab) -> None:
     assert not {a for a in alerts(run, prom) if a[0] in SITE_ALERTS - {"PantauHighPacketLoss"}}
     assert outages(run, site=site) == [], "loss alone must not open an outage (hysteresis)"
     assert site_states(run)[site] == "up"
+
+
+def _districts(run) -> dict[str, dict]:
+    try:
+        data = run.get_json(f"{run.files.collector_url}/api/v1/districts.geojson")
+    except urllib.error.HTTPError:  # 503 until the first analysis is done
+        return {}
+    return {f["id"]: f["properties"] for f in data["features"]}
+
+
+def _working(run) -> dict[str, int]:
+    return {d: p["sites_working"] for d, p in _districts(run).items()}
 
 
 def _rfc(ts: float) -> str:
