@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sys
 from collections.abc import Callable
 from json.encoder import encode_basestring
@@ -140,6 +141,10 @@ def _icmp_line(target: str, ip: str | None, stats: Any) -> str:
 
 def _icmp(args: argparse.Namespace) -> int:
     from pantau.agent.pinger import Pinger, resolve
+
+    # A one-shot command: cyclic garbage collection passes over the targets' records would
+    # cost CPU and free nothing before the process exits.
+    gc.disable()
 
     try:
         targets = _read_targets(args)
