@@ -48,7 +48,9 @@ def _start_collector(config: Path) -> subprocess.Popen[bytes] | None:
     if not _has_collector():
         log.warning("collector not in this build, running the agent alone command=pantau collector")
         return None
-    argv = [sys.executable, "-m", "pantau.cli", "collector", "--config", str(config)]
+    # -P: started from the repository root (the quick start), the folder ./pantau would shadow
+    # the installed package, whose pantau.agent lives elsewhere (a non-editable install).
+    argv = [sys.executable, "-P", "-m", "pantau.cli", "collector", "--config", str(config)]
     child = subprocess.Popen(argv)
     log.info("collector started pid=%d", child.pid)
 

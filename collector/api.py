@@ -23,6 +23,7 @@ from pantau.collector.outages import Outage, state_at
 from pantau.collector.service import Collector
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from pantau.config import Config
 from pantau.errors import StoreError
 from pantau.events import format_time, parse_time
 
@@ -39,6 +40,7 @@ class ApiContext:
 
     collector: Collector
     registry: CollectorRegistry
+    config: Config | None = None  # the whole config, for extensions with sections of their own
 
 
 Extension = Callable[[web.Application, ApiContext], None]
@@ -283,11 +285,14 @@ def installed_extensions() -> list[Extension]:
 
 
 def make_app(
-    collector: Collector, registry: CollectorRegistry, extensions: Iterable[Extension] = ()
+    collector: Collector,
+    registry: CollectorRegistry,
+    extensions: Iterable[Extension] = (),
+    config: Config | None = None,
 ) -> web.Application:
     """The collector's aiohttp application; ``extensions`` add their routes and collectors."""
     app = web.Application()
-    ctx = ApiContext(collector, registry)
+    ctx = ApiContext(collector, registry, config)
     app[_CTX] = ctx
     r = app.router
     r.add_get("/api/v1/outages", _outages)

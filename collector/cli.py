@@ -41,7 +41,7 @@ async def serve(config_path: str) -> int:
     collector = Collector(config.collector, inventory.sites, store)
     registry = CollectorRegistry(auto_describe=True)
     registry.register(CollectorMetrics(collector))
-    app = make_app(collector, registry, installed_extensions())
+    app = make_app(collector, registry, installed_extensions(), config=config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -27,8 +27,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 DAY = 86400.0
-#: Collector labels to the states geo knows: a site behind a dead parent gives no connectivity.
-_STATES = {"up": "up", "down": "down", "unreachable": "down"}
 
 
 def collector_observations(collector: Any, start: float, end: float, now: float) -> Observations:
@@ -41,15 +39,14 @@ def collector_observations(collector: Any, start: float, end: float, now: float)
     from pantau.geo.sources import observations_from_records
 
     fresh = [h.caught_up for h in collector.agents if h.up and h.caught_up is not None]
-    last = max(fresh) if fresh else None
-    states = []
-    for site in collector.sites:
-        state = _STATES.get(collector.decision.label_at(site, now), "unknown")
-        states.append({"site": site, "state": state, "last_result": None if state ==
-                       "unknown" else last})  # fmt: skip
+    states = [
+        {"site": site, "state": collector.decision.label_at(site, now)} for site in collector.sites
+    ]
     found = collector.store.outages(start=start, end=end, limit=1_000_000)
     outages = [{"site": o.site, "start": o.start, "end": o.end, "cause": o.cause} for o in found]
-    return observations_from_records(states, outages, "collector")
+    return observations_from_records(
+        states, outages, "collector", decided_at=max(fresh) if fresh else None
+    )
 
 
 class DistrictView:

@@ -9,10 +9,11 @@ Wire forms accepted (JSON; times are RFC 3339 strings or Unix seconds)::
     {"sites":   [{"site": "bts-1", "state": "up", "last_result": "2026-11-23T18:00:00Z"}],
      "outages": [{"site": "bts-1", "start": "...", "end": null, "cause": "down"}]}
 
-``/api/v1/sites`` may answer the ``sites`` list (or ``{"sites": [...]}``), ``/api/v1/outages``
-the ``outages`` list (or ``{"outages": [...]}``); ``id`` is accepted for ``site``, and
-``last_seen``/``updated`` for ``last_result``. A CSV file holds either states (columns
-``site,state,last_result``) or outages (``site,start,end[,cause]``).
+``/api/v1/sites`` may answer the ``sites`` list (or ``{"time": ..., "sites": [...]}``: the
+collector's own form, whose ``time`` stands in for ``last_result``), ``/api/v1/outages`` the
+``outages`` list (or ``{"outages": [...]}``); ``id`` is accepted for ``site``, and
+``last_seen``/``updated`` for ``last_result``; ``unreachable`` counts as ``down``. A CSV file
+holds either states (columns ``site,state,last_result``) or outages (``site,start,end[,cause]``).
 """
 
 from __future__ import annotations
@@ -61,17 +62,28 @@ def _time(value: Any, where: str) -> float:
 
 
 def observations_from_records(
-    sites: list[dict[str, Any]], outages: list[dict[str, Any]], where: str
+    sites: list[dict[str, Any]],
+    outages: list[dict[str, Any]],
+    where: str,
+    decided_at: Any = None,
 ) -> Observations:
-    """Validate wire records (see the module docstring) into :class:`Observations`."""
+    """Validate wire records (see the module docstring) into :class:`Observations`.
+
+    ``unreachable`` (down behind a down parent) counts as ``down``: no connectivity either way.
+    ``decided_at`` stands in for a missing ``last_result`` of a site in a known state (the
+    collector's answer time: it vouches for the states it reports).
+    """
     states = []
     for i, rec in enumerate(sites):
         at = f"{where}: sites[{i}]"
         site = rec.get("site", rec.get("id"))
         state = rec.get("state", "unknown")
+        state = "down" if state == "unreachable" else state
         if not site or state not in ("up", "down", "unknown"):
-            raise ConfigError(f"{at}: needs 'site' and a state of up, down or unknown")
+            raise ConfigError(f"{at}: needs 'site' and a state of up, down, unreachable or unknown")
         last = rec.get("last_result", rec.get("last_seen", rec.get("updated")))
+        if last is None and state != "unknown":
+            last = decided_at
         states.append((str(site), state, _time(last, at)))
     rows = []
     for i, rec in enumerate(outages):
@@ -149,10 +161,14 @@ class CollectorSource:
 
     def observations(self, start: float, end: float) -> Observations:
         sites = self._get("/api/v1/sites", {})
-        outages = self._get("/api/v1/outages", {"from": format_time(start), "to": format_time(end)})
+        period = {"from": format_time(start), "to": format_time(end), "limit": "10000"}
+        outages = self._get("/api/v1/outages", period)
         try:
             return observations_from_records(
-                _listing(sites, "sites"), _listing(outages, "outages"), self.base_url
+                _listing(sites, "sites"),
+                _listing(outages, "outages"),
+                self.base_url,
+                decided_at=sites.get("time") if isinstance(sites, dict) else None,
             )
         except ValueError as exc:
             raise PantauError(f"collector at {self.base_url}: unexpected answer ({exc})") from None

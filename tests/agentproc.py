@@ -63,16 +63,21 @@ class AgentProcess:
     """
 
     def __init__(
-        self, config: Path, port: int, ns: str | None = None, command: str = "agent"
+        self,
+        config: Path,
+        port: int,
+        ns: str | None = None,
+        command: str = "agent",
+        cwd: Path | None = None,
     ) -> None:
         self.config, self.port, self.ns = config, port, ns
         prefix = ["ip", "netns", "exec", ns] if ns else []
         self.base = f"http://127.0.0.1:{port}"
         self.log = config.parent / "agent.log"
-        argv = [sys.executable, "-m", "pantau.cli", command, "--config", str(config)]
+        argv = [sys.executable, "-P", "-m", "pantau.cli", command, "--config", str(config)]
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
-                [*prefix, *argv], stdout=out, stderr=subprocess.STDOUT, cwd=config.parent
+                [*prefix, *argv], stdout=out, stderr=subprocess.STDOUT, cwd=cwd or config.parent
             )
 
     def get(self, path: str) -> tuple[int, dict | str]:

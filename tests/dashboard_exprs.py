@@ -29,7 +29,7 @@ GRAFANA_BUILTINS = {
     "$__interval": "15s",
     "$__range": "1h",
 }
-_VAR = re.compile(r"\$\{?(\w+)(?::\w+)?\}?")
+_VAR = re.compile(r"\$\{?([A-Za-z_]\w*)(?::\w+)?\}?")
 
 
 @dataclass(frozen=True)

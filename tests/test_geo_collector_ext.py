@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import types
 
 import numpy as np
 import pandas as pd
+import pytest
 from pantau.geo.collector_ext import DistrictMetrics
 from prometheus_client import CollectorRegistry
 
@@ -29,3 +31,130 @@ def test_gauges_follow_the_latest_analysis_and_never_fake_zero():
     assert get("pantau_district_blankspot_ratio", {"district": "B"}) == 1.0
     assert get("pantau_district_supervision_coverage_ratio", {"district": "A"}) == 0.5
     assert get("pantau_district_supervision_coverage_ratio", {"district": "B"}) is None
+
+
+# --- inside a real collector, pulling real agent event APIs on loopback -------------------------
+
+T0 = 1_900_000_000.0
+NOW = T0 + 1000
+
+
+def _layer(tmp_path):
+    """d1 holds core (-1.2, 116.8) and office (-1.3, 116.8); d2 holds bts (-1.2, 116.9)."""
+    import geopandas as gpd
+    import shapely
+
+    frame = gpd.GeoDataFrame(
+        {"kode": ["d1", "d2"], "nama": ["Satu", "Dua"]},
+        geometry=[
+            shapely.box(116.75, -1.35, 116.85, -1.15),
+            shapely.box(116.85, -1.35, 116.95, -1.15),
+        ],
+        crs=4326,
+    )
+    path = tmp_path / "d.geojson"
+    frame.to_file(path)
+    return path
+
+
+def _sites():
+    from pantau.inventory import Site
+
+    watched = {"address": "127.0.0.1", "probes": ("icmp",)}
+    return (
+        Site(id="core", name="Router inti", kind="router", lat=-1.2, lon=116.8, **watched),
+        Site(id="office", name="Kantor", kind="office", lat=-1.3, lon=116.8, parent="core",
+             **watched),
+        Site(id="bts", name="BTS Manggar", kind="bts", lat=-1.2, lon=116.9, **watched),
+    )  # fmt: skip
+
+
+@pytest.fixture
+async def collector_app(tmp_path):
+    import aiohttp
+    from _collector_env import agent_api
+    from pantau.agent.server import bound_port, start_server
+    from pantau.collector.api import installed_extensions, make_app
+    from pantau.collector.service import Collector
+    from pantau.collector.store import open_store
+
+    from pantau.config import CollectorConfig, Config, GeoConfig
+
+    store = open_store(f"sqlite:///{tmp_path}/c.db")
+    async with agent_api(tmp_path / "a1.db", "a1") as a1:
+        for site in ("core", "office", "bts"):
+            a1.emit(site, "unknown", "up", T0)
+        a1.emit("bts", "up", "down", T0 + 400)  # bts down for the last 600 s of the day
+        collector_config = CollectorConfig(agents=(a1.url,))
+        config = Config(collector=collector_config, geo=GeoConfig(districts=_layer(tmp_path)))
+        collector = Collector(collector_config, _sites(), store, clock=lambda: NOW)
+        await collector.start()
+        async with aiohttp.ClientSession() as s:
+            await collector.round(s)
+        registry = CollectorRegistry(auto_describe=True)
+        app = make_app(collector, registry, installed_extensions(), config=config)
+        runner = await start_server(app, "127.0.0.1:0")
+        base = f"http://127.0.0.1:{bound_port(runner)}"
+        try:
+            yield base, registry
+        finally:
+            await runner.cleanup()
+    store.close()
+
+
+async def test_collector_serves_districts_geojson_and_gauges(collector_app):
+    import asyncio
+
+    import aiohttp
+    from pantau.geo.sources import CollectorSource
+
+    base, registry = collector_app
+    async with aiohttp.ClientSession(base) as http:
+        for _ in range(100):  # the first analysis runs in a thread right after start-up
+            async with http.get("/api/v1/districts.geojson") as r:
+                if r.status == 200:
+                    data = json.loads(await r.text())
+                    break
+                assert r.status == 503 and "not ready" in (await r.json())["error"]
+            await asyncio.sleep(0.1)
+        else:
+            pytest.fail("no district analysis within 10 s")
+    props = {f["id"]: f["properties"] for f in data["features"]}
+    assert set(props) == {"d1", "d2"}
+    assert props["d2"]["sites_working"] == 0 and props["d2"]["blankspot_flag"] is True
+    assert props["d1"]["sites_working"] == 2
+    # The period is the last day; bts has been down since T0 + 400, i.e. for its last 600 s.
+    assert props["d2"]["availability_ratio"] == pytest.approx(1 - 600 / 86400)
+    assert props["d1"]["availability_ratio"] == 1.0
+    get = registry.get_sample_value
+    assert get("pantau_district_blankspot_ratio", {"district": "d2"}) == 1.0
+    assert 0 < get("pantau_district_blankspot_ratio", {"district": "d1"}) < 1
+    assert get("pantau_district_supervision_coverage_ratio", {"district": "d1"}) == 1.0
+    # geo's HTTP source reads the same collector: the state of bts is down there too.
+    obs = await asyncio.to_thread(CollectorSource(base, timeout=5).observations, T0, NOW)
+    states = obs.states.set_index("site")
+    assert states.loc["bts", "state"] == "down" and states.loc["core", "state"] == "up"
+    assert states.loc["core", "last_result"] > 0
+    assert obs.outages["site"].tolist() == ["bts"]
+
+
+async def test_collector_without_district_layer_says_how_to_get_one(tmp_path):
+    import aiohttp
+    from pantau.agent.server import bound_port, start_server
+    from pantau.collector.api import installed_extensions, make_app
+    from pantau.collector.service import Collector
+    from pantau.collector.store import open_store
+
+    from pantau.config import CollectorConfig
+
+    store = open_store(f"sqlite:///{tmp_path}/c.db")
+    collector = Collector(CollectorConfig(agents=()), _sites(), store, clock=lambda: NOW)
+    app = make_app(collector, CollectorRegistry(), installed_extensions())
+    runner = await start_server(app, "127.0.0.1:0")
+    try:
+        url = f"http://127.0.0.1:{bound_port(runner)}/api/v1/districts.geojson"
+        async with aiohttp.ClientSession() as http, http.get(url) as r:
+            assert r.status == 404 and "set [geo] districts" in (await r.json())["error"]
+    finally:
+        await runner.cleanup()
+        store.close()

@@ -151,41 +151,24 @@ def test_html_map_draws_every_district_offline(written):
     assert (n, s) == (3, 3) and ids == {"64.1", "64.2", "64.3"}
 
 
+def _example(command: str, out: Path, *extra: str) -> int:
+    """Run ``pantau COMMAND`` on the example config and example state file."""
+    config, state = ROOT / "config.example.toml", ROOT / "examples" / "state.json"
+    return main(
+        [command, "--config", str(config), "--out", str(out), "--state", str(state), *extra]
+    )
+
+
 def test_cli_map_and_report_on_the_example_config(tmp_path):
     out = tmp_path / "map"
-    code = main(
-        [
-            "map",
-            "--config",
-            str(ROOT / "config.example.toml"),
-            "--out",
-            str(out),
-            "--state",
-            str(ROOT / "examples" / "state.json"),
-            "--at",
-            "2026-11-20T12:00:00Z",
-        ]
-    )
-    assert code == 0
+    assert _example("map", out, "--at", "2026-11-20T12:00:00Z") == 0
     summary = pd.read_csv(out / "summary.csv", dtype={"district": str})
     assert len(summary) == 12 and summary["district"].str.startswith("00.01.01.").all()
     sites_gpkg = pyogrio.read_dataframe(out / "pantau-geo.gpkg", layer="sites").set_index("site")
     assert sites_gpkg.loc["bts-manggar", "state"] == "down"  # open outage since 19 Nov 22:10
     assert sites_gpkg.loc["kantor-walikota", "state"] == "up"
     rep = tmp_path / "report"
-    code = main(
-        [
-            "report",
-            "--config",
-            str(ROOT / "config.example.toml"),
-            "--out",
-            str(rep),
-            "--state",
-            str(ROOT / "examples" / "state.json"),
-            "--month",
-            "2026-11",
-        ]
-    )
+    code = _example("report", rep, "--month", "2026-11")
     assert code == 0
     offices = pd.read_csv(rep / "offices.csv").set_index("site")
     # 2 h 30 min down in a 30-day month:

@@ -11,7 +11,7 @@ import time
 import urllib.request
 
 import pytest
-from agentproc import AgentProcess, free_port, site_states, site_toml, write_config
+from agentproc import ROOT, AgentProcess, free_port, site_states, site_toml, write_config
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("pantau.collector.cli") is None, reason="no collector in this build"
@@ -35,7 +35,8 @@ def test_run_starts_agent_and_collector_and_stops_both(tmp_path):
     )
     sites_url = f"http://127.0.0.1:{collector_port}/api/v1/sites"
     try:
-        with AgentProcess(config, port, command="run") as both:
+        # From the repository root, like the README's quick start (./pantau is not the package).
+        with AgentProcess(config, port, command="run", cwd=ROOT) as both:
             both.wait_ready()
             both.wait_for(lambda ev: site_states(ev) == {"kantor": "up"})
             deadline, state = time.monotonic() + 30, None
