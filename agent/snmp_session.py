@@ -11,7 +11,7 @@ import asyncio
 import os
 import random
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from pantau.agent import snmp_ber
@@ -60,19 +60,20 @@ def secret(env: str | None, literal: str | None, where: str) -> str:
 
 
 class _Replies(asyncio.DatagramProtocol):
-    def __init__(self) -> None:
-        self.waiting: dict[int, asyncio.Future[snmp_ber.Response]] = {}
+    def __init__(self, decode: Callable[[bytes], tuple[int, Any]]) -> None:
+        self.decode = decode
+        self.waiting: dict[int, asyncio.Future[Any]] = {}
         self.malformed = 0
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         try:
-            resp = snmp_ber.decode_response(data)
+            key, reply = self.decode(data)
         except snmp_ber.MalformedMessage:
             self.malformed += 1  # dropped: a valid reply may still come; reported if none does
             return
-        fut = self.waiting.get(resp.request_id)
+        fut = self.waiting.get(key)
         if fut is not None and not fut.done():
-            fut.set_result(resp)
+            fut.set_result(reply)
 
     def error_received(self, exc: Exception) -> None:
         for fut in self.waiting.values():
@@ -80,17 +81,24 @@ class _Replies(asyncio.DatagramProtocol):
                 fut.set_exception(exc)
 
 
-class V2cSession:
-    """SNMP v2c over one connected UDP socket, with pantau's own BER codec (see snmp_ber)."""
+class UdpExchange:
+    """One connected UDP socket to one device: send a request, retry, match the reply by key.
 
-    def __init__(self, host: str, port: int, community: str, timeout: float, retries: int) -> None:
-        self._addr = (host, port)
-        self._community = community.encode()
-        self._timeout = timeout
-        self._retries = retries
-        self._request_id = random.randrange(1, 2**30)
+    ``decode(datagram)`` returns ``(key, reply)`` (request-id or msgID) or raises
+    :class:`~pantau.agent.snmp_ber.MalformedMessage`.
+    """
+
+    def __init__(
+        self,
+        addr: tuple[str, int],
+        decode: Callable[[bytes], tuple[int, Any]],
+        timeout: float,
+        retries: int,
+    ) -> None:
+        self._addr = addr
+        self._timeout, self._retries = timeout, retries
+        self._replies = _Replies(decode)
         self._transport: asyncio.DatagramTransport | None = None
-        self._replies = _Replies()
 
     async def _open(self) -> asyncio.DatagramTransport:
         if self._transport is None:
@@ -104,53 +112,71 @@ class V2cSession:
                 raise SnmpFailure(reason, f"cannot open UDP to {self._addr}: {exc}") from None
         return self._transport
 
-    async def request(
-        self, pdu_type: int, oids: Sequence[Oid], non_repeaters: int = 0, max_repetitions: int = 0
-    ) -> VarBinds:
+    async def exchange(self, data: bytes, key: int) -> Any:
+        """Send ``data`` (again after each timeout, ``retries`` times) until ``key`` answers."""
         transport = await self._open()
-        self._request_id = self._request_id % (2**31 - 1) + 1
-        rid = self._request_id
-        data = snmp_ber.encode_request(
-            1, self._community, pdu_type, rid, oids, non_repeaters, max_repetitions
-        )
-        fut: asyncio.Future[snmp_ber.Response] = asyncio.get_running_loop().create_future()
-        self._replies.waiting[rid] = fut
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._replies.waiting[key] = fut
         try:
             for _attempt in range(self._retries + 1):
                 transport.sendto(data)
                 try:
-                    resp = await asyncio.wait_for(asyncio.shield(fut), self._timeout)
-                    break
+                    return await asyncio.wait_for(asyncio.shield(fut), self._timeout)
                 except TimeoutError:
                     continue
                 except ConnectionRefusedError:
                     raise SnmpFailure("refused", "ICMP port unreachable: no SNMP agent") from None
                 except OSError as exc:
                     raise SnmpFailure("unreachable", f"send failed: {exc}") from None
-            else:
-                if self._replies.malformed:
-                    raise SnmpFailure(
-                        "snmp_error",
-                        f"{self._replies.malformed} malformed response(s), no valid one",
-                    )
-                raise SnmpFailure(
-                    "timeout", f"no response after {self._retries + 1} attempt(s) (v2c)"
-                )
         finally:
-            self._replies.waiting.pop(rid, None)
-        if resp.community != self._community:
-            raise SnmpFailure("snmp_error", "response carries a different community")
-        if resp.error_status:
-            reason = "auth" if resp.error_status in _AUTH_STATUSES else "snmp_error"
+            self._replies.waiting.pop(key, None)
+        if self._replies.malformed:
             raise SnmpFailure(
-                reason, f"error-status {resp.error_status} at index {resp.error_index}"
+                "snmp_error", f"{self._replies.malformed} malformed response(s), no valid one"
             )
-        return resp.varbinds
+        raise SnmpFailure("timeout", f"no response after {self._retries + 1} attempt(s)")
 
-    async def aclose(self) -> None:
+    def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
             self._transport = None
+
+
+def check_status(error_status: int, error_index: int) -> None:
+    """Raise the fixed-reason failure for a non-zero RFC 3416 error-status."""
+    if error_status:
+        reason = "auth" if error_status in _AUTH_STATUSES else "snmp_error"
+        raise SnmpFailure(reason, f"error-status {error_status} at index {error_index}")
+
+
+def _decode_v2c(data: bytes) -> tuple[int, snmp_ber.Response]:
+    resp = snmp_ber.decode_response(data)
+    return resp.request_id, resp
+
+
+class V2cSession:
+    """SNMP v2c over one connected UDP socket, with pantau's own BER codec (see snmp_ber)."""
+
+    def __init__(self, host: str, port: int, community: str, timeout: float, retries: int) -> None:
+        self._community = community.encode()
+        self._request_id = random.randrange(1, 2**30)
+        self._udp = UdpExchange((host, port), _decode_v2c, timeout, retries)
+
+    async def request(
+        self, pdu_type: int, oids: Sequence[Oid], non_repeaters: int = 0, max_repetitions: int = 0
+    ) -> VarBinds:
+        self._request_id = self._request_id % (2**31 - 1) + 1
+        rid = self._request_id
+        pdu = snmp_ber.encode_pdu(pdu_type, rid, oids, non_repeaters, max_repetitions)
+        data = snmp_ber.encode_message(1, self._community, pdu)
+        resp = await self._udp.exchange(data, rid)
+        if resp.community != self._community:
+            raise SnmpFailure("snmp_error", "response carries a different community")
+        check_status(resp.error_status, resp.error_index)
+        return resp.varbinds
+
+    async def aclose(self) -> None:
+        self._udp.close()
 
 
 _AUTH_PROTOCOLS = {"SHA": "USM_AUTH_HMAC96_SHA", "SHA-256": "USM_AUTH_HMAC192_SHA256"}

@@ -104,12 +104,11 @@ def check_page(body: bytes, after: int, sites: Collection[str], now: float, skew
     rejected: Counter[str] = Counter()
     last = after
     for item in raw:
-        reason, detail = _check_event(item, agent, last, nxt, sites, now + skew)
-        if reason:
+        event, reason, detail = _check_event(item, agent, last, nxt, sites, now + skew)
+        if event is None:
             rejected[reason] += 1
             log.warning("event rejected agent=%s reason=%s detail=%s", agent, reason, detail)
             continue
-        event = Event.from_json(item)
         accepted.append(event)
         last = event.cursor
     return Page(agent, log_id, tuple(accepted), nxt, oldest, obj["more"], rejected)
@@ -117,20 +116,21 @@ def check_page(body: bytes, after: int, sites: Collection[str], now: float, skew
 
 def _check_event(
     item: Any, agent: str, last: int, nxt: int, sites: Collection[str], latest: float
-) -> tuple[str | None, str]:
+) -> tuple[Event | None, str, str]:
+    """The event, or None with the rejection reason and its detail."""
     try:
         event = Event.from_json(item)
     except ValueError as exc:
-        return "bad_event", str(exc)
+        return None, "bad_event", str(exc)
     if event.agent != agent:
-        return "agent_mismatch", f"event of {event.agent!r} in the log of {agent!r}"
+        return None, "agent_mismatch", f"event of {event.agent!r} in the log of {agent!r}"
     if not last < event.cursor <= nxt:
-        return "bad_cursor", f"cursor {event.cursor} not in ({last}, {nxt}]"
+        return None, "bad_cursor", f"cursor {event.cursor} not in ({last}, {nxt}]"
     if event.site is not None and event.site not in sites:
-        return "unknown_site", f"site {event.site!r} is not in the collector's inventory"
+        return None, "unknown_site", f"site {event.site!r} is not in the collector's inventory"
     if event.time > latest:
-        return "future", f"time {item.get('time')!r} is ahead of the collector's clock"
-    return None, ""
+        return None, "future", f"time {item.get('time')!r} is ahead of the collector's clock"
+    return event, "", ""
 
 
 @dataclasses.dataclass(slots=True)
@@ -199,7 +199,9 @@ class Puller:
                 return stored_any
             await self._set_up(True, "")
             try:
-                page = check_page(body, after, self._sites, self._clock(), self._skew)
+                page = await asyncio.to_thread(  # ~5 ms per 1,000 events: off the loop
+                    check_page, body, after, self._sites, self._clock(), self._skew
+                )
             except BadPage as exc:
                 self.health.rejected[exc.reason] += 1
                 log.warning(

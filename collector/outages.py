@@ -98,19 +98,53 @@ def _down_at(periods: Sequence[tuple[float, float | None]], t: float) -> bool:
     return any(start <= t and (end is None or t < end) for start, end in periods)
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class _Vote:
-    state: str = UNKNOWN
-    tainted: bool = False
-    hop: str | None = None
+    state: str
+    tainted: bool
+    hop: str | None
+    order: tuple[float, int]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class SiteHistory:
-    """A site's decided timeline and, per change to ``down``, who said so and the last hop."""
+    """A site's decided timeline; per down period (by start), who saw it and the last hop."""
 
     timeline: Timeline
-    witnesses: tuple[tuple[float, tuple[str, ...], str | None], ...]
+    seen: Mapping[float, tuple[frozenset[str], str | None]]
+
+
+class _Tally:
+    """The effective votes at one moment, kept incrementally (replays are O(events))."""
+
+    def __init__(self) -> None:
+        self.votes: dict[str, _Vote] = {}
+        self.effective: dict[str, str] = {}
+        self.downs = 0
+
+    def update(self, agent: str, blocked: set[str]) -> None:
+        v = self.votes.get(agent)
+        counts = v is not None and v.state in (UP, DOWN) and not v.tainted
+        old = self.effective.pop(agent, None)
+        self.downs -= old == DOWN
+        if counts and agent not in blocked:
+            assert v is not None
+            self.effective[agent] = v.state
+            self.downs += v.state == DOWN
+
+    def decide(self, quorum: float, previous: str) -> str:
+        if self.effective:
+            return DOWN if self.downs > quorum * len(self.effective) else UP
+        clean = [v for v in self.votes.values() if not v.tainted]
+        if clean and all(v.state == UNKNOWN for v in clean):
+            return UNKNOWN
+        return previous
+
+    def witnesses(self) -> tuple[set[str], str | None]:
+        downers = [a for a, s in self.effective.items() if s == DOWN]
+        hops = sorted((self.votes[a].order, self.votes[a].hop) for a in downers)
+        with_hop = [h for _, h in hops if h]
+        return set(downers), with_hop[-1] if with_hop else None
 
 
 def _site_history(
@@ -120,47 +154,50 @@ def _site_history(
     quorum: float,
 ) -> SiteHistory:
     """Replay one site's events from every agent into its decided state timeline."""
-    agents = sorted({e.agent for e in events})
-    points = {e.time for e in events}
-    for a in agents:
-        points.update(t for t, _ in isolation.get(a, ()))
+    agents = {e.agent for e in events}
+    watched = sorted(a for a in agents if isolation.get(a) or agent_down.get(a))
+    special: set[float] = set()
+    for a in watched:
+        special.update(t for t, _ in isolation.get(a, ()))
         for start, end in agent_down.get(a, ()):
-            points.add(start)
-            if end is not None:
-                points.add(end)
+            special.update((start,) if end is None else (start, end))
     by_time: dict[float, list[Event]] = defaultdict(list)
     for e in sorted(events, key=lambda e: (e.time, e.agent, e.cursor)):
         by_time[e.time].append(e)
-    votes: dict[str, _Vote] = {}
-    state, timeline, witnesses = UNKNOWN, [], []
-    for t in sorted(points):
+    tally, blocked = _Tally(), set[str]()
+    state, timeline = UNKNOWN, []
+    seen: dict[float, tuple[set[str], str | None]] = {}
+    current: tuple[set[str], str | None] | None = None
+    for t in sorted(special | set(by_time)):
+        changed: list[str] = []
+        if t in special:
+            now_blocked = {
+                a
+                for a in watched
+                if _flag_at(isolation.get(a, []), t) or _down_at(agent_down.get(a, ()), t)
+            }
+            changed.extend(now_blocked ^ blocked)
+            blocked = now_blocked
         for e in by_time.get(t, ()):
-            isolated = e.isolated or _flag_at(isolation.get(e.agent, []), t)
-            votes[e.agent] = _Vote(e.new, isolated, e.hop if e.new == DOWN else None)
-        voters = [
-            a
-            for a, v in votes.items()
-            if v.state in (UP, DOWN)
-            and not v.tainted
-            and not _flag_at(isolation.get(a, []), t)
-            and not _down_at(agent_down.get(a, ()), t)
-        ]
-        saying_down = [a for a in voters if votes[a].state == DOWN]
-        if voters:
-            new = DOWN if len(saying_down) > quorum * len(voters) else UP
-        elif (clean := [v for v in votes.values() if not v.tainted]) and all(
-            v.state == UNKNOWN for v in clean
-        ):
-            new = UNKNOWN
-        else:
-            new = state
-        if new == DOWN and saying_down:
-            hops = [votes[a].hop for a in saying_down if votes[a].hop]
-            witnesses.append((t, tuple(saying_down), hops[-1] if hops else None))
+            tainted = e.isolated or _flag_at(isolation.get(e.agent, []), t)
+            hop = e.hop if e.new == DOWN else None
+            tally.votes[e.agent] = _Vote(e.new, tainted, hop, (e.time, e.cursor))
+            changed.append(e.agent)
+        for a in changed:
+            tally.update(a, blocked)
+        new = tally.decide(quorum, state)
+        if new == DOWN and state != DOWN:
+            current = seen[t] = tally.witnesses()
+        elif new == DOWN and current is not None:
+            for a in changed:
+                if tally.effective.get(a) == DOWN:
+                    current[0].add(a)
+                    hop = tally.votes[a].hop
+                    current = seen[timeline[-1][0]] = (current[0], hop or current[1])
         if new != state:
             timeline.append((t, new))
             state = new
-    return SiteHistory(tuple(timeline), tuple(witnesses))
+    return SiteHistory(tuple(timeline), {k: (frozenset(v[0]), v[1]) for k, v in seen.items()})
 
 
 def _cause(parent: Timeline | None, start: float, end: float | None, grace: float) -> str:
@@ -185,9 +222,9 @@ def _outages(
     change_times = [t for t, _ in timeline[1:]]
     out: list[Outage] = []
     for start, end in periods:
-        seen = [w for w in history.witnesses if start <= w[0] and (end is None or w[0] < end)]
-        agents = sorted({a for w in seen for a in w[1]})
-        hops = [w[2] for w in seen if w[2]]
+        who, hop = history.seen.get(start, (frozenset(), None))
+        agents = sorted(who)
+        hops = [hop] if hop else []
         recent = bisect.bisect_right(change_times, start) - bisect.bisect_left(
             change_times, start - params.flap_window
         )

@@ -6,6 +6,7 @@ these tables; ``tests/test_collector_store.py`` checks that they agree.
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -41,7 +42,13 @@ events = Table(
     Column("hop", String(256)),
     UniqueConstraint("agent", "log_id", "cursor", name="uq_events_agent_log_cursor"),
     Index("ix_events_site_time", "site", "time"),
-    Index("ix_events_agent_type", "agent", "type"),
+    # Only agent (isolation) events are looked up by type; a partial index keeps ingest cheap.
+    Index(
+        "ix_events_agent_events",
+        "agent",
+        sqlite_where=sa.text("type = 'agent'"),
+        postgresql_where=sa.text("type = 'agent'"),
+    ),
 )
 
 #: Where the collector is in each agent's log; written in the transaction of the events it covers.

@@ -74,7 +74,8 @@ def refresh(
     needed = affected | {refs[s].parent for s in affected if refs[s].parent in refs}
     events = store.events_for(needed)  # with every agent event: isolation for the view
     decision = decide(events, [refs[s] for s in sorted(needed)], params, store.agent_down())
-    store.replace_outages({s: decision.outages[s] for s in affected}, dirty, now)
+    # Unmark only this collector's sites: regional collectors may share one database.
+    store.replace_outages({s: decision.outages[s] for s in affected}, dirty & set(refs), now)
     return decision
 
 
@@ -105,7 +106,6 @@ class Collector:
     async def start(self) -> None:
         """Load cursors and maintenance, re-derive every site once (crash recovery)."""
         store = self.store
-        await asyncio.to_thread(store.sync_config_maintenance, config_maintenance(self.config))
         cursors = await asyncio.to_thread(store.cursors)
         down = await asyncio.to_thread(store.agent_down)
         self.pullers = []
@@ -126,7 +126,7 @@ class Collector:
             self.pullers.append(p)
         await asyncio.to_thread(store.mark_dirty, self.refs)
         await self._refresh()
-        self.maintenance = await asyncio.to_thread(store.maintenance)
+        await self._load_maintenance()
 
     async def _refresh(self) -> None:
         async with self._lock:
@@ -160,8 +160,14 @@ class Collector:
     async def add_maintenance(self, window: Maintenance) -> Maintenance:
         async with self._lock:
             wid = await asyncio.to_thread(self.store.add_maintenance, window)
-            self.maintenance = await asyncio.to_thread(self.store.maintenance)
+        await self._load_maintenance()
         return dataclasses.replace(window, id=wid)
+
+    async def _load_maintenance(self) -> None:
+        # Config windows stay in memory: regional collectors sharing a database each have their
+        # own; windows added through the API are stored and seen by all.
+        stored = await asyncio.to_thread(self.store.maintenance)
+        self.maintenance = [*config_maintenance(self.config), *stored]
 
     async def run(self, stop: asyncio.Event) -> None:
         """Pull every ``pull_interval`` seconds until ``stop`` is set."""

@@ -192,3 +192,40 @@ async def test_openapi_documents_every_route_and_extensions_plug_in(running):
         ("a1", True, 6),
         ("a2", True, 5),
     ]
+
+
+async def test_config_maintenance_and_an_isolated_agent(tmp_path):
+    from datetime import UTC, datetime
+
+    from pantau.config import MaintenanceWindow
+
+    store = open_store(f"sqlite:///{tmp_path}/c.db")
+    async with agent_api(tmp_path / "a1.db", "a1") as a1, agent_api(tmp_path / "a2.db", "a2") as a2:
+        for a in (a1, a2):
+            a.emit("bts", "unknown", "up", T0)
+        a2.emit(None, "connected", "isolated", T0 + 50, isolated=True)
+        a2.emit("bts", "up", "down", T0 + 60, isolated=True)  # its uplink, not the BTS
+        a1.emit("bts", "up", "down", T0 + 100)  # a1 alone sees it now: a2 does not vote
+        window = MaintenanceWindow(
+            start=datetime.fromtimestamp(T0 + 100, UTC),
+            end=datetime.fromtimestamp(T0 + 400, UTC),
+            site="bts",
+            reason="ganti antena",
+        )
+        config = CollectorConfig(agents=(a1.url, a2.url), maintenance=(window,))
+        collector = Collector(config, SITES, store, clock=lambda: NOW)
+        await collector.start()
+        async with aiohttp.ClientSession() as s:
+            await collector.round(s)
+        registry = CollectorRegistry(auto_describe=True)
+        registry.register(CollectorMetrics(collector))
+        assert registry.get_sample_value("pantau_collector_agent_isolated", {"agent": "a2"}) == 1
+        assert registry.get_sample_value("pantau_collector_agent_isolated", {"agent": "a1"}) == 0
+        (o,) = store.outages(site="bts")
+        assert (o.start, o.agents) == (T0 + 100, ("a1",))
+        assert [w.reason for w in collector.maintenance] == ["ganti antena"]
+        # down 100..1000, of which 100..400 is maintenance: 600 s down, 100 s up
+        assert registry.get_sample_value(
+            "pantau_district_availability_ratio", {"district": "d2"}
+        ) == pytest.approx(100 / 700)
+    store.close()

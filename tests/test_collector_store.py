@@ -120,16 +120,14 @@ def test_agent_down_periods(store):
     assert store.agent_down() == {"a1": [(10, 30), (50, None)], "a2": []}
 
 
-def test_maintenance_from_config_and_api(store):
-    store.sync_config_maintenance([Maintenance(0, 10, site="s1", reason="old")])
-    wid = store.add_maintenance(Maintenance(5, 15, district="d1", reason="kabel"))
-    store.sync_config_maintenance([Maintenance(20, 30, reason="all")])
+def test_maintenance_windows_are_stored(store):
+    first = store.add_maintenance(Maintenance(5, 15, district="d1", reason="kabel"))
+    second = store.add_maintenance(Maintenance(0, 30, site="s1"))
     got = store.maintenance()
-    assert [(w.start, w.end, w.site, w.district, w.reason) for w in got] == [
-        (5, 15, None, "d1", "kabel"),
-        (20, 30, None, None, "all"),
+    assert [(w.start, w.end, w.site, w.district, w.reason, w.id) for w in got] == [
+        (0, 30, "s1", None, "", second),
+        (5, 15, None, "d1", "kabel", first),
     ]
-    assert got[0].id == wid
 
 
 def test_unreachable_database_is_a_store_error(tmp_path):

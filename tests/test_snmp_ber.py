@@ -63,7 +63,9 @@ def test_decodes_what_pysnmp_encodes(request_id: int, rows: list) -> None:
 def test_requests_decode_in_pysnmp(
     pdu_type: int, rid: int, names: list, nonrep: int, rep: int
 ) -> None:
-    data = snmp_ber.encode_request(1, b"public", pdu_type, rid, names, nonrep, rep)
+    data = snmp_ber.encode_message(
+        1, b"public", snmp_ber.encode_pdu(pdu_type, rid, names, nonrep, rep)
+    )
     msg, rest = decoder.decode(data, asn1Spec=V2C.Message())
     pdu = V2C.apiMessage.get_pdu(msg)
     assert rest == b"" and int(V2C.apiPDU.get_request_id(pdu)) == rid

@@ -32,6 +32,12 @@ def snmpd_lines(*extra: str) -> list[str]:
         "[snmpd] rocommunity lab-ro 127.0.0.1",
         f"[snmpd] createUser pantau SHA-256 {AUTH_KEY} AES {PRIV_KEY}",
         "[snmpd] rouser pantau priv",
+        f"[snmpd] createUser pantau-sha SHA {AUTH_KEY} AES {PRIV_KEY}",
+        "[snmpd] rouser pantau-sha priv",
+        f"[snmpd] createUser pantau-256 SHA-256 {AUTH_KEY} AES256 {PRIV_KEY}",
+        "[snmpd] rouser pantau-256 priv",
+        "[snmpd] createUser pantau-plain",
+        "[snmpd] rouser pantau-plain noauth",
         "[snmpd] sysName lab-router",
         "[snmpd] sysServices 72",
         *extra,
@@ -54,18 +60,20 @@ def keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PANTAU_TEST_WRONG", "not-the-right-key")
 
 
-def v3(port: int, auth_env: str = "PANTAU_TEST_AUTH", priv_env: str = "PANTAU_TEST_PRIV") -> dict:
-    return {
-        "version": "3",
-        "user": "pantau",
-        "auth_protocol": "SHA-256",
-        "auth_key_env": auth_env,
-        "priv_protocol": "AES-128",
-        "priv_key_env": priv_env,
-        "port": port,
-        "timeout": 0.5,
-        "retries": 0,
-    }
+def v3(
+    port: int,
+    auth_env: str = "PANTAU_TEST_AUTH",
+    priv_env: str = "PANTAU_TEST_PRIV",
+    user: str = "pantau",
+    auth: str | None = "SHA-256",
+    priv: str | None = "AES-128",
+) -> dict:
+    profile: dict = {"version": "3", "user": user, "port": port, "timeout": 0.5, "retries": 0}
+    if auth:
+        profile |= {"auth_protocol": auth, "auth_key_env": auth_env}
+    if priv:
+        profile |= {"priv_protocol": priv, "priv_key_env": priv_env}
+    return profile
 
 
 def v2c(port: int, community: str = "lab-ro") -> dict:
@@ -87,14 +95,44 @@ def job(site: str, profile: str) -> ProbeJob:
     return ProbeJob(site, f"snmp:{profile}", profile, "127.0.0.1")
 
 
-@pytest.mark.parametrize("version", ["2c", "3"])
-async def test_poll_exports_device_and_interfaces(agent: Snmpd, keys: None, version: str) -> None:
-    profile = v2c(agent.port) if version == "2c" else v3(agent.port)
-    snmp, registry = prober({"p": profile})
+@pytest.mark.parametrize(
+    ("version", "engine"),
+    [
+        pytest.param(lambda port: v2c(port), False, id="v2c"),
+        pytest.param(lambda port: v3(port), False, id="v3-sha256-aes128"),
+        pytest.param(
+            lambda port: v3(port, user="pantau-sha", auth="SHA"), False, id="v3-sha-aes128"
+        ),
+        pytest.param(
+            lambda port: v3(port, user="pantau-256", priv="AES-256"), False, id="v3-aes256"
+        ),
+        pytest.param(
+            lambda port: v3(port, user="pantau-plain", auth=None, priv=None), False, id="v3-noauth"
+        ),
+        pytest.param(lambda port: v3(port), True, id="v3-pysnmp-engine"),
+    ],
+)
+async def test_poll_exports_device_and_interfaces(
+    agent: Snmpd, keys: None, version, engine: bool
+) -> None:
+    snmp, registry = prober({"p": version(agent.port)})
+    if engine:  # the same poll through pysnmp's own SnmpEngine, the interoperability fallback
+        from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
+
+        snmp_engine = SnmpEngine()
+        context = ProbeContext(
+            Config.model_validate({"snmp": {"profiles": {"p": version(agent.port)}}}),
+            asyncio.Semaphore(4),
+        )
+        snmp = make_prober(SnmpSettings(), context, snmp_engine)
+        registry = CollectorRegistry()
+        registry.register(snmp)
     try:
         results = await snmp.run([job("kantor", "p")])
     finally:
         await snmp.aclose()
+        if engine:
+            snmp_engine.close_dispatcher()
     res = results[("kantor", "snmp:p")]
     assert (res.ok, res.reason) == (True, "ok"), res.message
     assert registry.get_sample_value("pantau_snmp_up", {"site": "kantor", "probe": "snmp:p"}) == 1
@@ -119,7 +157,8 @@ async def test_poll_exports_device_and_interfaces(agent: Snmpd, keys: None, vers
             lambda port: v3(port, priv_env="PANTAU_TEST_WRONG"), "timeout", id="v3-priv-key"
         ),
         pytest.param(lambda port: v2c(free_udp_port()), "refused", id="v2c-nothing-listening"),
-        pytest.param(lambda port: v3(free_udp_port()), "timeout", id="v3-nothing-listening"),
+        pytest.param(lambda port: v3(free_udp_port()), "refused", id="v3-nothing-listening"),
+        pytest.param(lambda port: v3(port, user="nobody-here"), "auth", id="v3-unknown-user"),
     ],
 )
 async def test_failures_have_fixed_reasons(agent: Snmpd, keys: None, profile, reason: str) -> None:
@@ -338,10 +377,11 @@ class _Garbage(asyncio.DatagramProtocol):
         self.transport.sendto(b"\x30\x03\x02\x01", addr)  # truncated SEQUENCE
 
 
-async def test_malformed_responses_are_snmp_error() -> None:
+@pytest.mark.parametrize("version", [v2c, v3], ids=["v2c", "v3"])
+async def test_malformed_responses_are_snmp_error(keys: None, version) -> None:
     loop = asyncio.get_running_loop()
     transport, _ = await loop.create_datagram_endpoint(_Garbage, local_addr=("127.0.0.1", 0))
-    snmp, _ = prober({"p": v2c(transport.get_extra_info("sockname")[1])})
+    snmp, _ = prober({"p": version(transport.get_extra_info("sockname")[1])})
     try:
         res = (await snmp.run([job("g", "p")]))[("g", "snmp:p")]
     finally:

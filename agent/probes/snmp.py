@@ -49,15 +49,14 @@ class SnmpProber:
         self._settings = settings
         self._context = context
         self._profiles: Mapping[str, SnmpProfile] = context.config.snmp.profiles
-        self._own_engine = engine is None
-        if engine is None and any(p.version == "3" for p in self._profiles.values()):
-            # made here, once: building an SnmpEngine loads MIBs for ~0.5 s, which inside a
-            # round would stall every other probe sharing the event loop
-            from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
-
-            engine = SnmpEngine()
+        # v3 runs on pantau's USM framing (snmp_usm) unless a pysnmp SnmpEngine is injected,
+        # which then carries every v3 device (interoperability fallback, slower)
         self._engine = engine
-        self._credentials = {name: _credential(name, p) for name, p in self._profiles.items()}
+        self._credentials = {
+            name: _credential(name, p, pysnmp=engine is not None)
+            for name, p in self._profiles.items()
+        }
+        self._usm_engines: dict[tuple[str, int], Any] = {}  # discovery, shared by all polls
         self._extras = {
             name: tuple(parse_oid(o) for o in p.extra_oids) for name, p in self._profiles.items()
         }
@@ -75,8 +74,14 @@ class SnmpProber:
         cred = self._credentials[profile_name]
         if profile.version == "2c":
             return V2cSession(host, profile.port, cred, profile.timeout, profile.retries)
-        return EngineSession(
-            self._engine, cred, host, profile.port, profile.timeout, profile.retries
+        if self._engine is not None:
+            return EngineSession(
+                self._engine, cred, host, profile.port, profile.timeout, profile.retries
+            )
+        from pantau.agent.snmp_usm import V3Session
+
+        return V3Session(
+            host, profile.port, cred, profile.timeout, profile.retries, self._usm_engines
         )
 
     async def run(self, jobs: Sequence[ProbeJob]) -> dict[tuple[str, str], ProbeResult]:
@@ -173,10 +178,7 @@ class SnmpProber:
         yield from (c for c, _ in counters)
 
     async def aclose(self) -> None:
-        """Close the pysnmp engine's transport if this prober made the engine."""
-        if self._own_engine and self._engine is not None:
-            self._engine.close_dispatcher()
-            self._engine = None
+        """Nothing to release: sockets live for one poll; an injected engine is the caller's."""
 
 
 def _add_interfaces(
@@ -198,17 +200,34 @@ def _add_interfaces(
                 cfamily.add_metric(labels, total)
 
 
-def _credential(name: str, profile: SnmpProfile) -> Any:
+def _credential(name: str, profile: SnmpProfile, pysnmp: bool) -> Any:
     where = f"snmp.profiles.{name}"
     if profile.version == "2c":
         return secret(profile.community_env, profile.community, f"{where}.community_env")
-    from pantau.agent.snmp_session import usm_user
+    if pysnmp:
+        from pantau.agent.snmp_session import usm_user
 
-    return usm_user(profile, where)
+        return usm_user(profile, where)
+    from pantau.agent.snmp_usm import UsmUser
+
+    auth = (
+        secret(profile.auth_key_env, None, f"{where}.auth_key_env")
+        if profile.auth_protocol
+        else None
+    )
+    priv = (
+        secret(profile.priv_key_env, None, f"{where}.priv_key_env")
+        if profile.priv_protocol
+        else None
+    )
+    return UsmUser(profile, auth, priv)
 
 
 def make_prober(settings: SnmpSettings, context: ProbeContext, engine: Any = None) -> SnmpProber:
-    """Build the SNMP prober; ``engine`` is the pysnmp ``SnmpEngine`` to share (made if None).
+    """Build the SNMP prober.
+
+    ``engine``, a pysnmp ``SnmpEngine``, makes every v3 device go through pysnmp's own engine
+    (shared by all devices, left open) instead of pantau's faster USM framing.
 
     Raises
     ------

@@ -37,7 +37,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("agent", "log_id", "cursor", name="uq_events_agent_log_cursor"),
     )
     op.create_index("ix_events_site_time", "events", ["site", "time"])
-    op.create_index("ix_events_agent_type", "events", ["agent", "type"])
+    op.create_index(
+        "ix_events_agent_events",
+        "events",
+        ["agent"],
+        sqlite_where=sa.text("type = 'agent'"),
+        postgresql_where=sa.text("type = 'agent'"),
+    )
     op.create_table(
         "cursors",
         sa.Column("source", sa.String(512), primary_key=True),
