@@ -107,10 +107,13 @@ def unsplice(lab: Lab, lk: Link) -> None:
     if lk.wire is not None:
         stop_process(lk.wire)
         lk.wire = None
+    # Delete the ends in a and b first: that is synchronous (the veth peers in the wire namespace
+    # go with them), whereas a namespace is destroyed asynchronously after ``ip netns del``.
+    run_ip(["link", "del", lk.if_a], ns=lab.ns(lk.a), check=False)
+    run_ip(["link", "del", lk.if_b], ns=None if lk.b == lab.ROOT else lab.ns(lk.b), check=False)
     if lk.wire_ns:
         run_ip(["netns", "del", lk.wire_ns], check=False)
         lk.wire_ns = None
-    # Deleting the namespace destroys wa/wb; their peers in a and b die with them (veth).
     lab._make_veth(lk)
     lk.up = True
     lab._refresh_root()

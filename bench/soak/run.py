@@ -115,6 +115,8 @@ def main() -> int:
     p.add_argument("--no-reference", action="store_true", help="do not run fping alongside")
     args = p.parse_args()
 
+    # SIGTERM ends the run like Ctrl-C: the agent and fping are stopped in `finally`.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     workdir = Path(tempfile.mkdtemp(prefix="pantau-soak-"))
     addrs = targets(args.targets)
     port = free_port()
