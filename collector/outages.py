@@ -8,7 +8,8 @@ Rules
 -----
 * An agent votes for a site when its last event for the site said ``up`` or ``down``, that event
   was not recorded while the agent was isolated, and the agent is neither isolated nor unreachable
-  from the collector at that time.
+  from the collector at that time. An unreachable period ends early at the agent's first event
+  for the site in it: the agent was alive and observing then (a partition, or a restart).
 * The site is ``down`` when more than ``quorum`` of the voters say down, ``up`` when some agent
   votes and they do not. With no voter it keeps its last state (an isolated or dead agent is no
   evidence of anything), unless every agent that knows the site reported it ``unknown``.
@@ -147,6 +148,29 @@ class _Tally:
         return set(downers), with_hop[-1] if with_hop else None
 
 
+def _alive_again(
+    events: Sequence[Event],
+    isolation: Mapping[str, list[tuple[float, bool]]],
+    agent_down: Mapping[str, Sequence[tuple[float, float | None]]],
+) -> dict[str, list[tuple[float, float | None]]]:
+    """Cut each unreachable period at the agent's first event in it (for this site, or an
+    isolation change): the agent was alive and observing then, whatever the collector saw."""
+    out: dict[str, list[tuple[float, float | None]]] = {}
+    for agent, periods in agent_down.items():
+        times = sorted(
+            [e.time for e in events if e.agent == agent] + [t for t, _ in isolation.get(agent, ())]
+        )
+        kept = []
+        for start, end in periods:
+            i = bisect.bisect_left(times, start)
+            if i < len(times) and (end is None or times[i] < end):
+                end = times[i]
+            if end is None or end > start:
+                kept.append((start, end))
+        out[agent] = kept
+    return out
+
+
 def _site_history(
     events: Sequence[Event],
     isolation: Mapping[str, list[tuple[float, bool]]],
@@ -155,6 +179,7 @@ def _site_history(
 ) -> SiteHistory:
     """Replay one site's events from every agent into its decided state timeline."""
     agents = {e.agent for e in events}
+    agent_down = _alive_again(events, isolation, agent_down)
     watched = sorted(a for a in agents if isolation.get(a) or agent_down.get(a))
     special: set[float] = set()
     for a in watched:
