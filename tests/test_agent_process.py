@@ -34,6 +34,19 @@ def both_decided(events):
     return site_states(events) == {"open": "up", "closed": "down"}
 
 
+@pytest.fixture
+def running(tmp_path, listener):
+    """An agent process with sites ``open`` (up) and ``closed`` (down), both decided."""
+    port = free_port()
+    config = write_config(
+        tmp_path / "agent.toml", port, sites_for(listener.server_address[1], free_port())
+    )
+    with AgentProcess(config, port) as agent:
+        agent.wait_ready()
+        agent.wait_for(both_decided)
+        yield agent
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["term", "kill"])
 def test_restart_neither_loses_nor_repeats_events(tmp_path, listener, sig):
     port = free_port()
@@ -64,16 +77,9 @@ def test_restart_neither_loses_nor_repeats_events(tmp_path, listener, sig):
     } == {("open", "unknown", "up"), ("closed", "unknown", "down")}
 
 
-def test_term_is_clean_and_logged(tmp_path, listener):
-    port = free_port()
-    config = write_config(
-        tmp_path / "agent.toml", port, sites_for(listener.server_address[1], free_port())
-    )
-    with AgentProcess(config, port) as agent:
-        agent.wait_ready()
-        agent.wait_for(both_decided)
-        assert agent.stop(signal.SIGTERM) == 0
-    text = agent.log_text()
+def test_term_is_clean_and_logged(tmp_path, running):
+    assert running.stop(signal.SIGTERM) == 0
+    text = running.log_text()
     assert "agent stopped name=test-agent" in text
     assert "Traceback" not in text
     # The WAL was checkpointed on close: the database file holds everything on its own.
@@ -124,21 +130,17 @@ def test_sighup_reload_adds_removes_and_keeps_state(tmp_path, listener):
     assert "agent.toml: sites[2]: id: String should match pattern" in agent.log_text()
 
 
-def test_invalid_config_on_reload_keeps_running(tmp_path, listener):
-    port = free_port()
-    config = write_config(
-        tmp_path / "agent.toml", port, sites_for(listener.server_address[1], free_port())
-    )
-    with AgentProcess(config, port) as agent:
-        agent.wait_ready()
-        agent.wait_for(both_decided)
-        config.write_text(config.read_text() + "\n[agent.tcp]\nbogus = 1\n")
-        agent.send(signal.SIGHUP)
-        agent.wait_for(lambda ev: "reload refused" in agent.log_text(), timeout=10)
-        assert agent.get("/healthz")[0] == 200
-        _, metrics = agent.get("/metrics")
-        assert 'pantau_site_up{site="open"} 1.0' in metrics
-        assert agent.stop() == 0
+def test_invalid_config_on_reload_keeps_running(running):
+    agent = running
+    text = agent.config.read_text()
+    agent.config.write_text(text.replace("[agent.tcp]\n", "[agent.tcp]\nbogus = 1\n"))
+    agent.send(signal.SIGHUP)
+    agent.wait_for(lambda ev: "reload refused" in agent.log_text(), timeout=10)
+    assert "agent.tcp.bogus: unknown key" in agent.log_text()
+    assert agent.get("/healthz")[0] == 200
+    _, metrics = agent.get("/metrics")
+    assert 'pantau_site_up{site="open"} 1.0' in metrics
+    assert agent.stop() == 0
 
 
 def test_run_without_a_collector_runs_the_agent_alone(tmp_path, listener):

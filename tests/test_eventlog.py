@@ -1,13 +1,16 @@
-"""The durable event log: cursors, restarts, retention, and errors that lose nothing."""
+"""The durable event log and its writer: cursors, restarts, retention, errors that lose nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import subprocess
 
 import pytest
 from pantau.agent.eventlog import EventLog, Retention
+from pantau.agent.metrics import AgentStats
+from pantau.agent.recorder import Recorder
 
 from pantau.errors import StoreError
 from pantau.events import Event
@@ -131,13 +134,13 @@ def test_unwritable_folder_is_a_store_error(tmp_path):
 
 @pytest.fixture
 def tiny_disk(tmp_path):
-    """A 512 KiB tmpfs: a real full disk. Needs root (mount)."""
+    """A 1 MiB tmpfs: a real full disk. Needs root (mount)."""
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs to fill needs root")
     mnt = tmp_path / f"tiny-{os.getpid()}"
     mnt.mkdir()
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)], capture_output=True
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True
     )
     if done.returncode != 0:
         pytest.skip(f"cannot mount tmpfs: {done.stderr.decode().strip()}")
@@ -159,3 +162,40 @@ def test_disk_full_raises_and_keeps_what_was_recorded(tiny_disk):
     count = reopened.execute("SELECT COUNT(*), MAX(cursor) FROM events").fetchone()
     reopened.close()
     assert count == (len(acknowledged), acknowledged[-1].cursor)
+
+
+def big(i):
+    return ev(i, t=1000.0 + i, hop="h" * 500)
+
+
+def fill(path):
+    """Write zeros until the file system refuses (ENOSPC)."""
+    with open(path, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+
+
+async def test_events_wait_out_a_full_disk_in_order(tiny_disk, caplog):
+    log = EventLog(tiny_disk / "events.db", Retention(1e9, 10**6), clock=lambda: 2000.0)
+    stats = AgentStats()
+    recorder = Recorder(log, stats, retry=0.1)
+    recorder.start()
+    recorder.record([big(0)])
+    await asyncio.sleep(0.3)
+    fill(tiny_disk / "junk")
+    recorder.record([big(i) for i in range(1, 400)])
+    await asyncio.sleep(0.5)
+    assert "event append failed" in caplog.text
+    assert [e.cursor for e in log.read().events] == [1]  # the first one is safe and alone
+    (tiny_disk / "junk").unlink()
+    recorder.record([big(400)])
+    await recorder.close(timeout=10)
+    events = log.read(limit=10000).events
+    assert [e.site for e in events] == [f"s{i}" for i in range(401)]
+    assert [e.cursor for e in events] == list(range(1, 402))
+    assert stats.events["site"] == 401
+    log.close()

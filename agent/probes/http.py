@@ -92,7 +92,7 @@ class HttpProber:
             try:
                 async with asyncio.timeout(self._settings.timeout):
                     async with session.get(
-                        job.arg or "", ssl=None if self._settings.verify_tls else False
+                        job.arg or "", ssl=bool(self._settings.verify_tls)
                     ) as resp:
                         async for _ in resp.content.iter_chunked(_CHUNK):
                             pass
