@@ -2,18 +2,22 @@
 
 Scenario (loopback only): the agent probes sites on 127.0.0.x; some are down because their TCP
 probe hits a port nobody listens on; one of those is the parent of another. A second agent target
-has nothing listening (an agent that is down). Prometheus scrapes every second and evaluates the
-shipped rules with ``for:`` cut to seconds. Then each PromQL expression of every dashboard panel,
-annotation and rule goes through Prometheus' HTTP API: it returns series, or it is listed in
-``EXPECTED_EMPTY`` with the reason it has none in this scenario.
+has nothing listening (an agent that is down). A net-snmp snmpd on a loopback port is a router
+polled over SNMP; it is restarted once, which the agent must count as a reboot. Prometheus
+scrapes every second and evaluates the shipped rules with ``for:`` cut to seconds. Then each
+PromQL expression of every dashboard panel, annotation and rule goes through Prometheus' HTTP
+API: it returns series, or it is listed in ``EXPECTED_EMPTY`` with the reason it has none in
+this scenario.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from dashboard_exprs import (
@@ -36,6 +40,7 @@ from livestack import (
     wait_for,
 )
 from promstack import PROMETHEUS_BIN, Server, free_port, query
+from snmp_peers import SNMPD, Snmpd, free_udp_port
 
 pytestmark = [
     pytest.mark.slow,
@@ -49,6 +54,7 @@ pytestmark = [
     ),
 ]
 COLLECTOR = have("collector.cli")
+SNMP = have("agent.probes.snmp") and Path(SNMPD).exists()
 
 SITES = """
 [[sites]]
@@ -114,6 +120,7 @@ address = "127.0.0.6"
 probes = ["icmp"]
 district = "64.71.01.1001"
 
+{snmp_site}
 [[sites]]
 id = "web-portal"
 name = "Portal layanan publik"
@@ -147,6 +154,17 @@ timeout = 0.5
 interval = 1
 timeout = 0.9
 
+[agent.snmp]
+interval = 1
+timeout = 0.9
+
+[snmp.profiles.lab]
+version = "2c"
+community = "lab-ro"
+port = {snmp_port}
+timeout = 0.5
+retries = 0
+
 [collector]
 listen = "127.0.0.1:{collector_port}"
 database = "sqlite:///{tmp}/collector.db"
@@ -163,10 +181,33 @@ class Stack:
     dead_agent: str
 
 
+SNMP_SITE = """
+[[sites]]
+id = "router-snmp"
+name = "Router distribusi"
+kind = "router"
+lat = -1.2400
+lon = 116.8500
+address = "127.0.0.1"
+probes = ["icmp", "snmp:lab"]
+parent = "core"
+district = "64.71.04.1001"
+"""
+SNMPD_CONF = ["[snmpd] rocommunity lab-ro 127.0.0.1", "[snmpd] sysName lab-router"]
+
+
 #: Metrics the real processes do not export in this scenario, with the reason.
 ABSENT_METRICS: dict[str, str] = {
-    "pantau_snmp_": "no SNMP device in this scenario",
-    "pantau_if_": "no SNMP device in this scenario",
+    **(
+        {}
+        if SNMP
+        else {
+            "pantau_snmp_": "no SNMP prober or no snmpd in this build",
+            "pantau_if_": "no SNMP prober or no snmpd in this build",
+        }
+    ),
+    # The real agent exports this only for profiles with extra_oids (none here).
+    "pantau_snmp_oid_value": "no extra OIDs configured",
     "pantau_tls_cert_expiry": "no HTTPS site in this scenario (the web probe is plain HTTP)",
     # The agent exports these counters only for kinds that had one (no zero series).
     "pantau_agent_round_overruns_total": "no round overran in this scenario",
@@ -186,7 +227,11 @@ EXPECTED_EMPTY: list[tuple[str, str]] = [
         "no agent is isolated: its canary 127.0.0.1 answers",
     ),
     (r"PantauHighPacketLoss|PantauHighLatency", "loopback neither loses nor delays packets"),
-    (r"PantauDeviceRebooted|PantauInterfaceDown", "no SNMP device in this scenario"),
+    *(
+        [(r"PantauInterfaceDown", "host-dependent: snmpd reports this machine's interfaces")]
+        if SNMP
+        else [(r"PantauDeviceRebooted|PantauInterfaceDown", "no SNMP device in this build")]
+    ),
     (r"PantauDistrictBlankspot", "no district is a blankspot in this scenario"),
 ]
 #: Without the collector (before it lands on main) its series are absent and it is "down".
@@ -211,11 +256,14 @@ def _expected_empty(expr: Expr) -> str | None:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("live")
     agent_port, collector_port, closed, dead = (free_port() for _ in range(4))
+    snmp_port = free_udp_port()
     fill = {
         "agent_port": agent_port,
         "collector_port": collector_port,
         "closed": closed,
         "tmp": tmp,
+        "snmp_port": snmp_port,
+        "snmp_site": SNMP_SITE if SNMP else "",
     }
     config = tmp / "pantau.toml"
     config.write_text(CONFIG.format(**fill) + SITES.format(**fill))
@@ -227,26 +275,30 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         agents=[f"127.0.0.1:{agent_port}", f"127.0.0.1:{dead}"],
         collectors=[f"127.0.0.1:{collector_port}"],
     )
-    with pantau_process("agent", config, tmp, agent_url):
-        collector = pantau_process("collector", config, tmp, collector_url) if COLLECTOR else None
-        with collector or _nothing(), prometheus(tmp, prom_config) as prom:
-            # Enough scrapes and evaluations for rates and `for:` (3 s) to have happened.
-            wait_for(prom, 'ALERTS{alertname="PantauSiteDown",alertstate="firing"}', 60)
-            wait_for(prom, "count(count_over_time(up[1m]) >= 8)", 30)
-            yield Stack(prom, agent_url, collector_url, f"127.0.0.1:{dead}")
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+    with contextlib.ExitStack() as stack:
+        snmpd = Snmpd(tmp / "snmpd", snmp_port, SNMPD_CONF) if SNMP else None
+        if snmpd is not None:
+            stack.callback(snmpd.stop)
+            snmpd.start("lab-ro")
+        stack.enter_context(pantau_process("agent", config, tmp, agent_url))
+        if COLLECTOR:
+            stack.enter_context(pantau_process("collector", config, tmp, collector_url))
+        prom = stack.enter_context(prometheus(tmp, prom_config))
+        if snmpd is not None:
+            # A few polls, then the device "reboots": its sysUpTime starts again from zero.
+            assert wait_for(prom, 'pantau_snmp_sysuptime_seconds{site="router-snmp"} > 2', 30)
+            snmpd.stop()
+            snmpd.start("lab-ro")
+            assert wait_for(prom, "increase(pantau_snmp_reboots_total[15m]) > 0", 30)
+        # Enough scrapes and evaluations for rates and `for:` (3 s) to have happened.
+        wait_for(prom, 'ALERTS{alertname="PantauSiteDown",alertstate="firing"}', 60)
+        wait_for(prom, "count(count_over_time(up[1m]) >= 8)", 30)
+        yield Stack(prom, agent_url, collector_url, f"127.0.0.1:{dead}")
 
 
 #: The site dashboard is evaluated for each of these sites; a query passes when it returns
 #: series for at least one (HTTP panels need the web site, failure panels a down site).
-SITE_CHOICES = ("kantor-hidup", "kantor-mati", "web-portal")
+SITE_CHOICES = ("kantor-hidup", "kantor-mati", "web-portal", *(["router-snmp"] if SNMP else []))
 
 
 def _values(site: str) -> dict[str, str]:
@@ -287,7 +339,8 @@ def test_every_query_returns_series_or_is_expected_empty(stack: Stack) -> None:
         reason = _expected_empty(expr)
         if not result and reason is None:
             unexpected_empty.append(f"{expr.where}: {expr.expr}")
-        if result and reason is not None and not re.search(r"in this build|yet", reason):
+        soft = re.search(r"in this build|yet|host-dependent", reason or "")
+        if result and reason is not None and not soft:
             unexpected_series.append(
                 f"{expr.where}: listed as empty ({reason}) but returned {result[:2]}"
             )
@@ -313,6 +366,13 @@ def test_scenario_alerts(stack: Stack) -> None:
     assert labels["name"] == "Kantor Kelurahan Gunung Sari"
     assert labels["district"] == "64.71.04.1002" and labels["kind"] == "office"
     assert labels["severity"] == "critical" and labels["parent"] == "core"
+    if SNMP:  # snmpd was restarted: the agent counted a reboot, the alert carries the site
+        [reboot] = alerts["PantauDeviceRebooted"]
+        assert (reboot["site"], reboot["name"], reboot["kind"]) == (
+            "router-snmp",
+            "Router distribusi",
+            "router",
+        )
 
 
 def _contract_sections() -> dict[str, set[str]]:
