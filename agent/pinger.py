@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 _DRAIN_EVERY = 64  # sends between two reads of the sockets: keeps RTTs honest while sending
 _YIELD_EVERY = 512  # sends between two yields to the event loop
+_BUFSIZE = 2048  # an echo reply with the largest payload (1472) and IP options, an ICMP error
 # sendto() errors that mean "no way there" (EINVAL: a blackhole route; EACCES/EPERM: a firewall).
 _LOCAL_UNREACHABLE = frozenset(
     {
@@ -175,48 +176,49 @@ class Pinger:
         count: int,
         pacer: Pacer | None,
     ) -> None:
+        groups = [
+            (channel, [r for r in records if r.family == family])
+            for family, channel in channels.items()
+            if channel is not None
+        ]
         pending, sent = self._pending, 0
         for i in range(count):
             seq = (seq0 + i) & 0xFFFF
-            # Within a pass every target gets the same bytes: build them once per family.
-            packets = {
-                family: (
-                    channel,
-                    wire.echo_request(
-                        channel.ident, seq, self._payload, v6=family == socket.AF_INET6
-                    ),
-                )
-                for family, channel in channels.items()
-                if channel is not None
-            }
-            for rec in records:
-                if rec.family not in packets:
-                    continue
-                channel, packet = packets[rec.family]
-                if pacer is not None:
-                    await pacer.wait(rec)
-                key = (rec.address, seq)
-                rec.last = now = monotonic()
-                pending[key] = (rec, now)
-                rec.sent += 1
-                rec.sweep.outstanding += 1
-                try:
-                    channel.sock.sendto(packet, (rec.address, 0))
-                except OSError as exc:
-                    failure = await self._resend(channel, packet, rec.address, exc)
-                    if failure:
-                        del pending[key]
-                        rec.sweep.settle()
-                        rec.fail(wire.UNREACHABLE if failure in _LOCAL_UNREACHABLE else "error")
-                        log.debug("icmp send failed address=%s errno=%s", rec.address, failure)
-                    else:
-                        pending[key] = (rec, monotonic())
-                sent += 1
-                if sent % _DRAIN_EVERY == 0:
-                    self._drain_all()
-                    if sent % _YIELD_EVERY == 0:
-                        await asyncio.sleep(0)
+            for channel, group in groups:
+                # Within a pass every target of a family gets the same bytes.
+                v6 = channel.family == socket.AF_INET6
+                packet = wire.echo_request(channel.ident, seq, self._payload, v6=v6)
+                sendto = channel.sock.sendto
+                for rec in group:
+                    if pacer is not None:
+                        await pacer.wait(rec)
+                    address = rec.address
+                    rec.last = now = monotonic()
+                    pending[address, seq] = (rec, now)
+                    rec.sent += 1
+                    rec.sweep.outstanding += 1
+                    try:
+                        sendto(packet, (address, 0))
+                    except OSError as exc:
+                        await self._failed_send(channel, packet, rec, seq, exc)
+                    sent += 1
+                    if not sent % _DRAIN_EVERY:
+                        self._drain_all()
+                        if not sent % _YIELD_EVERY:
+                            await asyncio.sleep(0)
         self._drain_all()
+
+    async def _failed_send(
+        self, channel: Channel, packet: bytes, rec: Record, seq: int, exc: OSError
+    ) -> None:
+        failure = await self._resend(channel, packet, rec.address, exc)
+        if failure:
+            del self._pending[rec.address, seq]
+            rec.sweep.settle()
+            rec.fail(wire.UNREACHABLE if failure in _LOCAL_UNREACHABLE else "error")
+            log.debug("icmp send failed address=%s errno=%s", rec.address, failure)
+        else:
+            self._pending[rec.address, seq] = (rec, monotonic())
 
     async def _resend(self, channel: Channel, packet: bytes, address: str, exc: OSError) -> int:
         """Retry a failed send; 0 once sent, else the errno of a local failure."""
@@ -264,7 +266,7 @@ class Pinger:
             parse = wire.parse_ipv4 if channel.raw else wire.parse_icmp4
         while True:
             try:
-                data, sender = recvfrom(4096)
+                data, sender = recvfrom(_BUFSIZE)
             except InterruptedError:
                 continue
             except OSError as exc:
@@ -283,7 +285,7 @@ class Pinger:
     def _drain_errors(self, channel: Channel) -> None:
         while True:
             try:
-                data, ancdata, _, dest = channel.sock.recvmsg(4096, 1024, socket.MSG_ERRQUEUE)
+                data, ancdata, _, dest = channel.sock.recvmsg(_BUFSIZE, 1024, socket.MSG_ERRQUEUE)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:

@@ -23,16 +23,23 @@ COUNTER_FIELDS: tuple[str, ...] = (
 OPER_UP = 1
 
 
-def accumulate(total: int | None, last: int | None, raw: int) -> int:
+def accumulate(total: int | None, last: int | None, raw: int, wrap_limit: int | None = None) -> int:
     """The new exported total after reading ``raw`` from a device counter.
 
     The first reading starts the total at the device's own value. A reading lower than the
-    previous one is a reset (reboot, wrap, counters cleared): the device counted ``raw`` since
-    then, so that is what is added, never ``raw - last`` (a huge negative or wrapped spike).
+    previous one is a reset (reboot, counters cleared): the device counted ``raw`` since then, so
+    that is what is added, never ``raw - last`` (a huge negative or wrapped spike). Only a 32-bit
+    counter whose wrapped increase ``raw - last + 2**32`` is at most ``wrap_limit`` (what the
+    interface could carry meanwhile) is taken as having wrapped.
     """
     if total is None or last is None:
         return raw
-    return total + (raw - last if raw >= last else raw)
+    if raw >= last:
+        return total + raw - last
+    wrapped = raw - last + 2**32
+    if wrap_limit is not None and 0 <= wrapped <= wrap_limit:
+        return total + wrapped
+    return total + raw
 
 
 @dataclasses.dataclass(slots=True)
@@ -55,22 +62,38 @@ def advance(state: DeviceState, snap: Snapshot) -> bool:
     rebooted = state.uptime_ticks is not None and snap.uptime_ticks < state.uptime_ticks
     if rebooted:
         state.reboots += 1
+    elapsed = 0.0 if state.uptime_ticks is None else (snap.uptime_ticks - state.uptime_ticks) / 100
     state.uptime_ticks = snap.uptime_ticks
     seen: set[tuple[int, str]] = set()
     for iface in snap.interfaces.values():
+        # 32-bit octet counters wrap every few minutes at 100 Mbit/s: a decrease is a wrap when
+        # the wrapped increase fits the interface's speed over the device's own elapsed time
+        limit = None
+        if snap.octet_bits == 32 and not rebooted and (bps := speed_bps(iface)):
+            limit = int(bps / 8 * elapsed * 1.05) + 1
         for field in COUNTER_FIELDS:
             raw = getattr(iface, field)
             if raw is None:
                 continue
             key = (iface.index, field)
             seen.add(key)
-            state.totals[key] = accumulate(state.totals.get(key), state.last_raw.get(key), raw)
+            wrap_limit = limit if field in ("in_octets", "out_octets") else None
+            state.totals[key] = accumulate(
+                state.totals.get(key), state.last_raw.get(key), raw, wrap_limit
+            )
             state.last_raw[key] = raw
     for key in set(state.totals) - seen:  # interface gone: its series goes away too
         del state.totals[key]
         state.last_raw.pop(key, None)
     state.snapshot = snap
     return rebooted
+
+
+def speed_bps(iface: Interface) -> float | None:
+    """The interface's speed in bit/s: ifHighSpeed when the device has it, else ifSpeed."""
+    if iface.high_speed:
+        return iface.high_speed * 1e6
+    return float(iface.speed) if iface.speed is not None else None
 
 
 def _matches(iface: Interface, wanted: str) -> bool:

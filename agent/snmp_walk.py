@@ -35,6 +35,13 @@ IF_COLUMNS: Mapping[str, Oid] = {
     "high_speed": (*_IFX, 15),
     "alias": (*_IFX, 18),
 }
+#: MIB-II ifTable columns read only from devices without ifXTable (old radios and modems).
+LEGACY_COLUMNS: Mapping[str, Oid] = {
+    "descr": (*_IF, 2),
+    "speed": (*_IF, 5),
+    "in_octets": (*_IF, 10),
+    "out_octets": (*_IF, 16),
+}
 MAX_PDUS = 2000  # a bound on one walk, whatever the device answers
 
 
@@ -50,7 +57,8 @@ class Interface:
     oper: int | None = None
     in_octets: int | None = None
     out_octets: int | None = None
-    high_speed: int | None = None
+    high_speed: int | None = None  # ifHighSpeed, Mbit/s
+    speed: int | None = None  # ifSpeed, bit/s (read only without ifXTable)
     in_errors: int | None = None
     out_errors: int | None = None
     in_discards: int | None = None
@@ -67,6 +75,7 @@ class Snapshot:
     interfaces: Mapping[int, Interface]
     extras: Mapping[str, float]  # numeric OID text -> value, for the profile's extra_oids
     pdus: int
+    octet_bits: int = 64  # 32 when the octet counters came from ifTable (no ifXTable)
 
 
 def _text(value: object) -> str:
@@ -155,6 +164,12 @@ async def poll_device(
     fields = [f for f in IF_COLUMNS if with_descr or f != "descr"]
     roots = [IF_COLUMNS[f] for f in fields] + subtrees
     walked, pdus = await walk_columns(session, roots, max_repetitions)
+    columns = {f: walked[IF_COLUMNS[f]] for f in fields}
+    octet_bits = 64
+    if columns["oper"] and not columns["in_octets"]:  # no ifXTable: MIB-II counters and names
+        legacy, more = await walk_columns(session, list(LEGACY_COLUMNS.values()), max_repetitions)
+        columns |= {f: legacy[oid] for f, oid in LEGACY_COLUMNS.items()}
+        octet_bits, pdus = 32, pdus + more
     extras: dict[str, float] = {}
     for oid in scalars:
         if (number := _number(got.get(oid))) is not None:
@@ -167,7 +182,8 @@ async def poll_device(
         uptime_ticks=uptime,
         sys_name=_text(got.get(SYS_NAME)),
         sys_descr=_text(got.get(SYS_DESCR)),
-        interfaces=_interfaces({f: walked[IF_COLUMNS[f]] for f in fields}),
+        interfaces=_interfaces(columns),
         extras=extras,
         pdus=pdus + 1,
+        octet_bits=octet_bits,
     )

@@ -135,16 +135,21 @@ class DistrictMetrics(_PromCollector):
 
 def register(app: web.Application, context: Any) -> None:
     """Add the districts route and gauges to the collector's app (the collector's hook)."""
+    import importlib.util
+
     from aiohttp import web
 
     config = getattr(context, "config", None)
+    why = None
     if config is None or config.geo.districts is None:
-        log.info("no district layer, /api/v1/districts.geojson answers 404")
+        why = "no district layer configured; set [geo] districts"
+    elif importlib.util.find_spec("geopandas") is None:
+        why = "geo libraries missing on the collector host; pip install 'pantau[geo]'"
+    if why is not None:
+        log.info("district analysis off, /api/v1/districts.geojson answers 404 reason=%s", why)
 
         async def absent(_request: web.Request) -> web.Response:
-            return web.json_response(
-                {"error": "no district layer configured; set [geo] districts"}, status=404
-            )
+            return web.json_response({"error": why}, status=404)
 
         app.router.add_get("/api/v1/districts.geojson", absent)
         return

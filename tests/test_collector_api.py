@@ -24,6 +24,17 @@ T0 = 1_900_000_000.0
 NOW = T0 + 1000
 
 
+async def pulled(config, store):
+    """A collector over ``store`` that pulled its agents once, and its metrics registry."""
+    collector = Collector(config, SITES, store, clock=lambda: NOW)
+    await collector.start()
+    async with aiohttp.ClientSession() as s:
+        await collector.round(s)
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(CollectorMetrics(collector))
+    return collector, registry
+
+
 @pytest.fixture
 async def running(tmp_path):
     """Two agents watching the sites, a collector that pulled them, its API on a free port."""
@@ -37,13 +48,7 @@ async def running(tmp_path):
             a.emit("core", "up", "down", T0 + 100, hop="10.0.0.254")
             a.emit("office", "up", "down", T0 + 105)
         a1.emit("bts", "up", "down", T0 + 200)
-        config = CollectorConfig(agents=(a1.url, a2.url))
-        collector = Collector(config, SITES, store, clock=lambda: NOW)
-        await collector.start()
-        async with aiohttp.ClientSession() as s:
-            await collector.round(s)
-        registry = CollectorRegistry(auto_describe=True)
-        registry.register(CollectorMetrics(collector))
+        collector, registry = await pulled(CollectorConfig(agents=(a1.url, a2.url)), store)
         extra = []
 
         def ext(app, ctx: ApiContext):
@@ -213,12 +218,7 @@ async def test_config_maintenance_and_an_isolated_agent(tmp_path):
             reason="ganti antena",
         )
         config = CollectorConfig(agents=(a1.url, a2.url), maintenance=(window,))
-        collector = Collector(config, SITES, store, clock=lambda: NOW)
-        await collector.start()
-        async with aiohttp.ClientSession() as s:
-            await collector.round(s)
-        registry = CollectorRegistry(auto_describe=True)
-        registry.register(CollectorMetrics(collector))
+        collector, registry = await pulled(config, store)
         assert registry.get_sample_value("pantau_collector_agent_isolated", {"agent": "a2"}) == 1
         assert registry.get_sample_value("pantau_collector_agent_isolated", {"agent": "a1"}) == 0
         (o,) = store.outages(site="bts")

@@ -99,6 +99,18 @@ def test_unreachable_agent_does_not_vote_and_the_site_holds_its_state():
     assert o.end is None
 
 
+def test_an_event_during_an_unreachable_period_proves_the_agent_alive():
+    events = [
+        ev("a", "bts", "unknown", "up", 0, 1),
+        ev("a", "bts", "up", "down", 100, 2),
+        ev("a", "bts", "down", "up", 250, 3),  # recorded while the collector could not reach a
+    ]
+    (o,) = decide(events, SITES, P, agent_down={"a": [(200, 300)]}).outages["bts"]
+    assert (o.start, o.end) == (100, 250)
+    (o,) = decide(events[:2], SITES, P, agent_down={"a": [(200, 300)]}).outages["bts"]
+    assert o.end is None
+
+
 def test_child_of_down_parent_is_unreachable_and_cause_says_so():
     events = [
         ev("a", "core", "unknown", "up", 0, 1),

@@ -1,44 +1,59 @@
-"""Collector and agents as real processes, killed with SIGKILL in the middle of an outage.
-
-The agent processes run the agent's real event API over its real event log (``_agent_standin``)
-until ``pantau agent`` lands; the test appends the state changes probes would have recorded.
-"""
+"""Real processes: ``pantau agent`` probing a loopback TCP service, ``pantau collector`` pulling
+them, each killed with SIGKILL in the middle of an outage and restarted."""
 
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
+import socketserver
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from pantau.agent.eventlog import EventLog, Retention
+from agentproc import AgentProcess, free_port, site_toml, write_config
 
-from pantau.events import Event
+from pantau.events import parse_time
 
-HERE = Path(__file__).resolve().parent
-DEADLINE = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+DEADLINE = 40.0
+SITE = "layanan"
 
 
-def http_json(url: str):
-    with urllib.request.urlopen(url, timeout=2) as r:
-        return json.loads(r.read())
+class Service:
+    """A TCP service on a fixed loopback port that the test takes down and brings back."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.server: socketserver.ThreadingTCPServer | None = None
+
+    def up(self) -> None:
+        socketserver.ThreadingTCPServer.allow_reuse_address = True
+        self.server = socketserver.ThreadingTCPServer(
+            ("127.0.0.1", self.port), socketserver.BaseRequestHandler
+        )
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def down(self) -> None:
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+
+@pytest.fixture
+def service():
+    s = Service()
+    s.up()
+    yield s
+    s.down()
 
 
 def wait_for(check, what: str):
-    end = time.monotonic() + DEADLINE
-    last = None
+    end, last = time.monotonic() + DEADLINE, None
     while time.monotonic() < end:
         try:
             last = check()
@@ -46,179 +61,150 @@ def wait_for(check, what: str):
                 return last
         except OSError as exc:
             last = exc
-        time.sleep(0.1)
+        time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
-class Procs:
-    """Starts and always reaps the processes of one test."""
+def http_json(url: str):
+    with urllib.request.urlopen(url, timeout=3) as r:
+        return json.loads(r.read())
 
-    def __init__(self, tmp: Path) -> None:
-        self.tmp, self.running = tmp, []
 
-    def start(self, *args: str, log: str) -> subprocess.Popen:
-        out = open(self.tmp / log, "ab")  # noqa: SIM115  (closed with the process)
-        p = subprocess.Popen(
-            [sys.executable, *args], stdout=subprocess.PIPE, stderr=out, cwd=self.tmp
+class CollectorProcess:
+    """``pantau collector --config FILE`` as a child process, always reaped."""
+
+    def __init__(self, tmp: Path, agent_ports: list[int], service_port: int) -> None:
+        self.listen = free_port()
+        self.api = f"http://127.0.0.1:{self.listen}"
+        self.config = tmp / "collector.toml"
+        agents = ", ".join(f'"http://127.0.0.1:{p}"' for p in agent_ports)
+        self.config.write_text(
+            f'[collector]\nlisten = "127.0.0.1:{self.listen}"\n'
+            f'database = "sqlite:///collector.db"\nagents = [{agents}]\n'
+            "pull_interval = 0.2\nagent_timeout = 1\n\n"
+            + site_toml(SITE, "127.0.0.1", [f"tcp:{service_port}"])
         )
-        self.running.append(p)
-        return p
+        self.log = tmp / "collector.log"
+        self.proc: subprocess.Popen | None = None
 
-    def stop_all(self) -> None:
-        for p in self.running:
-            if p.poll() is None:
-                p.kill()
-            p.wait(timeout=10)
+    def start(self) -> None:
+        argv = [sys.executable, "-P", "-m", "pantau.cli", "collector", "--config", str(self.config)]
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, cwd=self.config.parent
+            )
+        wait_for(lambda: http_json(f"{self.api}/healthz")["status"] == "ok", "collector health")
 
+    def outages(self) -> list[dict]:
+        return http_json(f"{self.api}/api/v1/outages?site={SITE}")["outages"]
 
-@pytest.fixture
-def procs(tmp_path):
-    p = Procs(tmp_path)
-    yield p
-    p.stop_all()
+    def stop(self, sig: int) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout=20)
 
-
-def start_agent(procs: Procs, db: Path, name: str, port: int) -> subprocess.Popen:
-    p = procs.start(str(HERE / "_agent_standin.py"), str(db), name, str(port), log=f"{name}.log")
-    line = p.stdout.readline()
-    assert line.strip() == str(port).encode(), f"agent did not start: {line!r}"
-    return p
-
-
-def start_collector(procs: Procs, config: Path, api: str) -> subprocess.Popen:
-    p = procs.start("-m", "pantau.cli", "collector", "--config", str(config), log="collector.log")
-    wait_for(lambda: http_json(f"{api}/healthz")["status"] == "ok", "collector health")
-    return p
+    def reap(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
 
-def write_config(tmp: Path, agent_ports: list[int], listen: int) -> Path:
-    agents = ", ".join(f'"http://127.0.0.1:{p}"' for p in agent_ports)
-    path = tmp / "pantau.toml"
-    path.write_text(f"""
-[collector]
-listen = "127.0.0.1:{listen}"
-database = "sqlite:///collector.db"
-agents = [{agents}]
-pull_interval = 0.2
-agent_timeout = 1
-
-[[sites]]
-id = "bts-manggar"
-name = "BTS Manggar"
-kind = "bts"
-lat = -1.21
-lon = 116.97
-district = "64.71.02"
-""")
-    return path
+def start_agent(tmp: Path, name: str, service: Service) -> AgentProcess:
+    folder = tmp / name
+    folder.mkdir(exist_ok=True)
+    port = free_port()
+    config = write_config(
+        folder / "agent.toml",
+        port,
+        [site_toml(SITE, "127.0.0.1", [f"tcp:{service.port}"])],
+        name=name,
+        up_after=1,
+    )
+    agent = AgentProcess(config, port)
+    agent.wait_ready()
+    return agent
 
 
-def emit(db: Path, agent: str, old: str, new: str, t: float) -> None:
-    log = EventLog(db, Retention(86400 * 90, 1_000_000), time.time)
-    try:
-        log.append(
-            [
-                Event(
-                    agent,
-                    "site",
-                    "bts-manggar",
-                    None,
-                    old,
-                    new,
-                    t,
-                    "timeout" if new == "down" else "recovered",
-                    False,
-                    None,
-                )
-            ]
-        )
-    finally:
-        log.close()
-
-
-def outages(api: str):
-    return http_json(f"{api}/api/v1/outages?site=bts-manggar")["outages"]
+def changes(agent: AgentProcess, new: str) -> list[float]:
+    """Times of the agent's site events to ``new``, oldest first."""
+    return [
+        parse_time(e["time"]) for e in agent.events() if e["type"] == "site" and e["new"] == new
+    ]
 
 
 @pytest.mark.slow
-def test_collector_killed_during_an_outage_records_it_once(tmp_path, procs):
-    port, listen = free_port(), free_port()
-    api, db = f"http://127.0.0.1:{listen}", tmp_path / "a1.db"
-    start_agent(procs, db, "a1", port)
-    config = write_config(tmp_path, [port], listen)
-    t0 = time.time() - 100
-    emit(db, "a1", "unknown", "up", t0)
-    emit(db, "a1", "up", "down", t0 + 10)
-    collector = start_collector(procs, config, api)
-    wait_for(lambda: outages(api) and outages(api)[0]["open"], "an open outage")
-    collector.send_signal(signal.SIGKILL)
-    collector.wait(timeout=10)
-    emit(db, "a1", "down", "up", t0 + 70)  # the site recovers while the collector is dead
-    start_collector(procs, config, api)
-    got = wait_for(lambda: [o for o in outages(api) if not o["open"]], "the outage to close")
-    assert len(outages(api)) == 1
-    (o,) = got
-    start = o["start"]
-    assert abs(_ts(start) - (t0 + 10)) < 0.01 and abs(_ts(o["end"]) - (t0 + 70)) < 0.01
-    assert o["agents"] == ["a1"] and o["cause"] == "down"
-    state = http_json(f"{api}/api/v1/agents")["agents"][0]
-    assert state["ingested"] == 1  # the restarted collector read only the recovery
+def test_collector_killed_during_an_outage_records_it_once(tmp_path, service):
+    agents = [start_agent(tmp_path, name, service) for name in ("a1", "a2")]
+    collector = CollectorProcess(tmp_path, [a.port for a in agents], service.port)
+    try:
+        collector.start()
+        wait_for(
+            lambda: http_json(f"{collector.api}/api/v1/sites")["sites"][0]["state"] == "up",
+            "the site up",
+        )
+        service.down()
+        wait_for(lambda: any(o["open"] for o in collector.outages()), "an open outage")
+        assert collector.stop(signal.SIGKILL) == -signal.SIGKILL
+        service.up()  # the service comes back while the collector is dead
+        for a in agents:
+            a.wait_for(lambda ev: ev and ev[-1]["new"] == "up" and len(ev) >= 3)
+        collector.start()
+        wait_for(lambda: [o for o in collector.outages() if not o["open"]], "the outage closed")
+        (o,) = collector.outages()
+        # both agents must agree (quorum 0.5 of 2): down when the second saw it, up with the first
+        downs, ups = (
+            [changes(a, "down")[-1] for a in agents],
+            [changes(a, "up")[-1] for a in agents],
+        )
+        assert parse_time(o["start"]) == pytest.approx(max(downs), abs=1e-3)
+        assert parse_time(o["end"]) == pytest.approx(min(ups), abs=1e-3)
+        assert o["agents"] == ["a1", "a2"] and o["cause"] == "down"
+        assert collector.stop(signal.SIGTERM) == 0  # SIGTERM stops cleanly
+    finally:
+        collector.reap()
+        for a in agents:
+            a.__exit__()
+    assert "Traceback" not in collector.log.read_text()
 
 
 @pytest.mark.slow
-def test_agent_killed_during_an_outage_records_it_once(tmp_path, procs):
-    port, listen = free_port(), free_port()
-    api, db = f"http://127.0.0.1:{listen}", tmp_path / "a1.db"
-    agent = start_agent(procs, db, "a1", port)
-    config = write_config(tmp_path, [port], listen)
-    t0 = time.time() - 100
-    emit(db, "a1", "unknown", "up", t0)
-    emit(db, "a1", "up", "down", t0 + 10)
-    collector = start_collector(procs, config, api)
-    wait_for(lambda: outages(api) and outages(api)[0]["open"], "an open outage")
-    agent.send_signal(signal.SIGKILL)
-    agent.wait(timeout=10)
-    wait_for(lambda: http_json(f"{api}/api/v1/agents")["agents"][0]["up"] is False, "agent down")
-    with urllib.request.urlopen(f"{api}/metrics", timeout=2) as r:
-        metrics = r.read().decode()
-    assert 'pantau_collector_agent_up{agent="a1"} 0.0' in metrics
-    (o,) = outages(api)
-    assert o["open"]  # an unreachable agent neither ends nor opens outages
-    emit(db, "a1", "down", "up", time.time() - 1)  # recorded by the agent's probes, then...
-    recovered_at = _last_time(db)
-    start_agent(procs, db, "a1", port)  # ...the agent comes back
-    got = wait_for(lambda: [o for o in outages(api) if not o["open"]], "the outage to close")
-    assert len(outages(api)) == 1
-    assert abs(_ts(got[0]["start"]) - (t0 + 10)) < 0.01
-    assert abs(_ts(got[0]["end"]) - recovered_at) < 0.01
-    assert http_json(f"{api}/api/v1/agents")["agents"][0]["up"] is True
-    collector.send_signal(signal.SIGTERM)
-    assert collector.wait(timeout=15) == 0  # SIGTERM stops cleanly
-
-
-def _ts(text: str) -> float:
-    from pantau.events import parse_time
-
-    return parse_time(text)
-
-
-def _last_time(db: Path) -> float:
-    log = EventLog(db, Retention(86400 * 90, 1_000_000), time.time)
+def test_agent_killed_during_an_outage_records_it_once(tmp_path, service):
+    agent = start_agent(tmp_path, "a1", service)
+    collector = CollectorProcess(tmp_path, [agent.port], service.port)
     try:
-        page = log.read(0, 1000)
-        return page.events[-1].time
+        collector.start()
+        service.down()
+        wait_for(lambda: any(o["open"] for o in collector.outages()), "an open outage")
+        down_at = changes(agent, "down")[-1]
+        assert agent.stop(signal.SIGKILL) == -signal.SIGKILL
+        wait_for(
+            lambda: http_json(f"{collector.api}/api/v1/agents")["agents"][0]["up"] is False,
+            "the agent reported down",
+        )
+        with urllib.request.urlopen(f"{collector.api}/metrics", timeout=3) as r:
+            assert 'pantau_collector_agent_up{agent="a1"} 0.0' in r.read().decode()
+        (o,) = collector.outages()
+        assert o["open"]  # a dead agent neither ends nor opens an outage
+        service.up()
+        agent = AgentProcess(agent.config, agent.port)  # same state dir: same event log
+        agent.wait_ready()
+        wait_for(lambda: [o for o in collector.outages() if not o["open"]], "the outage closed")
+        (o,) = collector.outages()
+        assert parse_time(o["start"]) == pytest.approx(down_at, abs=1e-3)
+        assert parse_time(o["end"]) == pytest.approx(changes(agent, "up")[-1], abs=1e-3)
+        assert http_json(f"{collector.api}/api/v1/agents")["agents"][0]["up"] is True
     finally:
-        log.close()
+        collector.reap()
+        agent.__exit__()
 
 
 def test_bad_config_exits_with_a_clear_message(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[collector]\ndatabase = 'mysql://x'\n")
     res = subprocess.run(
-        [sys.executable, "-m", "pantau.cli", "collector", "--config", str(bad)],
+        [sys.executable, "-P", "-m", "pantau.cli", "collector", "--config", str(bad)],
         capture_output=True,
         timeout=60,
-        env={**os.environ},
     )
     assert res.returncode == 2
     assert b"collector.database: 'mysql://x': use sqlite:///PATH or postgresql://" in res.stderr

@@ -158,3 +158,56 @@ async def test_collector_without_district_layer_says_how_to_get_one(tmp_path):
     finally:
         await runner.cleanup()
         store.close()
+
+
+def test_pantau_collector_process_serves_the_example_districts(tmp_path):
+    """`pantau collector` as a process with the example config: geo is wired in through the CLI."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f'[collector]\nlisten = "127.0.0.1:{port}"\ndatabase = "sqlite:///{tmp_path}/c.db"\n'
+        'agents = ["http://127.0.0.1:9"]\n'  # nothing listens: the agent is reported down
+        f'[geo]\ndistricts = "{root}/examples/districts.geojson"\nrefresh = 1\n'
+        f'[inventory]\nsites = ["{root}/examples/sites.csv"]\n'
+    )
+    log = open(tmp_path / "collector.log", "wb")  # noqa: SIM115  (closed below)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pantau.cli", "collector", "--config", str(config)],
+        stdout=log, stderr=log, cwd=tmp_path,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline, data = time.monotonic() + 60, None
+        while data is None and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"{base}/api/v1/districts.geojson", timeout=2) as r:
+                    data = json.loads(r.read())
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.2)
+        assert data is not None, (tmp_path / "collector.log").read_text()[-3000:]
+        assert len(data["features"]) == 12
+        assert all(f["id"].startswith("00.01.01.") for f in data["features"])
+        with urllib.request.urlopen(f"{base}/metrics", timeout=5) as r:
+            metrics = r.read().decode()
+        # No site state is known (its agent is down): every district is blank, none supervised.
+        assert 'pantau_district_blankspot_ratio{district="00.01.01.1001"} 1.0' in metrics
+        assert 'pantau_district_supervision_coverage_ratio{district="00.01.01.1002"} 0.0' in metrics
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()

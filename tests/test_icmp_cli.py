@@ -75,3 +75,38 @@ def test_no_targets_and_missing_file_exit_2(
     missing = tmp_path / "nope.txt"
     assert main(["probe", "icmp", "-f", str(missing)]) == 2
     assert f"--targets-file {missing}: [Errno 2]" in capsys.readouterr().err
+
+
+def test_hand_formatted_lines_are_json() -> None:
+    from pantau.agent.pinger import TargetStats
+    from pantau.agent.probe_cli import _icmp_line
+
+    odd = 'h\u00f6st "quoted" \\ name'
+    assert json.loads(_icmp_line(odd, None, None)) == {
+        "target": odd,
+        "address": None,
+        "sent": 0,
+        "received": 0,
+        "loss": None,
+        "rtt_min_ms": None,
+        "rtt_avg_ms": None,
+        "rtt_max_ms": None,
+        "rtt_stddev_ms": None,
+        "reason": "dns",
+    }
+    stats = TargetStats("192.0.2.1", 4, (0.001, 0.003), {}, "ok")
+    assert json.loads(_icmp_line("gw", "192.0.2.1", stats)) == {
+        "target": "gw",
+        "address": "192.0.2.1",
+        "sent": 4,
+        "received": 2,
+        "loss": 0.5,
+        "rtt_min_ms": 1.0,
+        "rtt_avg_ms": 2.0,
+        "rtt_max_ms": 3.0,
+        "rtt_stddev_ms": 1.0,
+        "reason": "ok",
+    }
+    lost = TargetStats("192.0.2.1", 3, (), {"unreachable": 3}, "unreachable")
+    row = json.loads(_icmp_line("gw", "192.0.2.1", lost))
+    assert (row["loss"], row["rtt_avg_ms"], row["reason"]) == (1.0, None, "unreachable")

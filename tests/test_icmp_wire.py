@@ -63,6 +63,7 @@ def test_checksum_known_values(data: bytes, expected: int) -> None:
     assert wire.checksum(data) == expected
 
 
+@settings(deadline=None)  # the machine is shared: no per-example time limit
 @given(st.binary(max_size=200))
 def test_checksum_agrees_with_rfc1071_loop(data: bytes) -> None:
     padded = data + b"\0" * (len(data) % 2)
@@ -291,7 +292,7 @@ ADDRESS4 = st.ip_addresses(v=4).map(str)
 ADDRESS6 = st.ip_addresses(v=6).map(lambda a: socket.inet_ntop(socket.AF_INET6, a.packed))
 
 
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 @given(st.binary(max_size=600), ADDRESS4, ADDRESS6)
 def test_arbitrary_bytes_never_raise(data: bytes, sender4: str, sender6: str) -> None:
     for match in (wire.parse_ipv4(data, sender4), wire.parse_icmp4(data, sender4)):
@@ -313,7 +314,7 @@ HEADERS = st.sampled_from(
 )
 
 
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 @given(HEADERS, st.binary(max_size=120), ADDRESS4)
 def test_plausible_prefixes_never_match_a_wrong_target(head: bytes, tail: bytes, sender: str):
     """A reply names its sender; an error names the destination it quotes, nothing else."""
@@ -334,6 +335,7 @@ def test_plausible_prefixes_never_match_a_wrong_target(head: bytes, tail: bytes,
             assert (match.ident, match.seq) == struct.unpack_from("!HH", icmp, 12 + quoted_ihl)
 
 
+@settings(deadline=None)
 @given(st.integers(0, 0xFFFF), st.integers(0, 0xFFFF), st.binary(max_size=64), ADDRESS4)
 def test_any_echo_reply_roundtrips(ident: int, seq: int, payload: bytes, sender: str) -> None:
     reply = bytearray(wire.echo_request(ident, seq, payload))

@@ -247,7 +247,8 @@ def switch():
         pytest.skip("snmpsim refuses root and must drop to nobody: the test needs root")
     if shutil.which("snmpget") is None:
         pytest.skip("net-snmp snmpget not installed (used to wait for the agent)")
-    sim = Snmpsim(free_udp_port(), {"switch96": DATA / "switch96.snmprec"})
+    recordings = {"switch96": DATA / "switch96.snmprec", "legacy": DATA / "legacy-radio.snmprec"}
+    sim = Snmpsim(free_udp_port(), recordings)
     try:
         yield sim.start()
     finally:
@@ -403,3 +404,17 @@ async def test_in_flight_is_bounded_and_exported(agent: Snmpd) -> None:
             await snmp.aclose()
     assert all(r.ok for r in results.values())
     assert registry.get_sample_value("pantau_snmp_requests_in_flight") == 0
+
+
+async def test_device_without_ifxtable_uses_mib2_counters(switch: Snmpsim) -> None:
+    snmp, registry = prober({"old": {**v2c(switch.port, community="legacy"), "timeout": 3.0}})
+    try:
+        snap = (await snmp.run([job("radio", "old")]))[("radio", "snmp:old")].data
+    finally:
+        await snmp.aclose()
+    assert (len(snap.interfaces), snap.octet_bits) == (5, 32)
+    lo = {"site": "radio", "ifindex": "1", "ifname": "lo", "ifalias": ""}  # name from ifDescr
+    assert registry.get_sample_value("pantau_if_in_octets_total", lo) == 0
+    assert registry.get_sample_value("pantau_if_speed_bits_per_second", lo) == 10_000_000
+    port4 = {**lo, "ifindex": "5", "ifname": "port4"}
+    assert registry.get_sample_value("pantau_if_oper_status", port4) == 2

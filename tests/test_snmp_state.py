@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from pantau.agent.snmp_state import DeviceState, accumulate, advance, interfaces_down
 from pantau.agent.snmp_walk import Interface, Snapshot
@@ -23,6 +25,31 @@ def snap(uptime: int, **ifaces: dict) -> Snapshot:
 )
 def test_accumulate(total, last, raw, expected) -> None:
     assert accumulate(total, last, raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("limit", "expected"),
+    [
+        pytest.param(10_000, 1_000 + 150, id="plausible-32bit-wrap-counts-the-wrapped-increase"),
+        pytest.param(100, 1_000 + 50, id="implausible-wrap-is-a-reset"),
+        pytest.param(None, 1_000 + 50, id="no-speed-known-is-a-reset"),
+    ],
+)
+def test_accumulate_32bit_wrap(limit, expected) -> None:
+    assert accumulate(1_000, 2**32 - 100, 50, limit) == expected
+
+
+def test_advance_legacy_wrap_uses_speed_and_device_time() -> None:
+    state = DeviceState()
+    fast = {"speed": 100_000_000, "oper": 1}  # 100 Mbit/s: 750 MB in 60 s
+    legacy = lambda up, octets: dataclasses.replace(  # noqa: E731
+        snap(up, eth0={**fast, "in_octets": octets}), octet_bits=32
+    )
+    advance(state, legacy(6_000, 2**32 - 1_000_000))
+    advance(state, legacy(12_000, 5_000_000))  # 60 s later: wrapped after 6 MB in all
+    assert state.totals[(1, "in_octets")] == 2**32 - 1_000_000 + 6_000_000
+    advance(state, legacy(100, 7))  # rebooted: a reset, whatever the speed
+    assert state.totals[(1, "in_octets")] == 2**32 - 1_000_000 + 6_000_007
 
 
 def test_advance_counts_reboots_and_keeps_totals_monotonic() -> None:

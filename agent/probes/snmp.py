@@ -18,7 +18,7 @@ from typing import Any
 from pantau.agent.probes import ProbeContext, ProbeJob, ProbeResult
 from pantau.agent.snmp_ber import parse_oid
 from pantau.agent.snmp_session import EngineSession, Session, SnmpFailure, V2cSession, secret
-from pantau.agent.snmp_state import DeviceState, advance, interfaces_down
+from pantau.agent.snmp_state import DeviceState, advance, interfaces_down, speed_bps
 from pantau.agent.snmp_walk import Snapshot, poll_device
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
@@ -30,7 +30,6 @@ _IF_LABELS = ("site", "ifindex", "ifname", "ifalias")
 _IF_GAUGES = (
     ("pantau_if_oper_status", "IF-MIB ifOperStatus (1 up, 2 down, ...)", "oper", 1),
     ("pantau_if_admin_status", "IF-MIB ifAdminStatus (1 up, 2 down, 3 testing)", "admin", 1),
-    ("pantau_if_speed_bits_per_second", "ifHighSpeed in bits per second", "high_speed", 1e6),
 )
 _IF_COUNTERS = (
     ("pantau_if_in_octets", "octets received (ifHCInOctets), reset-proof", "in_octets"),
@@ -109,6 +108,7 @@ class SnmpProber:
         session = self._session(job.arg or "", profile, job.address)
         try:
             async with self._slots, self._context.limiter:
+                started, t0 = clock(), time.monotonic()  # the wait for a slot is not the device's
                 self._in_flight += 1
                 try:
                     async with asyncio.timeout(self._settings.timeout):
@@ -154,6 +154,11 @@ class SnmpProber:
             "pantau_snmp_oid_value", "a profile's extra numeric OID", labels=("site", "oid")
         )
         gauges = [(GaugeMetricFamily(n, h, labels=_IF_LABELS), f, k) for n, h, f, k in _IF_GAUGES]
+        speed = GaugeMetricFamily(
+            "pantau_if_speed_bits_per_second",
+            "interface speed (ifHighSpeed, else ifSpeed) in bits per second",
+            labels=_IF_LABELS,
+        )
         counters = [(CounterMetricFamily(n, h, labels=_IF_LABELS), f) for n, h, f in _IF_COUNTERS]
         for (site, probe), res in sorted(self._results.items()):
             answered = res.ok or res.reason == "if_down"
@@ -169,12 +174,13 @@ class SnmpProber:
             info.add_metric([site, snap.sys_name, snap.sys_descr], 1.0)
             for oid, value in snap.extras.items():
                 extras.add_metric([site, oid], value)
-            _add_interfaces(site, snap, state, gauges, counters)
+            _add_interfaces(site, snap, state, gauges, speed, counters)
         in_flight = GaugeMetricFamily(
             "pantau_snmp_requests_in_flight", "SNMP device polls in flight", value=self._in_flight
         )
         yield from (up, uptime, reboots, info, extras, in_flight)
         yield from (g for g, _, _ in gauges)
+        yield speed
         yield from (c for c, _ in counters)
 
     async def aclose(self) -> None:
@@ -186,14 +192,17 @@ def _add_interfaces(
     snap: Snapshot,
     state: DeviceState,
     gauges: list[tuple[GaugeMetricFamily, str, float]],
+    speed: GaugeMetricFamily,
     counters: list[tuple[CounterMetricFamily, str]],
 ) -> None:
     for iface in snap.interfaces.values():
-        labels = [site, str(iface.index), iface.name, iface.alias]
+        labels = [site, str(iface.index), iface.name or iface.descr, iface.alias]
         for family, field, scale in gauges:
             value = getattr(iface, field)
             if value is not None:
                 family.add_metric(labels, value * scale)
+        if (bps := speed_bps(iface)) is not None:
+            speed.add_metric(labels, bps)
         for cfamily, field in counters:
             total = state.totals.get((iface.index, field))
             if total is not None:

@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -207,10 +208,11 @@ def _inside(args: argparse.Namespace) -> int:
     work = Path(tempfile.mkdtemp(prefix=f"pantau-bench-snmp-{os.getpid()}-"))
     port = free_udp_port()
     lines = ["[snmpd] rocommunity public 127.0.0.1", *(V3_SNMPD if args.v3 else [])]
-    daemon = Snmpd(work, port, lines).start()
+    daemon = Snmpd(work, port, lines)
     rep, v3 = args.max_repetitions, args.v3
     rows = []
     try:
+        daemon.start()
         for name, run, polls in (
             ("pantau", lambda n: asyncio.run(_pantau_polls(port, n, rep, v3)), args.polls),
             ("snmp_exporter", lambda n: _exporter_polls(port, n, rep, v3, work), args.polls),
@@ -220,6 +222,7 @@ def _inside(args: argparse.Namespace) -> int:
             rows.append((name, polls, wall, cpu, size))
     finally:
         daemon.stop()
+        shutil.rmtree(work, ignore_errors=True)
     print(f"load before/after: {args.load} / {Path('/proc/loadavg').read_text().split()[:3]}")
     print(
         f"device: snmpd, {args.ports} ifb ports + lo; poll = sysUpTime + {len(COLUMNS)} columns; "
