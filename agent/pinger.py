@@ -104,7 +104,11 @@ class Pinger:
             except ProbeSetupError as exc:
                 # IPv6 disabled on a host fails the IPv6 targets, not the whole agent.
                 self._broken.add(family)
-                log.warning("icmp family unavailable family=%s error=%s", family.name, exc)
+                log.warning(
+                    "icmp family unavailable family=%s error=%s",
+                    socket.AddressFamily(family).name,
+                    exc,
+                )
         return channel
 
     async def sweep(

@@ -73,10 +73,13 @@ def _trace(address: str, max_hops: int, timeout: float, tries: int) -> str | Non
         return None
     from scapy.layers.inet import ICMP, IP
     from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6
+    from scapy.packet import Packet
     from scapy.sendrecv import sndrcv
-    from scapy.supersocket import L3RawSocket, L3RawSocket6
+    from scapy.supersocket import L3RawSocket, L3RawSocket6, SuperSocket
 
     ident = random.randrange(1, 0x10000)
+    sock: SuperSocket
+    probes: Packet
     try:
         if v6:
             sock = L3RawSocket6()

@@ -56,7 +56,7 @@ def temp_postgres() -> Iterator[Path]:
         subprocess.run(_as_owner([*start, "-w", "-t", "60", "start"], owner), **run)
     except subprocess.CalledProcessError as exc:
         shutil.rmtree(root, ignore_errors=True)
-        message = exc.stderr.decode(errors='replace')
+        message = exc.stderr.decode(errors="replace")
         raise RuntimeError(f"PostgreSQL did not start: {message}") from exc
     try:
         yield sock

@@ -237,3 +237,33 @@ def test_foreign_truncated_and_malformed_packets_are_ignored(
     lab.exec("solo", ["sysctl", "-q", "-w", "net.ipv4.icmp_echo_ignore_all=1"], check=True)
     sent, received, errors, reason = run_py(lab, "solo", INJECT)
     assert (sent, received, errors, reason) == (3, 1, {"unreachable": 1}, "ok")
+
+
+def test_ipv6_no_route_fails_with_unreachable(lab_factory: Callable[..., Lab]) -> None:
+    """ICMPv6 destination unreachable, quoted header matched, on both socket kinds."""
+    lab = lab_factory(tree={"agent": None, "r1": "agent"})
+    link = lab.link_between("r1", "agent")
+    v6 = "fd00:5e:{}::{}"  # a ULA prefix of the test's own: lives only in these namespaces
+    for node, dev, host in (("r1", link.if_a, 1), ("agent", link.if_b, 2)):
+        lab.exec(
+            node,
+            ["ip", "-6", "addr", "add", f"{v6.format(1, host)}/64", "dev", dev, "nodad"],
+            check=True,
+        )
+        lab.exec(node, ["sysctl", "-q", "-w", "net.ipv6.icmp.ratelimit=0"], check=True)
+    nowhere = v6.format(2, 9)
+    lab.exec(
+        "agent",
+        ["ip", "-6", "route", "add", f"{v6.format(2, '')}/64", "via", v6.format(1, 1)],
+        check=True,
+    )
+    out = sweep_in(lab, "agent", [nowhere, v6.format(1, 1)], count=2, timeout=1.0)
+    for mode in ("raw", "dgram"):
+        assert out[mode][nowhere] == {
+            "sent": 2,
+            "received": 0,
+            "reason": "unreachable",
+            "errors": {"unreachable": 2},
+            "rtts": [],
+        }, mode
+        assert out[mode][v6.format(1, 1)]["received"] == 2, mode

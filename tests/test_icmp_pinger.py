@@ -134,3 +134,28 @@ def test_permission_message_says_what_to_run() -> None:
 
 def test_pinger_kind_is_none_before_open() -> None:
     assert Pinger().kind(socket.AF_INET6) is None
+
+
+@needs_icmp
+async def test_empty_sweep_returns_at_once() -> None:
+    start = time.monotonic()
+    assert await sweep([], count=3, timeout=5.0) == {}
+    assert time.monotonic() - start < 1.0
+
+
+@needs_icmp
+async def test_a_cancelled_sweep_leaves_the_pinger_usable() -> None:
+    pinger = Pinger()
+    try:
+        task = asyncio.create_task(
+            pinger.sweep(loopback_targets(200), count=5, timeout=2.0, rate=500)
+        )
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not pinger._pending  # nothing left to match
+        again = await pinger.sweep(["127.0.0.1"], count=2, timeout=2.0)
+        assert again["127.0.0.1"].received == 2
+    finally:
+        pinger.close()

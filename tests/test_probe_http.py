@@ -156,6 +156,18 @@ async def test_tls_expiry_without_verification(https_server):
 async def test_self_signed_certificate_fails_verification(https_server):
     result = await probe_one(make(verify_tls=True), https_server)
     assert not result.ok and result.reason == "tls"
+    assert result.values["cert_expiry"] == NOT_AFTER.timestamp()  # still shown
+
+
+async def test_expired_certificate_fails_and_shows_when(tmp_path):
+    expired = datetime.datetime(2025, 2, 1, tzinfo=datetime.UTC)
+    runner, url = await serve(make_cert(tmp_path, not_after=expired))
+    try:
+        result = await probe_one(make(verify_tls=True), url)
+    finally:
+        await runner.cleanup()
+    assert not result.ok and result.reason == "tls"
+    assert result.values["cert_expiry"] == expired.timestamp()
 
 
 async def test_collect_exports_status_and_expiry(server, https_server):

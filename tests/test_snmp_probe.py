@@ -216,13 +216,17 @@ async def test_slow_device_within_deadline_is_ok(agent: Snmpd) -> None:
     assert res.ok and res.duration >= 0.05 * res.data.pdus
 
 
-async def test_reboot_is_counted_and_counters_do_not_spike(tmp_path: Path) -> None:
+# v3: the restarted agent has a new engine ID, so pantau must rediscover it (unknownEngineID)
+@pytest.mark.parametrize("version", [v2c, v3], ids=["v2c", "v3-rediscovers-engine"])
+async def test_reboot_is_counted_and_counters_do_not_spike(
+    tmp_path: Path, keys: None, version
+) -> None:
     port = free_udp_port()
     before = Snmpd(
         tmp_path / "a", port, snmpd_lines(f"[snmpd] override {HC_IN_LO} counter 5000000")
     )
     after = Snmpd(tmp_path / "b", port, snmpd_lines(f"[snmpd] override {HC_IN_LO} counter 1000"))
-    snmp, registry = prober({"p": v2c(port)})
+    snmp, registry = prober({"p": version(port)})
     lo = {"site": "r", "ifindex": "1", "ifname": "lo", "ifalias": ""}
     try:
         before.start("lab-ro")

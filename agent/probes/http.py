@@ -102,8 +102,17 @@ class HttpProber:
                 log.debug(
                     "http probe failed site=%s probe=%s reason=%s", job.site, job.probe, reason
                 )
+                duration = time.perf_counter() - start
+                # A certificate that fails verification (expired, wrong name) still has a date
+                # worth showing: the dashboard then says *when* it expired.
+                expiry = await self._expiry(job.arg or "") if reason == "tls" else None
                 return ProbeResult(
-                    False, reason, time.perf_counter() - start, taken, message=str(exc) or reason
+                    False,
+                    reason,
+                    duration,
+                    taken,
+                    values={} if expiry is None else {"cert_expiry": expiry},
+                    message=str(exc) or reason,
                 )
             expiry = await self._expiry(job.arg or "")  # its own deadline, outside the GET's
         values = {"http_status": float(resp.status)}

@@ -85,7 +85,7 @@ def generate(folder: Path, villages: int, sites: int, seed: int) -> None:
     ).to_csv(folder / "sites.csv", index=False)
 
 
-def run_pantau(folder: Path) -> dict:
+def run_pantau(folder: Path, outages: int = 0) -> dict:
     """The pantau computation; runs in its own process (see main)."""
     t = {}
     t0 = time.perf_counter()
@@ -122,6 +122,24 @@ def run_pantau(folder: Path) -> dict:
     result = blankspots(districts, frame, threshold=geo.blankspot_threshold)
     t["blankspots_s"] = time.perf_counter() - s
     t["total_s"] = time.perf_counter() - t0
+    if outages:
+        # Over a 30-day period: time-weighted blankspots from seeded outage intervals.
+        from pantau.geo.history import blankspot_history
+
+        rng = np.random.default_rng(11)
+        start = now - 30 * 86400
+        begin = start + rng.uniform(0, 30 * 86400, outages)
+        record = pd.DataFrame(
+            {
+                "site": rng.choice(frame["site"].to_numpy(), outages),
+                "start": begin,
+                "end": begin + rng.exponential(4 * 3600, outages),
+            }
+        )
+        s = time.perf_counter()
+        history = blankspot_history(districts, frame[frame["probes"] > 0], record, start, now)
+        t["history_30d_s"] = time.perf_counter() - s
+        t["history_km2h"] = float(history["blankspot_km2h"].sum())
     t["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t["inside"] = int(assigned["assigned_by"].isin(["inside", "shared"]).sum())
     t["snapped"] = int((assigned["assigned_by"] == "snapped").sum())
@@ -209,10 +227,11 @@ def main() -> int:
     p.add_argument("--sites", type=int, default=100_000)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--no-postgis", action="store_true")
+    p.add_argument("--outages", type=int, default=10_000, help="for the 30-day history step")
     p.add_argument("--pantau-only", type=Path, help=argparse.SUPPRESS)  # the child process
     args = p.parse_args()
     if args.pantau_only:
-        print(json.dumps(run_pantau(args.pantau_only)))
+        print(json.dumps(run_pantau(args.pantau_only, args.outages)))
         return 0
     print(f"load before: {os.getloadavg()}  ({os.cpu_count()} CPUs; the machine is shared)")
     folder = Path(tempfile.mkdtemp(prefix=f"pantau-bench-geo-{os.getpid()}-"))
@@ -222,7 +241,8 @@ def main() -> int:
         print(f"generated {args.villages} villages, {args.sites} sites "
               f"in {time.perf_counter() - s:.1f} s")  # fmt: skip
         child = subprocess.run(
-            [sys.executable, __file__, "--pantau-only", str(folder)],
+            [sys.executable, __file__, "--pantau-only", str(folder),
+             "--outages", str(args.outages)],
             capture_output=True, text=True, check=True, timeout=900,
         )  # fmt: skip
         pantau = json.loads(child.stdout.strip().splitlines()[-1])
