@@ -4,7 +4,9 @@ Chain under test, all real processes: pantau agent (root namespace, probing a la
 veth) -> Prometheus (Debian, the shipped rules with ``for:`` cut to seconds) -> Alertmanager
 (Debian, the shipped alertmanager.yml with its webhooks pointed at a receiver this test runs on
 loopback) -> webhook. Cutting the office's uplink must deliver PantauOfficeWithoutInternet to the
-pager route within the expected time; restoring it must deliver the resolution.
+pager route within the expected time; restoring it must deliver the resolution. Before that, 30%
+loss on a hotspot's path must reach the district's channel as a loss alert without paging; after,
+the router dying must alert once for the router and not page for the office behind it.
 """
 
 from __future__ import annotations
@@ -148,6 +150,17 @@ address = "{office}"
 probes = ["icmp"]
 parent = "core-lab"
 district = "64.71.04.1002"
+
+[[sites]]
+id = "hotspot-lab"
+name = "Wi-Fi Taman Lab"
+kind = "hotspot"
+lat = -1.2700
+lon = 116.8300
+address = "{hotspot}"
+probes = ["icmp"]
+parent = "core-lab"
+district = "64.71.04.1003"
 """
 
 
@@ -170,12 +183,20 @@ def _office_alert(status: str) -> Callable[[str, dict], bool]:
 def test_office_cut_pages_and_restore_resolves(
     lab_factory: Callable[..., object], webhook: Webhook, tmp_path: Path
 ) -> None:
-    lab = lab_factory(tree={"core": None, "office1": "core"})
+    lab = lab_factory(tree={"core": None, "office1": "core", "hotspot1": "core"})
     core = lab.attach_root("core")
     office = lab.address("office1")
     agent_port = free_port()
     config = tmp_path / "pantau.toml"
-    config.write_text(AGENT.format(agent_port=agent_port, tmp=tmp_path, core=core, office=office))
+    config.write_text(
+        AGENT.format(
+            agent_port=agent_port,
+            tmp=tmp_path,
+            core=core,
+            office=office,
+            hotspot=lab.address("hotspot1"),
+        )
+    )
     am_config = _alertmanager_config(tmp_path, webhook.port)
 
     with (
@@ -192,6 +213,17 @@ def test_office_cut_pages_and_restore_resolves(
         with prometheus(tmp_path, prom_config) as prom:
             assert wait_for(prom, 'site:pantau_site_up:max_connected{site="kantor-lab"} == 1', 30)
             assert wait_for(prom, 'site:pantau_site_up:max_connected{site="core-lab"} == 1', 30)
+            assert wait_for(prom, 'site:pantau_site_up:max_connected{site="hotspot-lab"} == 1', 30)
+
+            # 30% loss on the hotspot's path: the loss alert reaches the district's channel, and
+            # the hotspot stays up (3 echoes a round, down only after 2 rounds all lost). The
+            # impairment stays on: clearing it is not needed and re-plumbs the link.
+            lossy_at = time.monotonic()
+            lab.netem("hotspot1", loss=0.3)
+            loss_after = webhook.wait(
+                _district_alert("PantauHighPacketLoss"), lossy_at, PAGE_WITHIN
+            )
+            assert not [p for _, p, _ in webhook.received if p == "/pantau/pager"]
 
             cut_at = time.monotonic()
             lab.cut("office1")
@@ -228,10 +260,31 @@ def test_office_cut_pages_and_restore_resolves(
             time.sleep(5)  # longer than `for:` plus group_wait: a page would have come by now
             with pytest.raises(AssertionError, match="no matching notification"):
                 webhook.wait(_office_alert("firing"), killed_at, 0.1)
+            behind = {
+                a["labels"]["site"]
+                for at, _, d in webhook.received
+                if at >= killed_at
+                for a in d["alerts"]
+                if a["status"] == "firing" and a["labels"]["alertname"] == "PantauSiteDown"
+            }
+            assert behind == {"core-lab"}  # the sites behind it are unreachable, not down
     print(
+        f"loss alert {loss_after:.1f} s after 30% loss began; "
         f"paged {paged_after:.1f} s after the cut; resolved {resolved_after:.1f} s after "
         f"restore; router alert {router_after:.1f} s after the router died, office silent"
     )
+
+
+def _district_alert(alertname: str) -> Callable[[str, dict], bool]:
+    def match(path: str, payload: dict) -> bool:
+        return path == "/pantau/kecamatan/64.71.04" and any(
+            a["labels"]["alertname"] == alertname
+            and a["labels"]["site"] == "hotspot-lab"
+            and a["status"] == "firing"
+            for a in payload["alerts"]
+        )
+
+    return match
 
 
 def _site_down(site: str) -> Callable[[str, dict], bool]:
