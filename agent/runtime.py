@@ -38,7 +38,7 @@ from prometheus_client import CollectorRegistry
 
 from pantau import __version__
 from pantau.config import Config, load_config
-from pantau.errors import ConfigError, ProbeSetupError
+from pantau.errors import ConfigError, PantauError, ProbeSetupError
 from pantau.events import Event
 from pantau.inventory import Inventory, Site
 
@@ -165,7 +165,11 @@ class Agent:
                     )
                 }
             )
-            await self._apply(config, self._inventory(config))
+            try:
+                await self._apply(config, self._inventory(config))
+            except PantauError as exc:
+                log.error("reload failed error=%s", exc)
+                return
             log.info("reloaded path=%s sites=%d", self._path, len(self.sites))
 
     @staticmethod

@@ -274,8 +274,8 @@ class Store:
     def add_maintenance(self, window: Maintenance, origin: str = "api") -> int:
         with self._tx("adding a maintenance window") as conn:
             values = {k: getattr(window, k) for k in ("site", "district", "start", "end", "reason")}
-            result = conn.execute(sa.insert(maintenance).values(**values, origin=origin))
-            return int(result.inserted_primary_key[0])
+            stmt = sa.insert(maintenance).values(**values, origin=origin)
+            return int(conn.execute(stmt.returning(maintenance.c.id)).scalar_one())
 
     def maintenance(self) -> list[Maintenance]:
         """Windows added through the API (the config's own live in the config)."""

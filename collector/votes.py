@@ -134,7 +134,7 @@ def site_history(
     for e in sorted(events, key=lambda e: (e.time, e.agent, e.cursor)):
         by_time[e.time].append(e)
     tally, blocked = _Tally(), set[str]()
-    state, timeline = UNKNOWN, []
+    state, timeline = UNKNOWN, list[tuple[float, str]]()
     seen: dict[float, tuple[set[str], str | None]] = {}
     current: tuple[set[str], str | None] | None = None
     for t in sorted(special | set(by_time)):

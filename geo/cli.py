@@ -90,7 +90,13 @@ def run_analysis(
     from pantau.geo.analysis import analyse
     from pantau.geo.assign import sites_frame
     from pantau.geo.districts import read_districts, read_settlements
-    from pantau.geo.sources import CollectorSource, FileSource, Observations, states_at
+    from pantau.geo.sources import (
+        CollectorSource,
+        FileSource,
+        Observations,
+        observations_from_records,
+        states_at,
+    )
 
     geo = config.geo
     if geo.districts is None:
@@ -109,16 +115,15 @@ def run_analysis(
     for problem in inventory.problems:
         log.warning("inventory problem detail=%s", problem)
     sites = sites_frame(inventory.sites)
-    source = FileSource(state) if state else CollectorSource(f"http://{config.collector.listen}")
-    try:
-        obs = source.observations(min(start, at), max(end, at))
-    except ConfigError:
-        raise
-    except PantauError as exc:
-        log.warning("no observations, every site unknown detail=%s", exc)
-        from pantau.geo.sources import observations_from_records
-
-        obs = observations_from_records([], [], "none")
+    if state:
+        obs = FileSource(state).observations(min(start, at), max(end, at))
+    else:
+        try:
+            source = CollectorSource(f"http://{config.collector.listen}")
+            obs = source.observations(min(start, at), max(end, at))
+        except PantauError as exc:  # no collector yet: still draw the layer, every site unknown
+            log.warning("no observations, every site unknown detail=%s", exc)
+            obs = observations_from_records([], [], "none")
     if historical:
         obs = Observations(states_at(sites["site"].tolist(), obs.outages, at), obs.outages)
     return analyse(

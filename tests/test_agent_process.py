@@ -104,6 +104,7 @@ def test_sighup_reload_adds_removes_and_keeps_state(tmp_path, listener):
                 site_toml("added", "127.0.0.1", [f"tcp:{open_port}"]),
                 "[[sites]]\nid = 'bad row'\nname = 'x'\nkind = 'office'\nlat = 0\nlon = 0\n",
             ],
+            kinds={"tcp": {"interval": 0.7}},
         )
         agent.send(signal.SIGHUP)
         after = agent.wait_for(
@@ -127,6 +128,7 @@ def test_sighup_reload_adds_removes_and_keeps_state(tmp_path, listener):
     assert 'site="closed"' not in metrics
     assert "pantau_agent_sites 2.0" in metrics
     assert "inventory row skipped" in agent.log_text()
+    assert "round job scheduled kind=tcp interval=0.7" in agent.log_text()
     assert "agent.toml: sites[2]: id: String should match pattern" in agent.log_text()
 
 
@@ -173,3 +175,24 @@ def test_listen_port_in_use_is_a_clear_error(tmp_path, listener):
     with AgentProcess(config, port) as agent:
         assert agent.proc.wait(timeout=20) == 1
     assert f"pantau: cannot listen on 127.0.0.1:{port}" in agent.log_text()
+
+
+def test_a_probe_kind_that_cannot_start_is_counted_and_the_rest_runs(tmp_path, listener):
+    port = free_port()
+    sites = [
+        *sites_for(listener.server_address[1], free_port()),
+        site_toml("router", "127.0.0.1", ["snmp:lab"], kind="router"),
+    ]
+    config = write_config(tmp_path / "agent.toml", port, sites)
+    config.write_text(
+        config.read_text()
+        + '\n[snmp.profiles.lab]\ncommunity_env = "PANTAU_TEST_UNSET_COMMUNITY"\n'
+    )
+    with AgentProcess(config, port) as agent:
+        agent.wait_ready()
+        agent.wait_for(both_decided)
+        _, metrics = agent.get("/metrics")
+        assert agent.stop() == 0
+    assert 'pantau_agent_probe_errors_total{kind="snmp"} 1.0' in metrics
+    assert "probe kind disabled kind=snmp" in agent.log_text()
+    assert "PANTAU_TEST_UNSET_COMMUNITY" in agent.log_text()

@@ -222,3 +222,29 @@ async def test_malformed_input_changes_nothing_stored(store):
 def test_time_source_is_wall_clock_by_default(store):
     c = Collector(CollectorConfig(agents=()), SITES, store)
     assert abs(c.clock() - time.time()) < 5
+
+
+async def test_store_failure_is_retried_and_nothing_is_lost(tmp_path, store, caplog):
+    import sqlalchemy as sa
+
+    async with agent_api(tmp_path / "a1.db", "a1") as a1:
+        a1.emit("bts", "unknown", "up", T0)
+        c = await started(store, a1.url)
+        await pull(c)
+
+        def full(dbapi_conn, _record):  # SQLite's own "database or disk is full"
+            dbapi_conn.execute("PRAGMA max_page_count=1")
+
+        sa.event.listen(store.engine, "connect", full)
+        store.engine.dispose()
+        for i in range(300):
+            a1.emit("bts", ("up", "down")[i % 2], ("down", "up")[i % 2], T0 + 10 + i, hop="x" * 200)
+        await pull(c)  # fails, logged, the collector carries on
+        assert "store failed agent=a1" in caplog.text and "full" in caplog.text
+        assert store.count_events() == 1 and c.agents[0].up is True
+        sa.event.remove(store.engine, "connect", full)
+        store.engine.dispose()
+        await pull(c)  # the disk has room again: the same events, once
+        assert store.count_events() == 301
+        outs = store.outages(site="bts")  # 150 down periods, flapping: merged, not lost
+        assert sum(o.transitions for o in outs) == 150 and outs[0].flapping

@@ -6,8 +6,12 @@ import asyncio
 import os
 import sqlite3
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pantau.agent.eventlog import EventLog, Retention
 from pantau.agent.metrics import AgentStats
 from pantau.agent.recorder import Recorder
@@ -199,3 +203,44 @@ async def test_events_wait_out_a_full_disk_in_order(tiny_disk, caplog):
     assert [e.cursor for e in events] == list(range(1, 402))
     assert stats.events["site"] == 401
     log.close()
+
+
+ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("append"), st.integers(min_value=1, max_value=700)),
+        st.tuples(st.just("reopen"), st.just(0)),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(ops, st.integers(min_value=1, max_value=3000))
+def test_pages_are_exact_whatever_was_appended_reopened_or_pruned(sequence, limit):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "events.db"
+        retention = Retention(max_age=1e9, max_count=1000)
+        log = open_log(path, retention)
+        total = 0
+        for op, n in sequence:
+            if op == "reopen":
+                log.close()
+                log = open_log(path, retention)
+                continue
+            stored = log.append([ev(total + i) for i in range(n)])
+            assert [e.cursor for e in stored] == list(range(total + 1, total + n + 1))
+            total += n
+        # Walk the whole log page by page: exactly the last min(total, 1000) events, in order.
+        seen, after = [], 0
+        while True:
+            page = log.read(after=after, limit=limit)
+            seen += [e.cursor for e in page.events]
+            assert page.next == (seen[-1] if seen else 0)
+            after = page.next
+            if not page.more:
+                break
+        kept = min(total, 1000)
+        assert seen == list(range(total - kept + 1, total + 1))
+        assert log.read().oldest == total - kept + 1
+        log.close()

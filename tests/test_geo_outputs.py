@@ -202,6 +202,9 @@ def test_cli_errors_name_file_and_fix(tmp_path, capsys):
     config.write_text("[geo]\n")
     assert main(["map", "--config", str(config), "--out", str(tmp_path / "o")]) == 2
     assert "geo.districts: not set" in capsys.readouterr().err
+    state = tmp_path / "nope.json"
+    assert _example("map", tmp_path / "o", "--state", str(state)) == 2  # the last --state wins
+    assert "nope.json: state file not found" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not SHARED_GEO.is_dir(), reason=f"shared layers not found at {SHARED_GEO}")
