@@ -161,9 +161,10 @@ async def _availability(request: web.Request) -> web.Response:
     _check_query(request, ("from", "to", "site", "district"))
     c = request.app[_CTX].collector
     now = c.clock()
-    end = _time_param(request, "to", now)
-    start = _time_param(request, "from", (end or now) - DAY)
-    assert start is not None and end is not None
+    end = _time_param(request, "to", None)
+    end = now if end is None else end
+    start = _time_param(request, "from", None)
+    start = end - DAY if start is None else start
     if end <= start:
         raise _bad("to must be after from")
     refs = [
