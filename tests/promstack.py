@@ -15,9 +15,11 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+Argv = Callable[[int], list[str]]  # builds a server's command line for a port
 
 PROMETHEUS_BIN = shutil.which("prometheus")
 ALERTMANAGER_BIN = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
@@ -77,7 +79,7 @@ class Server:
 
 
 @contextlib.contextmanager
-def run_server(name: str, argv_for_port: callable, workdir: Path) -> Iterator[Server]:
+def run_server(name: str, argv_for_port: Argv, workdir: Path) -> Iterator[Server]:
     """Start ``argv_for_port(port)`` on a free port (retrying if another test took it)."""
     log = workdir / f"{name}.log"
     for _attempt in range(5):
@@ -104,7 +106,7 @@ def run_server(name: str, argv_for_port: callable, workdir: Path) -> Iterator[Se
     raise RuntimeError(f"{name}: no free port after 5 attempts")
 
 
-def prometheus_argv(config: Path, data: Path, extra: Sequence[str] = ()) -> callable:
+def prometheus_argv(config: Path, data: Path, extra: Sequence[str] = ()) -> Argv:
     return lambda port: [
         PROMETHEUS_BIN,
         f"--config.file={config}",
@@ -115,7 +117,7 @@ def prometheus_argv(config: Path, data: Path, extra: Sequence[str] = ()) -> call
     ]
 
 
-def alertmanager_argv(config: Path, data: Path) -> callable:
+def alertmanager_argv(config: Path, data: Path) -> Argv:
     return lambda port: [
         ALERTMANAGER_BIN,
         f"--config.file={config}",
