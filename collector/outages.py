@@ -135,9 +135,12 @@ def _outages(
             and recent > params.flap_threshold
             and prev.end >= start - params.flap_window
         ):
+            # The merged outage is judged as a whole: its cause follows from its own start and
+            # its new end, as for any other outage.
             out[-1] = dataclasses.replace(
                 prev,
                 end=end,
+                cause=_cause(parent, prev.start, end, params.parent_grace),
                 agents=tuple(sorted({*prev.agents, *agents})),
                 hop=hops[-1] if hops else prev.hop,
                 flapping=True,

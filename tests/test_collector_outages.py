@@ -314,3 +314,21 @@ def test_incremental_derivation_through_the_store_matches_one_replay(
     expected = decide([e for log in logs.values() for e in log], SITES, P)
     got = {s: tuple(store.outages(site=s))[::-1] for s in refs}
     assert got == {s: expected.outages[s] for s in refs}
+
+
+def test_a_merged_flapping_outage_takes_its_cause_from_its_whole_extent():
+    # Found by hypothesis: the first down period ends before the parent goes down, later periods
+    # merge into it (flapping); the parent goes down within parent_grace of the merged outage's
+    # start, so the whole outage is `unreachable`, as the rule says for any outage.
+    events = [ev("a", "core", "unknown", "up", 0, 1), ev("a", "office", "unknown", "up", 0, 2)]
+    t, cursor, state = 10, 3, "up"
+    for _ in range(8):  # office flaps: 8 transitions in 8 s, over flap_threshold=4
+        new = "down" if state == "up" else "up"
+        events.append(ev("a", "office", state, new, t, cursor))
+        t, cursor, state = t + 1, cursor + 1, new
+    events.append(ev("a", "core", "up", "down", 15, cursor))
+    first, merged = decide(events, SITES, P).outages["office"]
+    assert (first.start, first.end, first.cause, first.flapping) == (10, 11, DOWN, False)
+    # Its first period ended at 13, before the parent went down at 15; merged, it ends at 17.
+    assert (merged.start, merged.end, merged.flapping) == (12, 17, True)
+    assert merged.cause == UNREACHABLE
