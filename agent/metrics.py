@@ -165,7 +165,8 @@ class AgentCollector(Collector):
             "pantau_agent_round_overruns_total",
             "Rounds skipped because the previous one still ran",
             ["kind"],
-            stats.overruns,
+            # A kind that has run but never overrun shows 0, so panels and rate() have a series.
+            {**dict.fromkeys(stats.rounds, 0.0), **stats.overruns},
         )
         duration = _gauge("pantau_agent_round_duration_seconds", "Last round's duration", ["kind"])
         for kind, seconds in sorted(stats.round_duration.items()):
@@ -176,11 +177,11 @@ class AgentCollector(Collector):
             "pantau_agent_probe_errors_total",
             "Bugs and setup errors inside probes (not network failures)",
             ["kind"],
-            stats.probe_errors,
+            {**dict.fromkeys(stats.rounds, 0.0), **stats.probe_errors},
         )
         yield _counter(
             "pantau_agent_events_total",
             "State changes appended to the event log",
             ["type"],
-            stats.events,
+            {**dict.fromkeys(("probe", "site", "agent"), 0.0), **stats.events},
         )

@@ -77,6 +77,7 @@ def filled_source():
     }
     src.stats.failures[("b", "icmp", "timeout")] += 3
     src.stats.rounds["icmp"] += 4
+    src.stats.rounds["tcp"] += 2
     src.stats.overruns["icmp"] += 1
     src.stats.round_duration["icmp"] = 1.25
     src.stats.lag.labels("icmp").observe(0.003)
@@ -137,6 +138,10 @@ def test_collector_values():
         == 1
     )
     assert reg.get_sample_value("pantau_agent_events_total", {"type": "site"}) == 2
+    # Kinds and types that ran but never counted show a real 0, not an absent series.
+    assert reg.get_sample_value("pantau_agent_round_overruns_total", {"kind": "tcp"}) == 0
+    assert reg.get_sample_value("pantau_agent_probe_errors_total", {"kind": "icmp"}) == 0
+    assert reg.get_sample_value("pantau_agent_events_total", {"type": "agent"}) == 0
 
 
 def test_isolated_absent_until_canaries_ran_and_forget_site():
