@@ -10,8 +10,10 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from pantau.agent.icmp_socket import permission_message
@@ -46,13 +48,39 @@ print(json.dumps(asyncio.run(main())))
 """
 
 
-def _nobody_python() -> str | None:
-    """An interpreter that user nobody can run with pantau importable, if any."""
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pantau_copy_for_nobody(tmp: Path) -> Path:
+    """The stdlib-only ICMP engine modules, copied where user nobody can read them.
+
+    The interpreter pip installed pantau into may live under a directory nobody cannot enter
+    (pyenv under /root, as on CI); the engine needs only the standard library, so Debian's
+    /usr/bin/python3 can run this copy instead.
+    """
+    top = tmp / "pantau"
+    (top / "agent").mkdir(parents=True)
+    for name in ("__init__.py", "errors.py"):
+        shutil.copy(ROOT / "pantau" / name, top / name)
+    for module in ("__init__", "pinger", "icmp_wire", "icmp_socket", "icmp_round"):
+        shutil.copy(ROOT / "agent" / f"{module}.py", top / "agent" / f"{module}.py")
+    for path in (tmp, top, top / "agent"):
+        path.chmod(0o755)
+    return tmp
+
+
+def _nobody_python(tmp: Path) -> list[str] | None:
+    """A command running Python as nobody with the ICMP engine importable, if there is one."""
     if shutil.which("setpriv") is None:
         return None
-    for python in dict.fromkeys([sys.executable, "/usr/bin/python3"]):
+    candidates = [[sys.executable]]
+    if Path("/usr/bin/python3").exists():
+        path = _pantau_copy_for_nobody(tmp)
+        # -P: the repository checkout in the working directory must not shadow the copy.
+        candidates.append(["env", f"PYTHONPATH={path}", "/usr/bin/python3", "-P"])
+    for python in candidates:
         check = subprocess.run(
-            [*AS_NOBODY, python, "-c", "import pantau.agent.pinger"],
+            [*AS_NOBODY, *python, "-c", "import pantau.agent.pinger"],
             capture_output=True,
             timeout=60,
         )
@@ -62,34 +90,38 @@ def _nobody_python() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def nobody_python() -> str:
-    python = _nobody_python()
-    if python is None:
-        pytest.skip("no setpriv, or user nobody cannot run Python with pantau (unreadable path)")
-    return python
+def nobody_python() -> Iterator[list[str]]:
+    tmp = Path(tempfile.mkdtemp(prefix="pantau-nobody-"))
+    try:
+        python = _nobody_python(tmp)
+        if python is None:
+            pytest.skip("no setpriv, or user nobody can run no Python 3.11+ (unreadable path)")
+        yield python
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def run_as_nobody(
-    lab_factory: Callable[..., Lab], python: str, group_range: str, caps: list[str]
+    lab_factory: Callable[..., Lab], python: list[str], group_range: str, caps: list[str]
 ) -> dict:
     lab = lab_factory(tree={"solo": None})
     lab.exec("solo", ["sysctl", "-q", "-w", f"net.ipv4.ping_group_range={group_range}"], check=True)
-    res = lab.exec("solo", [*AS_NOBODY, *caps, python, "-c", textwrap.dedent(PROBE)], timeout=60)
+    res = lab.exec("solo", [*AS_NOBODY, *caps, *python, "-c", textwrap.dedent(PROBE)], timeout=60)
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def test_datagram_socket_when_the_group_may_ping(lab_factory, nobody_python: str) -> None:
+def test_datagram_socket_when_the_group_may_ping(lab_factory, nobody_python: list[str]) -> None:
     out = run_as_nobody(lab_factory, nobody_python, f"{NOBODY_GID} {NOBODY_GID}", [])
     assert out == {"kind": ["dgram", "dgram"], "received": [2, 2], "uid": 65534}
 
 
-def test_raw_socket_with_cap_net_raw(lab_factory, nobody_python: str) -> None:
+def test_raw_socket_with_cap_net_raw(lab_factory, nobody_python: list[str]) -> None:
     out = run_as_nobody(lab_factory, nobody_python, "1 0", WITH_NET_RAW)
     assert out == {"kind": ["raw", "raw"], "received": [2, 2], "uid": 65534}
 
 
-def test_neither_says_exactly_what_to_run(lab_factory, nobody_python: str) -> None:
+def test_neither_says_exactly_what_to_run(lab_factory, nobody_python: list[str]) -> None:
     out = run_as_nobody(lab_factory, nobody_python, "1 0", [])
     assert out["gid"] == NOBODY_GID
     assert out["denied"] == permission_message(out["python"], NOBODY_GID, "1 0")
