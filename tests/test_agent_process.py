@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import signal
 import socketserver
 import threading
@@ -143,19 +142,6 @@ def test_invalid_config_on_reload_keeps_running(running):
     _, metrics = agent.get("/metrics")
     assert 'pantau_site_up{site="open"} 1.0' in metrics
     assert agent.stop() == 0
-
-
-def test_run_without_a_collector_runs_the_agent_alone(tmp_path, listener):
-    if importlib.util.find_spec("pantau.collector.cli") is not None:
-        pytest.skip("the collector exists: tests/test_run.py covers `pantau run` with both")
-    port = free_port()
-    sites = sites_for(listener.server_address[1], free_port())
-    config = write_config(tmp_path / "agent.toml", port, sites)
-    with AgentProcess(config, port, command="run") as agent:
-        agent.wait_ready()
-        agent.wait_for(both_decided)
-        assert agent.stop(signal.SIGTERM) == 0
-    assert "collector not in this build, running the agent alone" in agent.log_text()
 
 
 def test_corrupt_event_log_stops_the_agent_with_a_clear_message(tmp_path):
