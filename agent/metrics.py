@@ -1,9 +1,15 @@
-"""The agent's one Prometheus collector, built at scrape time from the latest results.
+"""The agent's metrics, built at scrape time from the latest results.
 
 Counters and gauges the runtime updates live in :class:`AgentStats`; probe results and states
-live in the runtime. Everything runs on one event loop, so a scrape reads a consistent view and
-never races a probe. Nothing is registered on the global registry: the runtime makes its own
-``CollectorRegistry`` and registers one :class:`AgentCollector` on it.
+live in the runtime. Two parts make one ``/metrics`` body:
+
+* :class:`AgentCollector`, a ``prometheus_client`` collector for the agent's own families and the
+  probers' ``collect()`` (a few series each); the runtime registers it on its own
+  ``CollectorRegistry``, never on the global one;
+* :class:`SiteFamilies` and the probers' ``families()``: the families with a series per site,
+  streamed as text by :mod:`pantau.agent.exposition` (270,000 samples at 10,000 sites).
+
+A scrape reads a snapshot taken on the event loop, so it never sees half a round.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
+from pantau.agent.exposition import TextFamily, label_value, number
 from pantau.agent.probes import ProbeResult
 from pantau.agent.state import SiteState
 from prometheus_client import Histogram
@@ -84,63 +91,114 @@ def _counter(
     return family
 
 
+_FLAG = ("0.0", "1.0")  # a bool as a sample value
+
+
+class SiteFamilies:
+    """The per-site families of docs/contracts.md, as streamed text (:mod:`.exposition`).
+
+    One call takes a snapshot of the source (copies of the maps a round updates in place) and
+    returns families whose lines are formatted while they are written. Label fragments of each
+    site and probe are escaped once and kept while the site exists.
+    """
+
+    def __init__(self) -> None:
+        self._probe_labels: dict[tuple[str, str], str] = {}
+        self._info: dict[str, tuple[Site, str]] = {}
+
+    def __call__(self, src: MetricsSource) -> list[TextFamily]:
+        results = dict(src.results)
+        failures = dict(src.stats.failures)
+        states = dict(src.states)
+        sites = dict(src.sites)
+        old = self._probe_labels
+        labels = self._probe_labels = {
+            key: old.get(key) or f'probe="{label_value(key[1])}",site="{key[0]}"' for key in results
+        }
+        old_info = self._info
+        info: dict[str, tuple[Site, str]] = {}
+        for site_id, site in sites.items():
+            cached = old_info.get(site_id)
+            info[site_id] = cached if cached and cached[0] is site else (site, _info_labels(site))
+        self._info = info
+        return [
+            TextFamily(
+                "pantau_probe_success",
+                "gauge",
+                "Last round of this probe: 1 ok, 0 failed",
+                (
+                    f"pantau_probe_success{{{labels[k]}}} {'1.0' if r.ok else '0.0'}\n"
+                    for k, r in results.items()
+                ),
+            ),
+            TextFamily(
+                "pantau_probe_duration_seconds",
+                "gauge",
+                "How long the last round of this probe took",
+                (
+                    f"pantau_probe_duration_seconds{{{labels[k]}}} {number(r.duration)}\n"
+                    for k, r in results.items()
+                ),
+            ),
+            TextFamily(
+                "pantau_probe_failures_total",
+                "counter",
+                "Failed rounds by reason",
+                (
+                    f'pantau_probe_failures_total{{probe="{label_value(probe)}",'
+                    f'reason="{label_value(reason)}",site="{site}"}} {number(n)}\n'
+                    for (site, probe, reason), n in failures.items()
+                ),
+            ),
+            TextFamily(
+                "pantau_site_up",
+                "gauge",
+                "Site state: 1 up, 0 down; absent while unknown",
+                (
+                    f'pantau_site_up{{site="{site_id}"}} {_FLAG[st.state == "up"]}\n'
+                    for site_id, st in states.items()
+                    if st.state != "unknown"
+                ),
+            ),
+            TextFamily(
+                "pantau_site_info",
+                "gauge",
+                "Site attributes for joins and maps (value 1)",
+                (f"pantau_site_info{{{text}}} 1.0\n" for _, text in info.values()),
+            ),
+        ]
+
+
+def _info_labels(s: Site) -> str:
+    values = {
+        "district": s.district or "",
+        "kind": s.kind,
+        "lat": str(s.lat),
+        "lon": str(s.lon),
+        "name": s.name,
+        "parent": s.parent or "",
+        "site": s.id,
+    }
+    return ",".join(f'{k}="{label_value(v)}"' for k, v in values.items())
+
+
 class AgentCollector(Collector):
-    """Yields every agent metric of docs/contracts.md plus each prober's own ``collect()``."""
+    """The agent's own families (one series each, or one per probe kind) plus each prober's own
+    ``collect()``; the per-site families are :class:`SiteFamilies`."""
 
     def __init__(self, source: MetricsSource) -> None:
         self._source = source
 
     def collect(self) -> Iterable[Metric]:
         src = self._source
-        yield from self._probes(src)
-        yield from self._sites(src)
+        sites = _gauge("pantau_agent_sites", "Sites in the loaded inventory")
+        sites.add_metric([], float(len(src.sites)))
+        yield sites
         yield from self._agent(src)
         for prober in src.probers():
             collect = getattr(prober, "collect", None)
             if collect is not None:
                 yield from collect()
-
-    @staticmethod
-    def _probes(src: MetricsSource) -> Iterable[Metric]:
-        success = _gauge(
-            "pantau_probe_success", "Last round of this probe: 1 ok, 0 failed", ["site", "probe"]
-        )
-        duration = _gauge(
-            "pantau_probe_duration_seconds",
-            "How long the last round of this probe took",
-            ["site", "probe"],
-        )
-        for (site, probe), result in sorted(src.results.items()):
-            success.add_metric([site, probe], 1.0 if result.ok else 0.0)
-            duration.add_metric([site, probe], result.duration)
-        yield success
-        yield duration
-        yield _counter(
-            "pantau_probe_failures_total",
-            "Failed rounds by reason",
-            ["site", "probe", "reason"],
-            src.stats.failures,
-        )
-
-    @staticmethod
-    def _sites(src: MetricsSource) -> Iterable[Metric]:
-        up = _gauge("pantau_site_up", "Site state: 1 up, 0 down; absent while unknown", ["site"])
-        for site_id, state in sorted(src.states.items()):
-            if state.state != "unknown":
-                up.add_metric([site_id], 1.0 if state.state == "up" else 0.0)
-        info = _gauge(
-            "pantau_site_info",
-            "Site attributes for joins and maps (value 1)",
-            ["site", "name", "kind", "district", "parent", "lat", "lon"],
-        )
-        for s in sorted(src.sites.values(), key=lambda s: s.id):
-            info.add_metric(
-                [s.id, s.name, s.kind, s.district or "", s.parent or "", str(s.lat), str(s.lon)],
-                1.0,
-            )
-        sites = _gauge("pantau_agent_sites", "Sites in the loaded inventory")
-        sites.add_metric([], float(len(src.sites)))
-        return [up, info, sites]
 
     @staticmethod
     def _agent(src: MetricsSource) -> Iterable[Metric]:

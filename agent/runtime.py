@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from pantau.agent.eventlog import EventLog, Retention
-from pantau.agent.metrics import AgentCollector, AgentStats
+from pantau.agent.exposition import TextFamily
+from pantau.agent.metrics import AgentCollector, AgentStats, SiteFamilies
 from pantau.agent.probers import ProberSet
 from pantau.agent.probes import ProbeJob, ProbeResult
 from pantau.agent.recorder import Recorder
@@ -84,6 +85,7 @@ class Agent:
         self._jobs: dict[str, list[ProbeJob]] = {}
         self._canary_targets: tuple[str, ...] = ()
         self._probers = ProberSet(self.stats, clock)
+        self._site_families = SiteFamilies()
         self._reload_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._scheduler = RoundScheduler(self.run_round, self.stats)
@@ -91,6 +93,15 @@ class Agent:
     def probers(self) -> Iterable[Any]:
         """The probers, whose own ``collect()`` the metrics collector includes."""
         return list(self._probers.values())
+
+    def families(self) -> list[TextFamily]:
+        """The per-site metric families, a snapshot of now (streamed by ``/metrics``)."""
+        out = self._site_families(self)
+        for prober in self._probers.values():
+            families = getattr(prober, "families", None)
+            if families is not None:
+                out.extend(families())
+        return out
 
     # -- lifecycle -------------------------------------------------------------------------
     async def run(self) -> int:
@@ -106,7 +117,9 @@ class Agent:
         registry = CollectorRegistry()
         registry.register(AgentCollector(self))
         try:
-            runner = await start_server(make_app(registry, eventlog, agent.name), agent.listen)
+            runner = await start_server(
+                make_app(registry, eventlog, agent.name, self.families), agent.listen
+            )
         except OSError as exc:
             eventlog.close()
             raise ProbeSetupError(f"cannot listen on {agent.listen}: {exc}") from exc

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable, Iterable
 
 from aiohttp import web
+from pantau.agent import exposition
 from pantau.agent.eventlog import EventLog
+from pantau.agent.exposition import TextFamily
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from pantau.errors import StoreError
@@ -18,6 +21,8 @@ DEFAULT_LIMIT, MAX_LIMIT = 1000, 10000
 _REGISTRY = web.AppKey("registry", CollectorRegistry)
 _EVENTLOG = web.AppKey("eventlog", EventLog)
 _AGENT = web.AppKey("agent", str)
+Families = Callable[[], Iterable[TextFamily]]
+_FAMILIES = web.AppKey("families", Families)  # type: ignore[type-abstract]
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -41,9 +46,20 @@ def _int_param(request: web.Request, name: str, default: int, low: int, high: in
     return value
 
 
-async def _metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[_REGISTRY])
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+async def _metrics(request: web.Request) -> web.StreamResponse:
+    # Both parts are snapshots taken now, before the first await; the per-site families are
+    # then formatted while they are written, a slice at a time (see pantau.agent.exposition).
+    head = generate_latest(request.app[_REGISTRY])
+    families = request.app[_FAMILIES]()
+    response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPE_LATEST})
+    await response.prepare(request)
+    try:
+        await response.write(head)
+        await exposition.stream(families, response.write)
+        await response.write_eof()
+    except ConnectionResetError:  # the scraper went away (timeout): nothing to answer
+        log.debug("metrics scrape aborted by the client")
+    return response
 
 
 async def _events(request: web.Request) -> web.Response:
@@ -74,10 +90,19 @@ async def _healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "agent": request.app[_AGENT]})
 
 
-def make_app(registry: CollectorRegistry, eventlog: EventLog, agent: str) -> web.Application:
-    """The aiohttp application serving the agent's endpoints."""
+def make_app(
+    registry: CollectorRegistry,
+    eventlog: EventLog,
+    agent: str,
+    families: Families = tuple,
+) -> web.Application:
+    """The aiohttp application serving the agent's endpoints.
+
+    ``/metrics`` is ``registry``'s exposition followed by ``families()`` (the per-site families).
+    """
     app = web.Application()
     app[_REGISTRY] = registry
+    app[_FAMILIES] = families
     app[_EVENTLOG] = eventlog
     app[_AGENT] = agent
     app.router.add_get("/metrics", _metrics)

@@ -11,7 +11,8 @@ import types
 import aiohttp
 import pytest
 from pantau.agent.eventlog import EventLog, Retention
-from pantau.agent.metrics import AgentCollector, AgentStats
+from pantau.agent.exposition import TextCollector
+from pantau.agent.metrics import AgentCollector, AgentStats, SiteFamilies
 from pantau.agent.probes import PROBES, ProbeContext, ProbeJob, ProbeResult
 from pantau.agent.server import make_app, start_server
 from pantau.agent.state import ProbeState, SiteState
@@ -88,8 +89,11 @@ def filled_source():
 
 
 def registry_of(src):
+    """The agent's own collector and its per-site text families, read back by the parser."""
     registry = CollectorRegistry()
     registry.register(AgentCollector(src))
+    site_families = SiteFamilies()
+    registry.register(TextCollector(lambda: site_families(src)))
     return registry
 
 
@@ -168,7 +172,11 @@ async def agent_api(tmp_path):
     )
     src.prober_list = [http]
     log = EventLog(tmp_path / "events.db", Retention(1e9, 1000), clock=lambda: 2000.0)
-    runner = await start_server(make_app(registry_of(src), log, "agent-1"), "127.0.0.1:0")
+    registry = CollectorRegistry()
+    registry.register(AgentCollector(src))
+    site_families = SiteFamilies()
+    app = make_app(registry, log, "agent-1", lambda: site_families(src))
+    runner = await start_server(app, "127.0.0.1:0")
     base = f"http://127.0.0.1:{runner.addresses[0][1]}"
     # Give the HTTP prober a real result: its own /healthz.
     url = f"{base}/healthz"

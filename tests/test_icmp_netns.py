@@ -136,6 +136,7 @@ def test_200ms_delay_is_measured_and_late_replies_count_as_lost(chain: Lab) -> N
 PROBER = """
 import asyncio, json
 from prometheus_client import CollectorRegistry
+from pantau.agent.exposition import TextCollector
 from pantau.agent.probes import ProbeContext, ProbeJob
 from pantau.agent.probes.icmp import make_prober
 from pantau.config import IcmpSettings
@@ -144,7 +145,7 @@ async def main():
     context = ProbeContext(config=None, limiter=asyncio.Semaphore(8))
     prober = make_prober(IcmpSettings(count=2, timeout=0.5), context)
     registry = CollectorRegistry()
-    registry.register(prober)
+    registry.register(TextCollector(prober.families))
     jobs = [ProbeJob("down", "icmp", None, %(far)r), ProbeJob("up", "icmp", None, %(r2)r)]
     try:
         results = await prober.run(jobs)

@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 from icmp_support import needs_icmp, needs_icmp6
+from pantau.agent.exposition import TextCollector
 from pantau.agent.probes import PROBES, ProbeContext, ProbeJob
 from pantau.agent.probes.icmp import RTT_BUCKETS, IcmpProber
 from prometheus_client import CollectorRegistry, generate_latest
@@ -22,7 +23,7 @@ def make(count: int = 2, **settings: float) -> tuple[IcmpProber, CollectorRegist
     prober = PROBES["icmp"].make_prober(IcmpSettings(count=count, **settings), context)
     assert isinstance(prober, IcmpProber)
     registry = CollectorRegistry()
-    registry.register(prober)
+    registry.register(TextCollector(prober.families))
     return prober, registry
 
 

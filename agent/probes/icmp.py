@@ -1,8 +1,8 @@
 """The ICMP probe: one sweep per round over every site's address, and the ICMP metrics.
 
 Counters and the RTT histogram live in the prober (never in a global registry) and are exported by
-:meth:`IcmpProber.collect` at scrape time from per-site snapshots that a round replaces whole, so
-a scrape never sees half a round.
+:meth:`IcmpProber.families` at scrape time, as streamed text (:mod:`pantau.agent.exposition`),
+from per-site snapshots that a round replaces whole, so a scrape never sees half a round.
 """
 
 from __future__ import annotations
@@ -11,13 +11,12 @@ import bisect
 import dataclasses
 import logging
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from pantau.agent.exposition import TextFamily, number
 from pantau.agent.pinger import Pinger, TargetStats, resolve, sweep
 from pantau.agent.probes import ProbeContext, ProbeJob, ProbeResult
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
-from prometheus_client.metrics_core import Metric
 
 if TYPE_CHECKING:
     from pantau.config import IcmpSettings
@@ -51,6 +50,30 @@ class _SiteSeries:
             self.rtt_sum + sum(stats.rtts),
             stats,
         )
+
+
+_BOUNDS = [*(repr(b) for b in RTT_BUCKETS), "+Inf"]
+
+
+def _histogram_lines(series: Mapping[str, _SiteSeries]) -> Iterator[str]:
+    # Site ids match [A-Za-z0-9_.-] (inventory), so they need no escaping.
+    name = "pantau_icmp_rtt_seconds"
+    for site, s in series.items():
+        total = 0
+        for bound, n in zip(_BOUNDS, s.buckets, strict=True):
+            total += n
+            yield f'{name}_bucket{{le="{bound}",site="{site}"}} {number(total)}\n'
+        yield f'{name}_count{{site="{site}"}} {number(total)}\n'
+        yield f'{name}_sum{{site="{site}"}} {number(s.rtt_sum)}\n'
+
+
+def _round_rtt_lines(series: Mapping[str, _SiteSeries]) -> Iterator[str]:
+    name = "pantau_icmp_round_rtt_seconds"
+    for site, s in series.items():
+        stats = s.last.rtt_stats() if s.last is not None else None
+        if stats:
+            for stat, value in stats.items():
+                yield f'{name}{{site="{site}",stat="{stat}"}} {number(value)}\n'
 
 
 class IcmpProber:
@@ -118,42 +141,52 @@ class IcmpProber:
         keep = set(sites)
         self._series = {k: v for k, v in self._series.items() if k in keep}
 
-    def collect(self) -> Iterator[Metric]:
-        """The ICMP metric families of docs/contracts.md, labelled by site."""
+    def families(self) -> list[TextFamily]:
+        """The ICMP families of docs/contracts.md, one series (or histogram) per site, as text
+        over the series of the last round (a round replaces the dict whole)."""
         series = self._series
-        sent = CounterMetricFamily(
-            "pantau_icmp_packets_sent", "ICMP echo requests sent", labels=["site"]
-        )
-        received = CounterMetricFamily(
-            "pantau_icmp_packets_received", "ICMP echo replies received", labels=["site"]
-        )
-        rtt = HistogramMetricFamily(
-            "pantau_icmp_rtt_seconds", "Round-trip time of every echo reply", labels=["site"]
-        )
-        round_rtt = GaugeMetricFamily(
-            "pantau_icmp_round_rtt_seconds",
-            "Round-trip time statistics of the last round (stddev: population)",
-            labels=["site", "stat"],
-        )
-        loss = GaugeMetricFamily(
-            "pantau_icmp_round_loss_ratio",
-            "Share of echo requests lost in the last round",
-            labels=["site"],
-        )
-        bounds = [*(repr(b) for b in RTT_BUCKETS), "+Inf"]
-        for site, s in series.items():
-            sent.add_metric([site], s.sent)
-            received.add_metric([site], s.received)
-            cumulative, total = [], 0
-            for bound, n in zip(bounds, s.buckets, strict=True):
-                total += n
-                cumulative.append((bound, total))
-            rtt.add_metric([site], cumulative, s.rtt_sum)
-            if s.last is not None and s.last.loss is not None:
-                loss.add_metric([site], s.last.loss)
-            for stat, value in ((s.last and s.last.rtt_stats()) or {}).items():
-                round_rtt.add_metric([site, stat], value)
-        yield from (sent, received, rtt, round_rtt, loss)
+        return [
+            TextFamily(
+                "pantau_icmp_packets_sent_total",
+                "counter",
+                "ICMP echo requests sent",
+                (
+                    f'pantau_icmp_packets_sent_total{{site="{k}"}} {number(s.sent)}\n'
+                    for k, s in series.items()
+                ),
+            ),
+            TextFamily(
+                "pantau_icmp_packets_received_total",
+                "counter",
+                "ICMP echo replies received",
+                (
+                    f'pantau_icmp_packets_received_total{{site="{k}"}} {number(s.received)}\n'
+                    for k, s in series.items()
+                ),
+            ),
+            TextFamily(
+                "pantau_icmp_rtt_seconds",
+                "histogram",
+                "Round-trip time of every echo reply",
+                _histogram_lines(series),
+            ),
+            TextFamily(
+                "pantau_icmp_round_rtt_seconds",
+                "gauge",
+                "Round-trip time statistics of the last round (stddev: population)",
+                _round_rtt_lines(series),
+            ),
+            TextFamily(
+                "pantau_icmp_round_loss_ratio",
+                "gauge",
+                "Share of echo requests lost in the last round",
+                (
+                    f'pantau_icmp_round_loss_ratio{{site="{k}"}} {number(s.last.loss)}\n'
+                    for k, s in series.items()
+                    if s.last is not None and s.last.loss is not None
+                ),
+            ),
+        ]
 
     async def aclose(self) -> None:
         self._pinger.close()
