@@ -64,7 +64,11 @@ def advance(state: DeviceState, snap: Snapshot) -> bool:
         state.reboots += 1
     elapsed = 0.0 if state.uptime_ticks is None else (snap.uptime_ticks - state.uptime_ticks) / 100
     state.uptime_ticks = snap.uptime_ticks
-    seen: set[tuple[int, str]] = set()
+    # New dicts each poll, never edited in place: a scrape that took the old ones keeps a
+    # consistent view while it is written (pantau.agent.exposition). Interfaces that are gone
+    # lose their series because only the keys seen in this poll are carried over.
+    totals: dict[tuple[int, str], int] = {}
+    last_raw: dict[tuple[int, str], int] = {}
     for iface in snap.interfaces.values():
         # 32-bit octet counters wrap every few minutes at 100 Mbit/s: a decrease is a wrap when
         # the wrapped increase fits the interface's speed over the device's own elapsed time
@@ -76,15 +80,12 @@ def advance(state: DeviceState, snap: Snapshot) -> bool:
             if raw is None:
                 continue
             key = (iface.index, field)
-            seen.add(key)
             wrap_limit = limit if field in ("in_octets", "out_octets") else None
-            state.totals[key] = accumulate(
+            totals[key] = accumulate(
                 state.totals.get(key), state.last_raw.get(key), raw, wrap_limit
             )
-            state.last_raw[key] = raw
-    for key in set(state.totals) - seen:  # interface gone: its series goes away too
-        del state.totals[key]
-        state.last_raw.pop(key, None)
+            last_raw[key] = raw
+    state.totals, state.last_raw = totals, last_raw
     state.snapshot = snap
     return rebooted
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from pantau.agent.exposition import TextCollector
 from pantau.agent.probes import ProbeContext, ProbeJob
 from pantau.agent.probes.snmp import SnmpProber, make_prober
 from prometheus_client import CollectorRegistry
@@ -87,7 +88,7 @@ def prober(
     context = ProbeContext(config=config, limiter=asyncio.Semaphore(100))
     snmp = make_prober(SnmpSettings(timeout=timeout, max_in_flight=max_in_flight), context)
     registry = CollectorRegistry()
-    registry.register(snmp)
+    registry.register(TextCollector(snmp.families))
     return snmp, registry
 
 
@@ -126,7 +127,7 @@ async def test_poll_exports_device_and_interfaces(
         )
         snmp = make_prober(SnmpSettings(), context, snmp_engine)
         registry = CollectorRegistry()
-        registry.register(snmp)
+        registry.register(TextCollector(snmp.families))
     try:
         results = await snmp.run([job("kantor", "p")])
     finally:
