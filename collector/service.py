@@ -99,6 +99,7 @@ class Collector:
         self._lock = asyncio.Lock()
         self._round_lock = asyncio.Lock()  # a reload waits for the round in progress
         self._wake = asyncio.Event()  # set by a reload: pull at once with the new settings
+        self._rederive = False  # every site to re-derive (a reload changed sites or parameters)
         self.pullers: list[Puller] = []
 
     @property
@@ -184,10 +185,15 @@ class Collector:
                     log.error("store failed agent=%s error=%s", p.health.label, exc)
         params = params_of(config)
         if params != self.params or "inventory" in changed or removed:
-            self.params = params
-            await asyncio.to_thread(self.store.mark_dirty, self.refs)
-            await self._refresh(full=True)
-        await self._load_maintenance()
+            self.params, self._rederive = params, True
+            try:
+                await self._refresh()
+            except StoreError as exc:  # the store failing is not the config's fault
+                log.error("re-derivation failed, retried next round error=%s", exc)
+        try:
+            await self._load_maintenance()
+        except StoreError as exc:
+            log.error("reading maintenance windows failed error=%s", exc)
         self._wake.set()
         return changed
 
@@ -197,9 +203,14 @@ class Collector:
         after = max(AGENT_PROBLEM_AFTER, 3 * self.config.pull_interval)
         return [*self.store.health.problems(), *agent_problems(self.agents, now, after)]
 
-    async def _refresh(self, full: bool = False) -> None:
+    async def _refresh(self) -> None:
+        """Re-derive what changed, or every site after a reload changed sites or parameters."""
+        full = self._rederive
+        if full:
+            await asyncio.to_thread(self.store.mark_dirty, self.refs)
         async with self._lock:
             d = await asyncio.to_thread(refresh, self.store, self.refs, self.params, self.clock())
+        self._rederive = False
         old = Decision({}, {}, {}) if full else self.decision
         self.decision = Decision(
             {**old.timelines, **d.timelines},

@@ -40,7 +40,7 @@ def test_a_failing_write_is_a_problem_until_that_kind_of_write_works() -> None:
     h.failed("ingest http://a:9469", "storing 5 events from http://a:9469", FULL, T0 + 10)
     h.failed("derive", "storing outages of 2 sites", FULL, T0 + 11)
     assert not h.up and h.failures_total == 3
-    first, second = h.problems()
+    first, _ = h.problems()
     assert first.severity == CRITICAL and first.since == T0  # since the first failure
     body = first.to_json()
     assert body["failures"] == 2 and body["operation"] == "storing 5 events from http://a:9469"

@@ -319,7 +319,7 @@ def test_collector_store_disk_full_is_reported_and_recovered(start_lab, tmp_path
         assert outages(run, site=second) == [], "nothing can have been stored"
         assert _one_outage(run, first) == recorded, "what was recorded is still readable"
         # ...and says so where a load balancer, a watchdog or an operator's curl looks.
-        status, body = wait_until(
+        _, body = wait_until(
             lambda: (h := healthz(run))[0] == 503 and h, 10, what="/healthz degraded"
         )
         assert body["status"] == "degraded", body
