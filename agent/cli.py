@@ -84,9 +84,17 @@ def _run(args: argparse.Namespace) -> int:
     _quiet_scheduler_logs()
     load_config(args.config)  # a bad config fails here, before any process starts
     child = _start_collector(args.config)
+
+    class AgentAndCollector(Agent):
+        """SIGHUP reloads both: the collector child gets it first, then the agent reloads."""
+
+        async def reload(self) -> None:
+            if child is not None and child.poll() is None:
+                child.send_signal(signal.SIGHUP)
+            await super().reload()
+
     try:
-        # SIGHUP reloads the agent only: the collector reads its config when it starts.
-        return asyncio.run(Agent(args.config).run())
+        return asyncio.run(AgentAndCollector(args.config).run())
     finally:
         if child is not None:
             _stop_child(child)

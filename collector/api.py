@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 from pantau.collector.availability import Availability, Maintenance, availability
+from pantau.collector.health import health, read_problem
 from pantau.collector.outages import Outage, state_at
 from pantau.collector.service import Collector
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -252,14 +253,22 @@ async def _agents(request: web.Request) -> web.Response:
 
 
 async def _healthz(request: web.Request) -> web.Response:
+    """200 ``ok`` (warnings listed), 503 ``degraded`` naming each problem, 503 ``starting``."""
     c = request.app[_CTX].collector
+    now = c.clock()
+    problems = c.problems(now)
     try:
-        await asyncio.to_thread(c.store.dirty)
+        await asyncio.to_thread(c.store.dirty)  # a read: the store is there at all
     except StoreError as exc:
-        return web.json_response({"status": "store failing", "error": str(exc)}, status=503)
-    if not c.ready:
-        return web.json_response({"status": "starting"}, status=503)
-    return web.json_response({"status": "ok"})
+        detail = _first_line(exc.__cause__) if exc.__cause__ else str(exc)
+        problems.insert(0, read_problem(str(exc), detail, c.store.name, c.store.health.path, now))
+    status, body = health(problems, c.ready)
+    return web.json_response(body, status=status)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 async def _metrics(request: web.Request) -> web.Response:

@@ -1,4 +1,7 @@
-"""``pantau collector --config FILE``: pull the agents, keep outage history, serve the API."""
+"""``pantau collector --config FILE``: pull the agents, keep outage history, serve the API.
+
+SIGTERM/SIGINT stop it; SIGHUP reads the config file again (:func:`reload`).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +9,18 @@ import argparse
 import asyncio
 import logging
 import signal
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pantau.collector.service import Collector
+
+    from pantau.config import Config
 
 log = logging.getLogger(__name__)
+
+#: ``[collector]`` keys a reload cannot change: the running values stay until a restart.
+RESTART_KEYS = ("listen", "database", "database_env")
 
 
 def register(subparsers: Any) -> None:
@@ -22,8 +34,69 @@ def _run(args: argparse.Namespace) -> int:
     return asyncio.run(serve(args.config))
 
 
+def _inventory(config: Config) -> Any:
+    inventory = config.load_sites()
+    for problem in inventory.problems:
+        log.warning("inventory problem detail=%s", problem)
+    return inventory
+
+
+async def reload(path: str | Path, collector: Collector, running: Config) -> Config:
+    """Read ``path`` again and apply what can change at run time; return the config now in force.
+
+    ``[collector] agents``, the inventory (sites, parents), outage parameters, pull settings and
+    maintenance windows apply at once. ``listen``, the database and ``[geo]`` need a restart: a
+    change is logged (``restart needed``) and the running value kept. An invalid file changes
+    nothing: every problem is logged and the running config stays.
+    """
+    from pantau.config import load_config
+    from pantau.errors import ConfigError, PantauError
+
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        for line in exc.problems:
+            log.error("reload refused, keeping the running config problem=%s", line)
+        return running
+    old, new = running.collector, config.collector
+    for key in RESTART_KEYS:
+        if getattr(old, key) != getattr(new, key):
+            log.warning(
+                "reload: restart needed to change this, keeping the running value key=collector.%s",
+                key,
+            )
+    if config.geo != running.geo:
+        log.warning("reload: restart needed to change this, keeping the running value key=geo")
+    new = new.model_copy(update={k: getattr(old, k) for k in RESTART_KEYS})
+    config = config.model_copy(update={"collector": new, "geo": running.geo})
+    try:
+        inventory = _inventory(config)
+        changed = await collector.reconfigure(new, inventory.sites)
+    except PantauError as exc:
+        log.error("reload failed, keeping what runs error=%s", exc)
+        return running
+    log.info(
+        "reloaded path=%s agents=%d sites=%d changed=%s",
+        path,
+        len(new.agents),
+        len(inventory.sites),
+        ",".join(changed) or "nothing",
+    )
+    return config
+
+
 async def serve(config_path: str) -> int:
     """Run the collector until SIGTERM or SIGINT; return the exit code."""
+    loop = asyncio.get_running_loop()
+    hups: asyncio.Queue[None] = asyncio.Queue(maxsize=1)
+
+    def hup() -> None:
+        if hups.empty():  # reloads coalesce: one pending is enough
+            hups.put_nowait(None)
+
+    # First thing: a SIGHUP while starting (``pantau run`` forwards them) must not kill it.
+    loop.add_signal_handler(signal.SIGHUP, hup)
+
     from pantau.agent.server import start_server
     from pantau.collector.api import installed_extensions, make_app
     from pantau.collector.metrics import CollectorMetrics
@@ -34,16 +107,13 @@ async def serve(config_path: str) -> int:
     from pantau.config import load_config
 
     config = load_config(config_path)
-    inventory = config.load_sites()
-    for problem in inventory.problems:
-        log.warning("inventory problem detail=%s", problem)
+    inventory = _inventory(config)
     store = await asyncio.to_thread(open_store, config.collector.database_url())
     collector = Collector(config.collector, inventory.sites, store)
     registry = CollectorRegistry(auto_describe=True)
     registry.register(CollectorMetrics(collector))
     app = make_app(collector, registry, installed_extensions(), config=config)
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     runner = await start_server(app, config.collector.listen)
@@ -54,10 +124,27 @@ async def serve(config_path: str) -> int:
         len(config.collector.agents),
         len(inventory.sites),
     )
+
+    async def reloads() -> None:
+        nonlocal config
+        while True:
+            await hups.get()
+            log.info("SIGHUP: reloading path=%s", config_path)
+            try:
+                config = await reload(config_path, collector, config)
+            except Exception:  # a bug must not end reloads, nor the collector
+                log.exception("reload failed, keeping what runs")
+
+    reloader: asyncio.Task[None] | None = None
     try:
         await collector.start()
+        reloader = asyncio.create_task(reloads(), name="reload")
         await collector.run(stop)
     finally:
+        if reloader is not None:
+            reloader.cancel()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
         await runner.cleanup()
         store.close()
         log.info("collector stopped")

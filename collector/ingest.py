@@ -144,6 +144,8 @@ class AgentHealth:
     ingested: int = 0
     rejected: Counter[str] = dataclasses.field(default_factory=Counter)
     missed: int = 0
+    down_since: float | None = None  # when the current unreachable period began
+    error: str | None = None  # why the last pull failed, while it is unreachable
 
     @property
     def label(self) -> str:
@@ -178,11 +180,19 @@ class Puller:
         clock: Callable[[], float],
         write_lock: asyncio.Lock,
         cursor: Cursor | None = None,
+        timeout: float | None = None,
     ) -> None:
         self.source = source.rstrip("/")
         self.health = AgentHealth(source, cursor.agent if cursor else None)
-        self._store, self._sites, self._limit, self._skew = store, sites, limit, skew
-        self._clock, self._lock, self._cursor = clock, write_lock, cursor
+        self._store, self._clock, self._lock, self._cursor = store, clock, write_lock, cursor
+        self.configure(sites, limit=limit, skew=skew, timeout=timeout)
+
+    def configure(
+        self, sites: Collection[str], *, limit: int, skew: float, timeout: float | None
+    ) -> None:
+        """Apply reloadable settings; they take effect with the next request."""
+        self._sites, self._limit, self._skew = sites, limit, skew
+        self._timeout = None if timeout is None else aiohttp.ClientTimeout(total=timeout)
 
     async def pull(self, session: aiohttp.ClientSession) -> bool:
         """Read pages until the agent has nothing more (bounded); True when something was stored.
@@ -229,7 +239,9 @@ class Puller:
 
     async def _fetch(self, session: aiohttp.ClientSession, after: int) -> bytes:
         url = f"{self.source}/api/v1/events"
-        async with session.get(url, params={"after": after, "limit": self._limit}) as resp:
+        params = {"after": after, "limit": self._limit}
+        kwargs = {} if self._timeout is None else {"timeout": self._timeout}
+        async with session.get(url, params=params, **kwargs) as resp:
             body = await resp.read()
             if resp.status != 200:
                 raise aiohttp.ClientResponseError(
@@ -270,19 +282,27 @@ class Puller:
         return stored > 0 or page.next != after
 
     async def _set_up(self, up: bool, detail: str) -> None:
+        if not up:
+            self.health.error = detail
         if self.health.up == up:
             return
         was, self.health.up = self.health.up, up
+        now = self._clock()
         if up:
             log.info("agent reachable agent=%s", self.health.label)
+            self.health.down_since = self.health.error = None
         else:
             log.warning("agent unreachable agent=%s error=%s", self.health.label, detail)
+            self.health.down_since = now
+            # Nothing of this agent is stored while it is unreachable: a failure to store its
+            # last page is no longer news (the agent problem is), and is retried when it is back.
+            self._store.health.forget(f"ingest {self.source}")
         # Only a known agent has events whose votes its absence affects.
         if self.health.name is not None and (was is not None or not up):
             try:
                 async with self._lock:
-                    await asyncio.to_thread(
-                        self._store.agent_status, self.health.name, self._clock(), up
-                    )
+                    await asyncio.to_thread(self._store.agent_status, self.health.name, now, up)
             except StoreError as exc:
                 log.error("store failed agent=%s error=%s", self.health.label, exc)
+                # Not recorded: try again with the next pull, so the period is not lost.
+                self.health.up = was

@@ -20,7 +20,8 @@ DAY = 86400.0
 
 
 class CollectorMetrics(_PromCollector):
-    """Exports ``pantau_outages_open``, per-site/-district gauges and the collector's health."""
+    """Exports ``pantau_outages_open``, per-site/-district gauges and the collector's health
+    (agents pulled, store writable)."""
 
     def __init__(self, collector: Collector, clock: Callable[[], float] | None = None) -> None:
         self._c = collector
@@ -29,6 +30,20 @@ class CollectorMetrics(_PromCollector):
     def collect(self) -> Iterator[Metric]:
         yield from self._sites()
         yield from self._agents()
+        yield from self._store()
+
+    def _store(self) -> Iterator[Metric]:
+        h = self._c.store.health
+        up = GaugeMetricFamily(
+            "pantau_collector_store_up",
+            "1 while every kind of store write succeeds, 0 while one fails (see /healthz)",
+        )
+        up.add_metric([], 1.0 if h.up else 0.0)
+        failures = CounterMetricFamily(
+            "pantau_collector_store_write_failures", "Store writes that failed (rolled back)"
+        )
+        failures.add_metric([], h.failures_total)
+        yield from (up, failures)
 
     def _sites(self) -> Iterator[Metric]:
         c, now = self._c, self._clock()

@@ -7,7 +7,6 @@ store at start and updated after each round; the API and the metrics read it, ne
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import time
@@ -15,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 import aiohttp
 from pantau.collector.availability import Maintenance
+from pantau.collector.health import AGENT_PROBLEM_AFTER, Problem, agent_problems
 from pantau.collector.ingest import AgentHealth, Puller
 from pantau.collector.outages import Decision, OutageParams, SiteRef, decide
 from pantau.collector.store import Store
@@ -97,6 +97,9 @@ class Collector:
         self.maintenance: list[Maintenance] = []
         self.ready = False
         self._lock = asyncio.Lock()
+        self._round_lock = asyncio.Lock()  # a reload waits for the round in progress
+        self._wake = asyncio.Event()  # set by a reload: pull at once with the new settings
+        self._rederive = False  # every site to re-derive (a reload changed sites or parameters)
         self.pullers: list[Puller] = []
 
     @property
@@ -105,35 +108,113 @@ class Collector:
 
     async def start(self) -> None:
         """Load cursors and maintenance, re-derive every site once (crash recovery)."""
-        store = self.store
-        cursors = await asyncio.to_thread(store.cursors)
-        down = await asyncio.to_thread(store.agent_down)
-        self.pullers = []
-        for url in self.config.agents:
-            cur = cursors.get(url.rstrip("/"))
-            p = Puller(
-                url,
-                store,
-                self.refs,
-                limit=self.config.page_limit,
-                skew=self.config.clock_skew,
-                clock=self.clock,
-                write_lock=self._lock,
-                cursor=cur,
-            )
-            if cur and down.get(cur.agent) and down[cur.agent][-1][1] is None:
-                p.health.up = False
-            self.pullers.append(p)
-        await asyncio.to_thread(store.mark_dirty, self.refs)
+        self.pullers = await self._pullers(self.config.agents, {})
+        await asyncio.to_thread(self.store.mark_dirty, self.refs)
         await self._refresh()
         await self._load_maintenance()
 
+    async def _pullers(self, urls: Iterable[str], running: Mapping[str, Puller]) -> list[Puller]:
+        """A puller per URL: the running one if any, else a new one from its stored cursor."""
+        cursors = await asyncio.to_thread(self.store.cursors)
+        down = await asyncio.to_thread(self.store.agent_down)
+        out = []
+        for url in urls:
+            p = running.get(url.rstrip("/"))
+            if p is None:
+                cur = cursors.get(url.rstrip("/"))
+                p = Puller(
+                    url,
+                    self.store,
+                    self.refs,
+                    limit=self.config.page_limit,
+                    skew=self.config.clock_skew,
+                    clock=self.clock,
+                    write_lock=self._lock,
+                    cursor=cur,
+                    timeout=self.config.agent_timeout,
+                )
+                if cur and down.get(cur.agent) and down[cur.agent][-1][1] is None:
+                    p.health.up = False
+                    p.health.down_since = down[cur.agent][-1][0]
+            out.append(p)
+        return out
+
+    async def reconfigure(self, config: CollectorConfig, sites: Iterable[Site]) -> list[str]:
+        """Apply a reloaded ``[collector]`` section and inventory; return what changed.
+
+        Agents added are pulled from their stored cursor (or from the start), agents removed
+        are no longer pulled and, from now on, no longer vote (recorded as unreachable, as for
+        an agent the collector cannot reach); their events and every outage stay in the store.
+        A changed inventory or outage parameters re-derive every site. ``listen`` and the
+        database cannot change here: the caller keeps the running ones (restart needed).
+        """
+        async with self._round_lock:
+            return await self._reconfigure(config, {s.id: s for s in sites})
+
+    async def _reconfigure(self, config: CollectorConfig, sites: dict[str, Site]) -> list[str]:
+        changed = [
+            k for k in CollectorConfig.model_fields if getattr(config, k) != getattr(self.config, k)
+        ]
+        if sites != self.sites:
+            changed.append("inventory")
+        running = {p.source: p for p in self.pullers}
+        wanted = {u.rstrip("/") for u in config.agents}
+        removed = [p for s, p in running.items() if s not in wanted]
+        self.config = config
+        if sites != self.sites:
+            self.sites, self.refs = sites, site_refs(sites.values())
+        pullers = await self._pullers(config.agents, running)
+        for p in pullers:
+            p.configure(
+                self.refs,
+                limit=config.page_limit,
+                skew=config.clock_skew,
+                timeout=config.agent_timeout,
+            )
+        self.pullers = pullers  # the next round pulls these; one running now finishes
+        for p in removed:
+            log.info("agent no longer pulled agent=%s source=%s", p.health.label, p.source)
+            self.store.health.forget(f"ingest {p.source}")
+            if p.health.name is not None and p.health.up is not False:
+                try:
+                    async with self._lock:
+                        await asyncio.to_thread(
+                            self.store.agent_status, p.health.name, self.clock(), False
+                        )
+                except StoreError as exc:
+                    log.error("store failed agent=%s error=%s", p.health.label, exc)
+        params = params_of(config)
+        if params != self.params or "inventory" in changed or removed:
+            self.params, self._rederive = params, True
+            try:
+                await self._refresh()
+            except StoreError as exc:  # the store failing is not the config's fault
+                log.error("re-derivation failed, retried next round error=%s", exc)
+        try:
+            await self._load_maintenance()
+        except StoreError as exc:
+            log.error("reading maintenance windows failed error=%s", exc)
+        self._wake.set()
+        return changed
+
+    def problems(self, now: float | None = None) -> list[Problem]:
+        """What is wrong now: failing store writes, agents not pulled for a while."""
+        now = self.clock() if now is None else now
+        after = max(AGENT_PROBLEM_AFTER, 3 * self.config.pull_interval)
+        return [*self.store.health.problems(), *agent_problems(self.agents, now, after)]
+
     async def _refresh(self) -> None:
+        """Re-derive what changed, or every site after a reload changed sites or parameters."""
+        full = self._rederive
+        if full:
+            await asyncio.to_thread(self.store.mark_dirty, self.refs)
         async with self._lock:
             d = await asyncio.to_thread(refresh, self.store, self.refs, self.params, self.clock())
+        self._rederive = False
+        old = Decision({}, {}, {}) if full else self.decision
         self.decision = Decision(
-            {**self.decision.timelines, **d.timelines},
-            {**self.decision.outages, **d.outages},
+            {**old.timelines, **d.timelines},
+            {**old.outages, **d.outages},
             {r.id: r.parent for r in self.refs.values()},
             d.isolation,
         )
@@ -151,11 +232,12 @@ class Collector:
             async with gate:
                 await p.pull(session)
 
-        await asyncio.gather(*(one(p) for p in self.pullers))
-        try:
-            await self._refresh()
-        except StoreError as exc:
-            log.error("outage derivation failed error=%s", exc)
+        async with self._round_lock:
+            await asyncio.gather(*(one(p) for p in self.pullers))
+            try:
+                await self._refresh()
+            except StoreError as exc:
+                log.error("outage derivation failed error=%s", exc)
 
     async def add_maintenance(self, window: Maintenance) -> Maintenance:
         async with self._lock:
@@ -175,7 +257,16 @@ class Collector:
         async with aiohttp.ClientSession(timeout=timeout) as session:
             while not stop.is_set():
                 started = self.clock()
+                self._wake.clear()
                 await self.round(session)
                 wait = max(0.0, self.config.pull_interval - (self.clock() - started))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), wait)
+                await self._sleep(stop, wait)
+
+    async def _sleep(self, stop: asyncio.Event, seconds: float) -> None:
+        """Until ``stop``, a reload (:meth:`reconfigure` wakes the loop) or ``seconds``."""
+        waits = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())}
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()

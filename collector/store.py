@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import logging
 import operator
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
@@ -19,6 +20,7 @@ import alembic.command
 import alembic.config
 import sqlalchemy as sa
 from pantau.collector.availability import Maintenance
+from pantau.collector.health import StoreHealth
 from pantau.collector.outages import Outage
 from pantau.collector.schema import (
     agent_status,
@@ -93,6 +95,10 @@ class Store:
         self.engine = engine
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self.name = engine.url.render_as_string(hide_password=True)
+        path = engine.url.database if engine.dialect.name == "sqlite" else None
+        path = None if path in (None, "", ":memory:") else path
+        #: Failing writes, for /healthz and pantau_collector_store_up.
+        self.health = StoreHealth(self.name, str(Path(path).resolve()) if path else None)
         # Sites this process marked in a committed transaction and no derivation unmarked yet:
         # marking them again is a no-op, and skipping it halves the rows ingest writes.
         self._marked: set[str] = set()
@@ -105,14 +111,20 @@ class Store:
         self._mark_sql = f"INSERT INTO dirty_sites (site) VALUES ({mark}) ON CONFLICT DO NOTHING"
 
     @contextlib.contextmanager
-    def _tx(self, operation: str) -> Iterator[Connection]:
+    def _tx(self, operation: str, write: str | None = None) -> Iterator[Connection]:
+        """One transaction; ``write`` names the kind of write, reported to :attr:`health`."""
         try:
             with self.engine.begin() as conn:
                 yield conn
         except (sa.exc.SQLAlchemyError, OSError) as exc:
+            detail = _detail(exc)
+            if write:
+                self.health.failed(write, operation, detail, time.time())
             raise StoreError(
-                f"store {self.name}: {operation} failed: {_detail(exc)}; nothing of it was written"
+                f"store {self.name}: {operation} failed: {detail}; nothing of it was written"
             ) from exc
+        if write:
+            self.health.succeeded(write)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -142,7 +154,7 @@ class Store:
         """
         rows = [(log_id, *_event_fields(e)) for e in batch]
         sites = {e.site for e in batch if e.type == "site" and e.site}
-        with self._tx(f"storing {len(rows)} events from {source}") as conn:
+        with self._tx(f"storing {len(rows)} events from {source}", f"ingest {source}") as conn:
             stored = 0
             if rows:
                 # The hot path: the driver's executemany on fixed SQL. SQLAlchemy's per-row
@@ -198,7 +210,7 @@ class Store:
 
     def agent_status(self, agent: str, time: float, up: bool) -> None:
         """Record that the collector could (``up``) or could not reach ``agent`` from ``time``."""
-        with self._tx(f"recording agent {agent} status") as conn:
+        with self._tx(f"recording agent {agent} status", f"agent-status {agent}") as conn:
             conn.execute(sa.insert(agent_status).values(agent=agent, time=time, up=up))
             self._mark(conn, self._sites_of(conn, agent))
 
@@ -223,7 +235,7 @@ class Store:
 
     def mark_dirty(self, sites: Iterable[str]) -> None:
         sites = set(sites)
-        with self._tx("marking sites to update") as conn:
+        with self._tx("marking sites to update", "derive") as conn:
             self._mark(conn, sites)
         self._marked |= sites
 
@@ -232,7 +244,7 @@ class Store:
     ) -> None:
         """Replace the outages of the sites in ``derived``; unmark ``clean`` in the same go."""
         clean = sorted(set(clean))
-        with self._tx(f"storing outages of {len(derived)} sites") as conn:
+        with self._tx(f"storing outages of {len(derived)} sites", "derive") as conn:
             for i in range(0, len(clean), 500):
                 conn.execute(
                     sa.delete(dirty_sites).where(dirty_sites.c.site.in_(clean[i : i + 500]))
@@ -272,7 +284,7 @@ class Store:
     # -- maintenance ----------------------------------------------------------------------
 
     def add_maintenance(self, window: Maintenance, origin: str = "api") -> int:
-        with self._tx("adding a maintenance window") as conn:
+        with self._tx("adding a maintenance window", "maintenance") as conn:
             values = {k: getattr(window, k) for k in ("site", "district", "start", "end", "reason")}
             stmt = sa.insert(maintenance).values(**values, origin=origin)
             return int(conn.execute(stmt.returning(maintenance.c.id)).scalar_one())

@@ -6,8 +6,11 @@ agents' ``/metrics`` and event API, from the root namespace through the lab's ``
 
 from __future__ import annotations
 
+import json
 import math
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,15 @@ def outages(run: LabRun, **query: str) -> list[dict[str, Any]]:
     qs = "&".join(f"{k}={v}" for k, v in query.items())
     found = run.get_json(f"{run.files.collector_url}/api/v1/outages?{qs}")["outages"]
     return sorted(found, key=lambda o: (o["start"], o["site"]))
+
+
+def healthz(run: LabRun) -> tuple[int, dict[str, Any]]:
+    """The collector's ``/healthz``: status code and JSON body (503 is an answer, not an error)."""
+    try:
+        with urllib.request.urlopen(f"{run.files.collector_url}/healthz", timeout=3) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
 
 
 def site_states(run: LabRun) -> dict[str, str]:

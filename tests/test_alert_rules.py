@@ -78,6 +78,7 @@ def test_every_alert_is_tested_firing_and_quiet(alert: str) -> None:
         ("PantauAgentDown", ("gap", "isolated")),
         ("PantauAgentIsolated", ("blip",)),
         ("PantauCollectorDown", ("restart",)),
+        ("PantauCollectorStoreDown", ("blip",)),
         ("PantauDistrictBlankspot", ("short dip", "isolated", "down parent")),
     ],
 )

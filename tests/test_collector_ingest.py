@@ -248,3 +248,30 @@ async def test_store_failure_is_retried_and_nothing_is_lost(tmp_path, store, cap
         assert store.count_events() == 301
         outs = store.outages(site="bts")  # 150 down periods, flapping: merged, not lost
         assert sum(o.transitions for o in outs) == 150 and outs[0].flapping
+
+
+async def test_reconfigure_swaps_agents_and_inventory_and_keeps_history(tmp_path, store):
+    """What SIGHUP applies (collector/cli.py reload): agents and sites, history untouched."""
+    async with agent_api(tmp_path / "a1.db", "a1") as a1, agent_api(tmp_path / "a2.db", "a2") as a2:
+        a1.emit("bts", "unknown", "up", T0)
+        a1.emit("bts", "up", "down", T0 + 10)
+        a2.emit("office", "unknown", "up", T0)
+        c = await started(store, a1.url)
+        await pull(c)
+        [kept] = store.outages()
+        assert kept.site == "bts" and kept.end is None
+        sites = [s for s in SITES if s.id != "bts"]
+        changed = await c.reconfigure(CollectorConfig(agents=(a2.url,), quorum=0.6), sites)
+        assert {"agents", "quorum", "inventory"} <= set(changed)
+        assert "bts" not in c.sites and "bts" not in c.decision.timelines
+        assert store.outages() == [kept], "the removed site's history stays"
+        assert store.agent_down()["a1"] == [(T0 + 3600, None)], "a removed agent no longer votes"
+        await pull(c)
+        assert [(h.name, h.up, h.ingested) for h in c.agents] == [("a2", True, 1)]
+        assert c.decision.label_at("office", T0 + 100) == "up"
+        assert c.params.quorum == 0.6
+        # Back again: resumes from its stored cursor, nothing pulled twice.
+        await c.reconfigure(CollectorConfig(agents=(a1.url, a2.url)), SITES)
+        await pull(c)
+        assert store.count_events() == 3 and c.agents[0].ingested == 0
+        assert c.agents[0].up is True and store.agent_down()["a1"][-1][1] is not None

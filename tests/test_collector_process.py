@@ -77,15 +77,20 @@ class CollectorProcess:
         self.listen = free_port()
         self.api = f"http://127.0.0.1:{self.listen}"
         self.config = tmp / "collector.toml"
-        agents = ", ".join(f'"http://127.0.0.1:{p}"' for p in agent_ports)
-        self.config.write_text(
-            f'[collector]\nlisten = "127.0.0.1:{self.listen}"\n'
-            f'database = "sqlite:///collector.db"\nagents = [{agents}]\n'
-            "pull_interval = 0.2\nagent_timeout = 1\n\n"
-            + site_toml(SITE, "127.0.0.1", [f"tcp:{service_port}"])
-        )
+        self.service_port = service_port
+        self.write(agent_ports)
         self.log = tmp / "collector.log"
         self.proc: subprocess.Popen | None = None
+
+    def write(self, agent_ports: list[int], listen: int | None = None, extra: str = "") -> None:
+        """(Re)write the config file, as an operator would before a reload."""
+        agents = ", ".join(f'"http://127.0.0.1:{p}"' for p in agent_ports)
+        self.config.write_text(
+            f'[collector]\nlisten = "127.0.0.1:{listen or self.listen}"\n'
+            f'database = "sqlite:///collector.db"\nagents = [{agents}]\n'
+            f"pull_interval = 0.2\nagent_timeout = 1\n{extra}\n"
+            + site_toml(SITE, "127.0.0.1", [f"tcp:{self.service_port}"])
+        )
 
     def start(self) -> None:
         argv = [sys.executable, "-P", "-m", "pantau.cli", "collector", "--config", str(self.config)]
@@ -208,3 +213,52 @@ def test_bad_config_exits_with_a_clear_message(tmp_path):
     )
     assert res.returncode == 2
     assert b"collector.database: 'mysql://x': use sqlite:///PATH or postgresql://" in res.stderr
+
+
+def agents_of(collector: CollectorProcess) -> dict[str, dict]:
+    return {a["agent"]: a for a in http_json(f"{collector.api}/api/v1/agents")["agents"]}
+
+
+@pytest.mark.slow
+def test_sighup_adds_and_removes_agents_and_refuses_a_bad_config(tmp_path, service):
+    a1, a2 = (start_agent(tmp_path, name, service) for name in ("a1", "a2"))
+    collector = CollectorProcess(tmp_path, [a1.port], service.port)
+    try:
+        collector.start()
+        wait_for(lambda: agents_of(collector).get("a1", {}).get("ingested"), "a1 pulled")
+        assert set(agents_of(collector)) == {"a1"}
+        a2_events = len(a2.events())
+        assert a2_events >= 1  # a2 logged the site up: it has something to pull
+
+        collector.write([a1.port, a2.port])
+        collector.proc.send_signal(signal.SIGHUP)
+        wait_for(
+            lambda: agents_of(collector).get("a2", {}).get("ingested") == a2_events,
+            "the added agent pulled",
+        )
+        assert agents_of(collector)["a1"]["up"] is True
+
+        # Invalid: refused, named in the log, and the running config (both agents) stays.
+        collector.write([a1.port], extra="quorum = 7\n")
+        collector.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reload refused" in collector.log.read_text(), "the refusal logged")
+        text = collector.log.read_text()
+        assert "collector.quorum: Input should be less than or equal to 1" in text, text[-2000:]
+        time.sleep(1)
+        assert collector.proc.poll() is None
+        assert set(agents_of(collector)) == {"a1", "a2"}
+        assert http_json(f"{collector.api}/healthz")["status"] == "ok"
+
+        # Valid again, a2 removed, listen changed: a2 stops, listen needs a restart.
+        collector.write([a1.port], listen=free_port())
+        collector.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: set(agents_of(collector)) == {"a1"}, "the removed agent gone")
+        assert "restart needed" in collector.log.read_text()
+        assert "key=collector.listen" in collector.log.read_text()
+        assert collector.outages() == []  # no outage was opened by any of it
+        assert collector.stop(signal.SIGTERM) == 0
+    finally:
+        collector.reap()
+        for a in (a1, a2):
+            a.__exit__()
+    assert "Traceback" not in collector.log.read_text()

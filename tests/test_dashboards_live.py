@@ -238,7 +238,10 @@ WITHOUT_COLLECTOR = [
         "the collector (pantau collector) is not in this build yet",
     ),
 ]
-WITH_COLLECTOR = [(r"PantauCollectorDown", "the collector is up")]
+WITH_COLLECTOR = [
+    (r"PantauCollectorDown", "the collector is up"),
+    (r"PantauCollectorStoreDown", "the collector's store is writable"),
+]
 
 
 def _expected_empty(expr: Expr) -> str | None:

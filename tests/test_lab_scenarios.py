@@ -23,6 +23,7 @@ from labscenario import (
     agent_metrics,
     alerts,
     collector_metrics,
+    healthz,
     metric,
     outages,
     per_direction,
@@ -317,8 +318,23 @@ def test_collector_store_disk_full_is_reported_and_recovered(start_lab, tmp_path
         wait_until(said_full, 20, what="the collector saying its disk is full")
         assert outages(run, site=second) == [], "nothing can have been stored"
         assert _one_outage(run, first) == recorded, "what was recorded is still readable"
+        # ...and says so where a load balancer, a watchdog or an operator's curl looks.
+        _, body = wait_until(
+            lambda: (h := healthz(run))[0] == 503 and h, 10, what="/healthz degraded"
+        )
+        assert body["status"] == "degraded", body
+        problem = body["problems"][0]
+        assert problem["component"] == "store" and problem["severity"] == "critical"
+        assert problem["error"] == "database or disk is full", problem
+        assert "database or disk is full" in problem["message"]
+        assert problem["database"] == f"sqlite:///{store_dir}/collector.db", problem
+        assert problem["hint"].startswith(f"free space on the filesystem holding {store_dir}")
+        assert metric(collector_metrics(run), "pantau_collector_store_up") == 0
 
         filler.unlink()  # space returns
+        wait_until(lambda: healthz(run)[0] == 200, 20, what="/healthz ok again by itself")
+        assert healthz(run)[1] == {"status": "ok", "problems": []}
+        assert metric(collector_metrics(run), "pantau_collector_store_up") == 1
         wait_until(lambda: outages(run, site=second, open="true"), 20, what="the new outage")
         run.lab.restore(second)
         wait_until(lambda: not outages(run, open="true"), 20, what="the outage closed")
@@ -343,12 +359,9 @@ def test_inventory_edit_and_sighup_start_and_stop_sites_and_keep_history(start_l
     history = _one_outage(run, gone)
 
     run.edit_inventory(add=[new], remove=[gone])
-    for agent in ("agent1", "agent2"):
-        run.signal(agent, signal.SIGHUP)
-    # The collector has no SIGHUP reload: it is restarted on the same store instead.
-    run.signal("collector", signal.SIGTERM)
-    run.start_collector()
-    run.wait_http(run.files.collector_url + "/healthz")
+    collector = run.procs["collector"]
+    for key in ("agent1", "agent2", "collector"):  # what `systemctl reload` does
+        run.signal(key, signal.SIGHUP)
 
     def agents_see_new_site() -> bool:
         return all(
@@ -367,4 +380,7 @@ def test_inventory_edit_and_sighup_start_and_stop_sites_and_keep_history(start_l
         ]
         assert removed, f"{agent} logged no removal of {gone}"
     wait_until(lambda: site_states(run).get(new.id) == "up", 20, what="collector sees new site")
+    assert gone not in site_states(run), "the collector still shows the removed site"
     assert _one_outage(run, gone) == history, "history of the removed site was lost"
+    assert run.procs["collector"] is collector and collector.poll() is None, "reloaded in place"
+    assert healthz(run)[0] == 200

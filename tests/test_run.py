@@ -48,6 +48,21 @@ def test_run_starts_agent_and_collector_and_stops_both(tmp_path):
                     pass
                 time.sleep(0.3)
             assert state == "up", both.log_text()[-3000:]
+            # SIGHUP reaches both (the collector logs into the same output).
+            both.send(signal.SIGHUP)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                text = both.log_text()
+                if (
+                    "pantau.collector.cli: reloaded" in text
+                    and "pantau.agent.runtime: reloaded" in text
+                ):
+                    break
+                time.sleep(0.2)
+            else:
+                raise AssertionError(f"not both reloaded:\n{both.log_text()[-3000:]}")
+            with urllib.request.urlopen(sites_url, timeout=5) as resp:
+                assert json.load(resp)["sites"][0]["state"] == "up"
             assert both.stop(signal.SIGTERM) == 0
         text = both.log_text()
         assert "collector started pid=" in text and "collector stopped" in text

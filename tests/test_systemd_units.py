@@ -69,8 +69,8 @@ def test_collector_runs_with_no_capability() -> None:
     service = _unit("pantau-collector.service")["Service"]
     assert service["User"] == "pantau"
     assert service["AmbientCapabilities"] == "" and service["CapabilityBoundingSet"] == ""
-    # SIGHUP would kill the collector (it has no handler for it): no reload through it.
-    assert "ExecReload" not in service
+    # SIGHUP re-reads the config (collector/cli.py reload), like the agent's.
+    assert service["ExecReload"] == "/bin/kill -HUP $MAINPID"
 
 
 @pytest.mark.parametrize(
