@@ -135,3 +135,39 @@ def test_promtool_accepts_a_large_exposition() -> None:
     assert done.returncode == 0 and not done.stdout.strip() and not done.stderr.strip(), (
         done.stdout + done.stderr
     )
+
+
+def test_snmp_families_one_series_per_interface_and_a_consistent_view() -> None:
+    """Two SNMP probes of one site export its interfaces once; a poll that lands while a scrape
+    is written does not leak into it (the counters are replaced per poll, not edited)."""
+    from pantau.agent.probes.snmp import SnmpProber
+    from pantau.agent.snmp_state import DeviceState, advance
+    from pantau.agent.snmp_walk import Interface, Snapshot
+
+    def snap(octets: int, alias: str) -> Snapshot:
+        lo = Interface(1, "lo", alias, "", 1, 1, octets, octets, 10, None, 0, 0, 0, 0)
+        return Snapshot(500, "r1", 'Linux "core"\nrouter', {1: lo}, {"1.3.6.1.2.1.1.7.0": 72.0}, 1)
+
+    prober = SnmpProber.__new__(SnmpProber)  # only the state families() reads; no sockets
+    prober._in_flight = 0
+    state = DeviceState()
+    advance(state, snap(1000, "uplink"))
+    prober._devices = {"r1": state}
+    prober._results = {
+        ("r1", "snmp:v2"): ProbeResult(True, "ok", 0.01, 1.0),
+        ("r1", "snmp:v3"): ProbeResult(True, "ok", 0.01, 1.0),
+    }
+    families = prober.families()
+    advance(state, snap(5000, "uplink, ganti"))  # the next poll, while the scrape is written
+    text = render(families)
+    got = samples(text)
+    assert text.count("pantau_if_in_octets_total{") == 1
+    lo = (("ifalias", "uplink"), ("ifindex", "1"), ("ifname", "lo"), ("site", "r1"))
+    assert got[("pantau_if_in_octets_total", lo)] == 1000
+    assert got[("pantau_if_speed_bits_per_second", lo)] == 10e6
+    assert got[("pantau_snmp_up", (("probe", "snmp:v3"), ("site", "r1")))] == 1
+    info = (("site", "r1"), ("sysdescr", 'Linux "core"\nrouter'), ("sysname", "r1"))
+    assert got[("pantau_snmp_info", info)] == 1
+    later = samples(render(prober.families()))
+    lo2 = (("ifalias", "uplink, ganti"), *lo[1:])
+    assert later[("pantau_if_in_octets_total", lo2)] == 5000
