@@ -43,6 +43,7 @@ _JEQ_K, _RET_K = 0x15, 0x06
 _INSN = struct.Struct("=HBBI")  # struct sock_filter: code, jt, jf, k (host byte order)
 _ACCEPT = 0xFFFFFFFF  # return value: keep this many bytes at most, i.e. the whole packet
 _filter_failed_logged = False
+_STALE_MAX, _STALE_BUF = 65536, 2048  # bounds of the read of packets queued before the filters
 
 
 def permission_message(python: str, gid: int, ping_group_range: str) -> str:
@@ -197,6 +198,13 @@ def _setup(
             if not _filter_failed_logged:
                 _filter_failed_logged = True
                 log.warning("icmp identifier filter not attached error=%s", exc)
+        # A raw socket receives from socket() on: drop what it queued before the filters were
+        # attached (another pinger's traffic), so that only what passes them is ever read.
+        for _ in range(_STALE_MAX):
+            try:
+                sock.recv(_STALE_BUF)
+            except OSError:  # BlockingIOError: nothing (more) queued
+                break
     else:
         # ICMP errors reach a datagram socket only through its error queue.
         if v6:

@@ -7,10 +7,12 @@ replies must not reach it while its own replies and ICMP errors do.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import select
 import socket
 import struct
+import threading
 import time
 
 import pytest
@@ -165,6 +167,36 @@ def test_foreign_echo_reply_is_dropped_by_the_kernel_own_arrives(family: int, ta
     finally:
         for sock in (mine.sock, other.sock, bare):
             sock.close()
+
+
+def test_no_foreign_reply_is_read_even_when_queued_before_the_filter() -> None:
+    """A raw socket receives from socket() on, before its filters are attached: what it queued
+    then (here: replies to a flood of echo requests with another identifier) is dropped."""
+    flood = raw_channel(socket.AF_INET, 0x5555)
+    stop = threading.Event()
+
+    def send() -> None:
+        packet = wire.echo_request(0x5555, 1, bytes(56))
+        for _ in range(200_000):  # bounded: a few seconds at most
+            if stop.is_set():
+                return
+            with contextlib.suppress(BlockingIOError):
+                flood.sock.sendto(packet, ("127.0.0.1", 0))
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    try:
+        opened = [raw_channel(socket.AF_INET, 0x6666) for _ in range(30)]
+    finally:
+        stop.set()
+        sender.join(10)
+        flood.sock.close()
+    try:
+        for channel in opened:
+            assert received(channel.sock, socket.AF_INET, wait=0.02) == []
+    finally:
+        for channel in opened:
+            channel.sock.close()
 
 
 def _unreachable4(quoted_ident: int) -> bytes:
