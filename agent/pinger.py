@@ -8,6 +8,11 @@ target address; RTTs come from monotonic send timestamps. An ICMP error (destina
 TTL exceeded) quoting one of our echo requests fails that echo with a reason. Anything else that
 arrives (replies for other pingers, late or duplicate replies, malformed packets) is ignored.
 Sockets and their privileges: :mod:`pantau.agent.icmp_socket`; packets: :mod:`~.icmp_wire`.
+
+A Pinger is one process's engine. The agent's rounds stay in one process: they are paced
+(``rate``), so one process keeps up and a fork would only cost memory. ``pantau probe icmp``
+forks sweep workers for large unpaced sweeps (:mod:`pantau.agent.probe_cli`), each with its own
+Pinger and raw-socket identifier.
 """
 
 from __future__ import annotations

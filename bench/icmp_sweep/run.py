@@ -1,13 +1,15 @@
 """Benchmark: one ICMP sweep of 10,000 loopback targets x 3 echoes, pantau against fping.
 
-Run as root from the repository root (fping's fastest settings need root):
+Run as root from the repository root (fping's fastest settings need root), with the python of
+the venv pantau is installed in (its ``pantau`` next to ``sys.executable`` is the one run):
 
-    python bench/icmp_sweep/run.py [--targets 10000] [--runs 3]
+    /path/to/venv/bin/python bench/icmp_sweep/run.py [--targets 10000] [--runs 3]
 
 Both tools get the same target file (127.1.x.y: every address of 127.0.0.0/8 answers on Linux
 ``lo``, so nothing leaves the machine), alternately, ``--runs`` times each. Prints the median wall
 time, CPU time (user + system, from the child's own rusage) and peak resident memory of each,
-and pantau/fping ratios. Checks that every target answered all 3 echoes in both tools.
+and pantau/fping ratios, and how many sweep workers pantau used (from its INFO log). Checks that
+every target answered all 3 echoes in both tools.
 """
 
 from __future__ import annotations
