@@ -277,6 +277,13 @@ def _sweep_tails(pinger: Any, ips: list[str], args: argparse.Namespace, n: int) 
     return [_icmp_tail(ip, stats[ip]) for ip in ips]
 
 
+def _worker_bound(packets: int, n: int, args: argparse.Namespace) -> float:
+    """Seconds the parent waits for its workers of ``packets`` echoes each: generous against a
+    loaded machine (twice the paced sending, 1 ms a packet, the timeout), never forever."""
+    sending = packets * n / args.rate if args.rate else 0.0
+    return 30.0 + 2 * (sending + packets * 1e-3 + (args.count - 1) * args.period + args.timeout)
+
+
 @dataclasses.dataclass
 class _Worker:
     """A forked sweep worker, as the parent sees it."""
@@ -299,13 +306,7 @@ def _run_workers(
     """
     n = len(slices)
     workers: list[_Worker] = []
-    # Bounded wait for the children: generous against a loaded machine, never forever.
-    packets = max(map(len, slices)) * args.count
-    bound = (
-        30.0
-        + 2 * (packets * n / args.rate if args.rate else 0.0)
-        + 2 * (packets * 1e-3 + (args.count - 1) * args.period + args.timeout)
-    )
+    bound = _worker_bound(max(map(len, slices)) * args.count, n, args)
     deadline = time.monotonic() + bound
     try:
         for number in range(2, n + 1):
@@ -393,7 +394,7 @@ def _collect(workers: list[_Worker], deadline: float) -> None:
 def _decode(w: _Worker, bound: float) -> tuple[list[str], str | None]:
     """A worker's tails, and what went wrong if anything did."""
     if w.late:
-        return [], f"did not finish within {bound:.0f} s (killed)"
+        return [], f"did not finish within {bound:g} s (killed)"
     code = os.waitstatus_to_exitcode(w.status or 0)
     text = w.data.decode("utf-8", "replace")
     header, _, body = text.partition("\n")

@@ -5,6 +5,7 @@ Real sweeps of loopback addresses (127.1.x.y), each bounded in count and time.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -161,6 +162,27 @@ def test_worker_exception_is_reported(
     assert code == 1 and out == ""
     assert "sweep worker 2 of 2" in err
     assert "failed: RuntimeError: injected failure" in err
+
+
+@needs_icmp
+def test_worker_past_its_time_bound_is_killed_and_reported(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parent, sweep = os.getpid(), Pinger.sweep
+
+    async def stuck_in_child(self, addresses, **kwargs):
+        if os.getpid() != parent:
+            await asyncio.sleep(60)  # killed long before
+        return await sweep(self, addresses, **kwargs)
+
+    monkeypatch.setattr(Pinger, "sweep", stuck_in_child)
+    monkeypatch.setattr(probe_cli, "_worker_bound", lambda packets, n, args: 0.5)
+    start = time.monotonic()
+    code = main(["probe", "icmp", "-c", "1", "--workers", "2", *loopback_targets(4)])
+    out, err = capsys.readouterr()
+    assert code == 1 and out == ""
+    assert "sweep worker 2 of 2" in err and "failed: did not finish within 0.5 s (killed)" in err
+    assert time.monotonic() - start < 10
 
 
 def test_missing_privilege_is_said_once_before_any_fork(
