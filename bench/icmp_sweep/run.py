@@ -73,6 +73,9 @@ def main() -> int:
     parser.add_argument("--targets", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
+        "--workers", default="auto", help="pantau's --workers (default auto, as its own default)"
+    )
+    parser.add_argument(
         "--no-nice", dest="nice", action="store_false", help="run both tools at normal priority"
     )
     args = parser.parse_args()
@@ -125,6 +128,8 @@ def main() -> int:
                 "1",
                 "--rate",
                 "0",
+                "--workers",
+                args.workers,
                 "--targets-file",
                 str(targets),
             ],
