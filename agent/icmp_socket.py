@@ -1,7 +1,9 @@
 """ICMP sockets: a raw socket when the process has CAP_NET_RAW, else the ICMP datagram socket.
 
-On a raw socket we choose the echo identifier and a kernel filter drops the ICMP types we never
-read (Linux copies every ICMP packet to every raw socket). On a datagram socket
+On a raw socket we choose the echo identifier, and two kernel filters keep what Linux copies to
+every raw socket (every ICMP packet the host receives) out of our queue: ``ICMP_FILTER`` drops the
+ICMP types we never read, and a classic BPF program drops echo replies carrying another
+identifier (another pinger's: fping, a second sweep worker). On a datagram socket
 (``net.ipv4.ping_group_range``) the kernel rewrites the identifier to the socket's port and reports
 ICMP errors through the socket's error queue (``IP_RECVERR``). When neither may be opened,
 :class:`~pantau.errors.PermissionDenied` says exactly what to run.
@@ -9,6 +11,7 @@ ICMP errors through the socket's error queue (``IP_RECVERR``). When neither may 
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import logging
 import os
@@ -31,6 +34,16 @@ RCVBUF = 8 << 20  # the replies of a 10,000-target pass fit while the sender run
 _SO_RCVBUFFORCE = 33  # <asm-generic/socket.h>; needs CAP_NET_ADMIN, lifts net.core.rmem_max
 _SOL_RAW, _ICMP_FILTER = 255, 1  # <linux/icmp.h>: bit set = ICMP type dropped by the kernel
 _ICMP6_FILTER = 1  # <linux/icmpv6.h>, level IPPROTO_ICMPV6; same bit sense over 256 types
+_SO_ATTACH_FILTER = 26  # <asm-generic/socket.h>; the socket module does not export it
+
+# Classic BPF opcodes (<linux/filter.h>), only those echo_filter uses.
+_LD_B_ABS, _LD_H_ABS, _LD_B_IND, _LD_H_IND = 0x30, 0x28, 0x50, 0x48
+_LDX_B_MSH = 0xB1  # X = 4 * (packet[k] & 0xF): the IPv4 header length
+_JEQ_K, _RET_K = 0x15, 0x06
+_INSN = struct.Struct("=HBBI")  # struct sock_filter: code, jt, jf, k (host byte order)
+_ACCEPT = 0xFFFFFFFF  # return value: keep this many bytes at most, i.e. the whole packet
+_filter_failed_logged = False
+_STALE_MAX, _STALE_BUF = 65536, 2048  # bounds of the read of packets queued before the filters
 
 
 def permission_message(python: str, gid: int, ping_group_range: str) -> str:
@@ -68,8 +81,71 @@ class Channel:
         return "raw" if self.raw else "dgram"
 
 
-def open_channel(family: int, mode: Mode = "auto", rcvbuf: int = RCVBUF) -> Channel:
+def echo_filter(ident: int, v6: bool = False) -> bytes:
+    """The classic BPF program (``struct sock_filter[]``) a raw socket with ``ident`` attaches.
+
+    It drops echo replies whose identifier is not ``ident`` and accepts every other packet:
+    ``ICMP_FILTER`` already lets through only echo replies and the ICMP errors, and an error
+    carries the identifier in its quote of our request, which userspace matches. A packet too
+    short to hold the fields read is dropped by the kernel (cBPF returns 0 on loads past the end).
+
+    Hand-written because no maintained library compiles classic BPF for Python without running a
+    tcpdump binary (``tcpdump -ddd``) at build or run time; six or seven instructions are easier to
+    review than a dependency. IPv4 raw sockets see the IPv4 header first (its length is read with
+    ``ldxb 4*([0]&0xf)`` and the ICMP fields with indirect loads); ICMPv6 raw sockets see the
+    ICMPv6 header at offset 0.
+    """
+    if not 0 <= ident <= 0xFFFF:
+        raise ValueError(f"ident must be 0..65535, got {ident}")
+    if v6:
+        program = [
+            (_LD_B_ABS, 0, 0, 0),  # A = ICMPv6 type
+            (_JEQ_K, 0, 2, wire.ECHO_REPLY6),  # not an echo reply: accept
+            (_LD_H_ABS, 0, 0, 4),  # A = identifier
+            (_JEQ_K, 0, 1, ident),  # ours: accept, else drop
+            (_RET_K, 0, 0, _ACCEPT),
+            (_RET_K, 0, 0, 0),
+        ]
+    else:
+        program = [
+            (_LDX_B_MSH, 0, 0, 0),  # X = IPv4 header length
+            (_LD_B_IND, 0, 0, 0),  # A = ICMP type
+            (_JEQ_K, 0, 2, wire.ECHO_REPLY4),  # not an echo reply: accept
+            (_LD_H_IND, 0, 0, 4),  # A = identifier
+            (_JEQ_K, 0, 1, ident),  # ours: accept, else drop
+            (_RET_K, 0, 0, _ACCEPT),
+            (_RET_K, 0, 0, 0),
+        ]
+    return b"".join(_INSN.pack(*insn) for insn in program)
+
+
+class _SockFprog(ctypes.Structure):
+    """``struct sock_fprog``: instruction count and a pointer to the instructions."""
+
+    _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
+
+
+def attach_filter(sock: socket.socket, program: bytes) -> None:
+    """Attach a classic BPF ``program`` (from :func:`echo_filter`) to ``sock``.
+
+    Raises
+    ------
+    OSError
+        The kernel refused it.
+    """
+    buf = ctypes.create_string_buffer(program, len(program))  # alive until setsockopt returns
+    fprog = _SockFprog(len(program) // _INSN.size, ctypes.addressof(buf))
+    sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, bytes(fprog))  # the kernel copies it
+    del buf
+
+
+def open_channel(
+    family: int, mode: Mode = "auto", rcvbuf: int = RCVBUF, ident: int | None = None
+) -> Channel:
     """Open the ICMP socket for ``family``: raw if allowed (or asked), else datagram.
+
+    ``ident`` is the echo identifier of a raw socket (random if None); a datagram socket gets its
+    port from the kernel instead.
 
     Raises
     ------
@@ -87,12 +163,14 @@ def open_channel(family: int, mode: Mode = "auto", rcvbuf: int = RCVBUF) -> Chan
             continue
         except OSError as exc:
             raise ProbeSetupError(f"cannot open an ICMP socket for {family!r}: {exc}") from exc
-        return _setup(sock, family, raw, rcvbuf)
+        return _setup(sock, family, raw, rcvbuf, ident)
     python = os.path.realpath(sys.executable)
     raise PermissionDenied(permission_message(python, os.getgid(), _ping_group_range()))
 
 
-def _setup(sock: socket.socket, family: int, raw: bool, rcvbuf: int) -> Channel:
+def _setup(
+    sock: socket.socket, family: int, raw: bool, rcvbuf: int, ident: int | None = None
+) -> Channel:
     sock.setblocking(False)
     try:
         sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, rcvbuf)
@@ -110,7 +188,23 @@ def _setup(sock: socket.socket, family: int, raw: bool, rcvbuf: int) -> Channel:
         for kind in keep:
             words[kind >> 5] &= ~(1 << (kind & 31))
         sock.setsockopt(level, option, struct.pack(f"={len(words)}I", *words))
-        ident = random.randrange(1, 0x10000)
+        if ident is None:
+            ident = random.randrange(1, 0x10000)
+        try:
+            attach_filter(sock, echo_filter(ident, v6))
+        except OSError as exc:
+            # Not fatal: userspace ignores foreign identifiers anyway, at a parse per packet.
+            global _filter_failed_logged
+            if not _filter_failed_logged:
+                _filter_failed_logged = True
+                log.warning("icmp identifier filter not attached error=%s", exc)
+        # A raw socket receives from socket() on: drop what it queued before the filters were
+        # attached (another pinger's traffic), so that only what passes them is ever read.
+        for _ in range(_STALE_MAX):
+            try:
+                sock.recv(_STALE_BUF)
+            except OSError:  # BlockingIOError: nothing (more) queued
+                break
     else:
         # ICMP errors reach a datagram socket only through its error queue.
         if v6:

@@ -8,6 +8,11 @@ target address; RTTs come from monotonic send timestamps. An ICMP error (destina
 TTL exceeded) quoting one of our echo requests fails that echo with a reason. Anything else that
 arrives (replies for other pingers, late or duplicate replies, malformed packets) is ignored.
 Sockets and their privileges: :mod:`pantau.agent.icmp_socket`; packets: :mod:`~.icmp_wire`.
+
+A Pinger is one process's engine. The agent's rounds stay in one process: they are paced
+(``rate``), so one process keeps up and a fork would only cost memory. ``pantau probe icmp``
+forks sweep workers for large unpaced sweeps (:mod:`pantau.agent.probe_cli`), each with its own
+Pinger and raw-socket identifier.
 """
 
 from __future__ import annotations
@@ -64,10 +69,20 @@ class Pinger:
         Bytes of echo data after the 8-byte ICMP header (56, like ping and fping).
     rcvbuf
         Receive buffer asked for each socket.
+    ident
+        Echo identifier of the raw sockets (random if None); processes sweeping at once must use
+        different ones. Datagram sockets get theirs from the kernel.
     """
 
-    def __init__(self, *, mode: Mode = "auto", payload_size: int = 56, rcvbuf: int = RCVBUF):
-        self._mode, self._rcvbuf = mode, rcvbuf
+    def __init__(
+        self,
+        *,
+        mode: Mode = "auto",
+        payload_size: int = 56,
+        rcvbuf: int = RCVBUF,
+        ident: int | None = None,
+    ):
+        self._mode, self._rcvbuf, self._ident = mode, rcvbuf, ident
         self._payload = bytes(payload_size)
         self._channels: dict[int, Channel] = {}
         self._broken: set[int] = set()
@@ -98,7 +113,9 @@ class Pinger:
         channel = self._channels.get(family)
         if channel is None and family not in self._broken:
             try:
-                channel = self._channels[family] = open_channel(family, self._mode, self._rcvbuf)
+                channel = self._channels[family] = open_channel(
+                    family, self._mode, self._rcvbuf, self._ident
+                )
             except PermissionDenied:
                 raise
             except ProbeSetupError as exc:

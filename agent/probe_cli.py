@@ -9,8 +9,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import dataclasses
 import gc
+import logging
+import math
+import os
+import random
+import selectors
+import signal
+import socket
 import sys
+import threading
+import time
 from collections.abc import Callable
 from json.encoder import encode_basestring
 from pathlib import Path
@@ -20,6 +31,8 @@ from pantau.agent.snmp_cli import add_snmp
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
+log = logging.getLogger(__name__)
+
 ICMP_EPILOG = """\
 Output: one JSON object per line and target, in the order given:
   {"target": "127.0.0.1", "address": "127.0.0.1", "sent": 3, "received": 3, "loss": 0.0,
@@ -27,7 +40,13 @@ Output: one JSON object per line and target, in the order given:
    "reason": "ok"}
 RTTs are milliseconds (stddev: population), null without replies; loss is 0..1, null when nothing
 was sent; reason is ok, timeout, unreachable, ttl_exceeded, dns (name not resolved) or error.
-Exit status: 0 every target answered, 1 some did not, 2 bad arguments.
+Exit status: 0 every target answered, 1 some did not (or an error, said on stderr), 2 bad
+arguments.
+
+Workers: a large sweep is split between forked processes, each with its own sockets and a
+contiguous slice of the targets (--rate is shared out between them); the output is the same.
+--workers auto uses one per usable CPU, at most one per 2,000 targets and, with --rate, one per
+25,000 packets per second.
 """
 
 
@@ -42,6 +61,23 @@ def _positive(kind: type[int] | type[float], allow_zero: bool = False) -> Callab
         return value
 
     return parse
+
+
+MAX_WORKERS = 64
+_TARGETS_PER_WORKER = 2000  # below ~2 x this, a fork costs more than the half sweep it saves
+_PPS_PER_WORKER = 25_000.0  # a paced sweep slower than this keeps one process busy enough
+
+
+def _workers(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not auto or a number") from None
+    if not 1 <= value <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"{text!r} must be auto or 1..{MAX_WORKERS}")
+    return value
 
 
 def add_icmp(kinds: Any) -> None:
@@ -92,6 +128,13 @@ def add_icmp(kinds: Any) -> None:
         metavar="BYTES",
         help="echo data bytes (8..1472, default 56)",
     )
+    p.add_argument(
+        "--workers",
+        type=_workers,
+        default="auto",
+        metavar="N",
+        help=f"processes sharing the sweep: auto (default) or 1..{MAX_WORKERS}",
+    )
     p.set_defaults(func=_icmp)
 
 
@@ -121,9 +164,10 @@ def _read_targets(args: argparse.Namespace) -> list[str]:
 _RTT_STATS = ("min", "avg", "max", "stddev")
 
 
-def _icmp_line(target: str, ip: str | None, stats: Any) -> str:
-    """One JSON line, formatted by hand: json.dumps of 10,000 dicts cost as much CPU as the
-    sweep's reading of 30,000 replies. Strings go through json's own C escaper."""
+def _icmp_tail(ip: str | None, stats: Any) -> str:
+    """A JSON line after its ``target`` field, behind one character: ``1`` if the target answered,
+    else ``0``. Formatted by hand: json.dumps of 10,000 dicts cost as much CPU as the sweep's
+    reading of 30,000 replies. Strings go through json's own C escaper."""
     quoted_ip = "null" if ip is None else encode_basestring(ip)
     if stats is None:
         sent, received, loss, rtt, reason = 0, 0, "null", None, "dns"
@@ -133,17 +177,36 @@ def _icmp_line(target: str, ip: str | None, stats: Any) -> str:
         rtt = stats.rtt_stats()
     ms = [f"{rtt[k] * 1000.0:.4f}" for k in _RTT_STATS] if rtt else ["null"] * 4
     return (
-        f'{{"target": {encode_basestring(target)}, "address": {quoted_ip}, "sent": {sent}, '
+        f'{"1" if received else "0"}"address": {quoted_ip}, "sent": {sent}, '
         f'"received": {received}, "loss": {loss}, "rtt_min_ms": {ms[0]}, "rtt_avg_ms": {ms[1]}, '
         f'"rtt_max_ms": {ms[2]}, "rtt_stddev_ms": {ms[3]}, "reason": "{reason}"}}'
     )
+
+
+def _icmp_line(target: str, ip: str | None, stats: Any) -> str:
+    """One JSON line for ``target`` (see :func:`_icmp_tail`)."""
+    return _join(target, _icmp_tail(ip, stats))
+
+
+def _join(target: str, tail: str) -> str:
+    return f'{{"target": {encode_basestring(target)}, {tail[1:]}'
+
+
+def _worker_count(asked: int | str, targets: int, rate: float) -> int:
+    """How many processes sweep ``targets`` unique addresses: ``asked``, or what auto gives."""
+    if asked == "auto":
+        limits = [len(os.sched_getaffinity(0)), targets // _TARGETS_PER_WORKER]
+        if rate:
+            limits.append(math.ceil(rate / _PPS_PER_WORKER))
+        asked = min(limits)
+    return max(1, min(int(asked), targets))
 
 
 def _icmp(args: argparse.Namespace) -> int:
     from pantau.agent.pinger import Pinger, resolve
 
     # A one-shot command: cyclic garbage collection passes over the targets' records would
-    # cost CPU and free nothing before the process exits.
+    # cost CPU and free nothing before the process exits (forked workers inherit this).
     gc.disable()
 
     try:
@@ -155,27 +218,191 @@ def _icmp(args: argparse.Namespace) -> int:
         print("pantau probe icmp: no targets; give TARGET... or --targets-file", file=sys.stderr)
         return EXIT_USAGE
 
-    async def run() -> tuple[dict[str, str | None], dict[str, Any]]:
-        pinger = Pinger(mode=args.socket, payload_size=args.payload_size)
-        try:
-            names = await resolve(targets, args.timeout)
-            stats = await pinger.sweep(
-                [ip for ip in names.values() if ip],
-                count=args.count,
-                timeout=args.timeout,
-                rate=args.rate or None,
-                period=args.period,
-            )
-        finally:
-            pinger.close()
-        return names, stats
+    # asyncio.run shuts its default executor (the name lookups' threads) down: none is left
+    # running when the workers are forked.
+    names = asyncio.run(resolve(targets, args.timeout))
+    ips = list(dict.fromkeys(ip for ip in names.values() if ip))
+    n = _worker_count(args.workers, len(ips), args.rate)
+    if n > 1 and threading.active_count() > 1:  # only when called from a threaded program
+        log.warning("icmp sweep in one process: other threads are running, fork is unsafe")
+        n = 1
+    # Distinct identifiers, so that no worker's kernel filter lets another's replies in.
+    idents = random.sample(range(1, 0x10000), n)
+    pingers = [
+        Pinger(mode=args.socket, payload_size=args.payload_size, ident=ident) for ident in idents
+    ]
+    # The parent's sockets open before any fork: a missing privilege is said once, here.
+    families = {socket.AF_INET6 if ":" in ip else socket.AF_INET for ip in ips}
+    try:
+        pingers[0].open(families)
+    except BaseException:
+        pingers[0].close()
+        raise
+    slices = [ips[k * len(ips) // n : (k + 1) * len(ips) // n] for k in range(n)]
+    log.info("icmp sweep addresses=%d workers=%d", len(ips), n)
+    results = _run_workers(pingers, slices, args)
+    if isinstance(results, str):
+        print(results, file=sys.stderr, end="")
+        return EXIT_FAILURE
 
-    names, stats = asyncio.run(run())
+    tails: dict[str, str] = {}
+    for ips_slice, lines in zip(slices, results, strict=True):
+        tails.update(zip(ips_slice, lines, strict=True))
     lines, failed = [], 0
     for target in dict.fromkeys(targets):
         ip = names[target]
-        st = stats[ip] if ip else None
-        failed += st is None or not st.received
-        lines.append(_icmp_line(target, ip, st))
+        tail = tails[ip] if ip else _icmp_tail(None, None)
+        failed += tail[0] == "0"
+        lines.append(_join(target, tail))
     sys.stdout.write("\n".join(lines) + "\n")
     return EXIT_FAILURE if failed else EXIT_OK
+
+
+def _sweep_tails(pinger: Any, ips: list[str], args: argparse.Namespace, n: int) -> list[str]:
+    """Sweep ``ips`` (one worker's slice, at 1/``n`` of the rate); their lines' tails in order."""
+
+    async def run() -> dict[str, Any]:
+        return await pinger.sweep(
+            ips,
+            count=args.count,
+            timeout=args.timeout,
+            rate=args.rate / n if args.rate else None,
+            period=args.period,
+        )
+
+    try:
+        stats = asyncio.run(run())
+    finally:
+        pinger.close()
+    return [_icmp_tail(ip, stats[ip]) for ip in ips]
+
+
+def _worker_bound(packets: int, n: int, args: argparse.Namespace) -> float:
+    """Seconds the parent waits for its workers of ``packets`` echoes each: generous against a
+    loaded machine (twice the paced sending, 1 ms a packet, the timeout), never forever."""
+    sending = packets * n / args.rate if args.rate else 0.0
+    return 30.0 + 2 * (sending + packets * 1e-3 + (args.count - 1) * args.period + args.timeout)
+
+
+@dataclasses.dataclass
+class _Worker:
+    """A forked sweep worker, as the parent sees it."""
+
+    number: int  # 1-based, the parent is worker 1
+    pid: int
+    fd: int  # read end of its pipe
+    ips: list[str]
+    data: bytearray = dataclasses.field(default_factory=bytearray)
+    status: int | None = None  # waitpid status once reaped
+    late: bool = False
+
+
+def _run_workers(
+    pingers: list[Any], slices: list[list[str]], args: argparse.Namespace
+) -> list[list[str]] | str:
+    """Sweep every slice, the first in this process and each other one in a forked child.
+
+    Returns each slice's tails, or the error message (a line per failed worker).
+    """
+    n = len(slices)
+    workers: list[_Worker] = []
+    bound = _worker_bound(max(map(len, slices)) * args.count, n, args)
+    deadline = time.monotonic() + bound
+    try:
+        for number in range(2, n + 1):
+            workers.append(_fork(number, pingers, slices, args, workers))
+        own = _sweep_tails(pingers[0], slices[0], args, n)
+        _collect(workers, deadline)
+    finally:
+        pingers[0].close()
+        for w in workers:
+            os.close(w.fd)
+            if w.status is None:  # interrupted, or past the deadline: do not leave it running
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(w.pid, signal.SIGKILL)
+                w.status = os.waitpid(w.pid, 0)[1]
+    results, problems = [own], []
+    for w in workers:
+        lines, problem = _decode(w, bound)
+        results.append(lines)
+        if problem:
+            first, last = w.ips[0], w.ips[-1]
+            problems.append(
+                f"pantau probe icmp: sweep worker {w.number} of {n} (pid {w.pid}, targets "
+                f"{first} .. {last}) failed: {problem}\n"
+            )
+    return "".join(problems) if problems else results
+
+
+def _fork(
+    number: int,
+    pingers: list[Any],
+    slices: list[list[str]],
+    args: argparse.Namespace,
+    earlier: list[_Worker],
+) -> _Worker:
+    n = len(slices)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid:
+        os.close(w)
+        return _Worker(number, pid, r, slices[number - 1])
+    # The child: sweep, send the tails up the pipe, and leave without running the parent's
+    # cleanup (atexit handlers, buffered stdout, a test runner's state).
+    code, data = 1, b""
+    try:
+        os.close(r)
+        for worker in earlier:
+            os.close(worker.fd)
+        pingers[0].close()  # our copies of the parent's sockets
+        logging.disable(logging.INFO)  # the parent logged sockets and workers already
+        tails = _sweep_tails(pingers[number - 1], slices[number - 1], args, n)
+        data = (f"ok {len(tails)}\n" + "\n".join(tails)).encode()
+        code = 0
+    except BaseException as exc:  # everything goes to the parent, then _exit
+        text = " ".join(f"{type(exc).__name__}: {exc}".split())
+        data = f"error {text}".encode()
+    finally:
+        with contextlib.suppress(BaseException):
+            view = memoryview(data)
+            while view:
+                view = view[os.write(w, view) :]
+        os._exit(code)
+
+
+def _collect(workers: list[_Worker], deadline: float) -> None:
+    """Read every worker's pipe to its end and reap it, until ``deadline`` (monotonic)."""
+    with selectors.DefaultSelector() as sel:
+        for w in workers:
+            sel.register(w.fd, selectors.EVENT_READ, w)
+        while sel.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                for key in list(sel.get_map().values()):
+                    key.data.late = True
+                return
+            for key, _ in sel.select(left):
+                chunk = os.read(key.fd, 1 << 20)
+                if chunk:
+                    key.data.data += chunk
+                else:
+                    sel.unregister(key.fd)
+    for w in workers:
+        w.status = os.waitpid(w.pid, 0)[1]  # its pipe closed: it has exited or is exiting
+
+
+def _decode(w: _Worker, bound: float) -> tuple[list[str], str | None]:
+    """A worker's tails, and what went wrong if anything did."""
+    if w.late:
+        return [], f"did not finish within {bound:g} s (killed)"
+    code = os.waitstatus_to_exitcode(w.status or 0)
+    text = w.data.decode("utf-8", "replace")
+    header, _, body = text.partition("\n")
+    if header.startswith("error "):
+        return [], header[len("error ") :]
+    if code < 0:
+        return [], f"killed by signal {signal.Signals(-code).name}"
+    lines = body.split("\n") if body else []
+    if code or header != f"ok {len(w.ips)}" or len(lines) != len(w.ips):
+        return [], f"exit status {code}, {len(lines)} of {len(w.ips)} results"
+    return lines, None

@@ -1,13 +1,15 @@
 """Benchmark: one ICMP sweep of 10,000 loopback targets x 3 echoes, pantau against fping.
 
-Run as root from the repository root (fping's fastest settings need root):
+Run as root from the repository root (fping's fastest settings need root), with the python of
+the venv pantau is installed in (its ``pantau`` next to ``sys.executable`` is the one run):
 
-    python bench/icmp_sweep/run.py [--targets 10000] [--runs 3]
+    /path/to/venv/bin/python bench/icmp_sweep/run.py [--targets 10000] [--runs 3]
 
 Both tools get the same target file (127.1.x.y: every address of 127.0.0.0/8 answers on Linux
 ``lo``, so nothing leaves the machine), alternately, ``--runs`` times each. Prints the median wall
 time, CPU time (user + system, from the child's own rusage) and peak resident memory of each,
-and pantau/fping ratios. Checks that every target answered all 3 echoes in both tools.
+and pantau/fping ratios, and how many sweep workers pantau used (from its INFO log). Checks that
+every target answered all 3 echoes in both tools.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -49,6 +52,14 @@ def check_pantau(path: Path, n: int, count: int) -> None:
         sys.exit(f"pantau: {len(rows)} lines, {len(bad)} targets short of {count} replies")
 
 
+def pantau_workers(stderr: Path) -> str:
+    """What pantau logged: how many sweep workers, which socket kind."""
+    text = stderr.read_text()
+    workers = re.search(r"icmp sweep addresses=\d+ workers=(\d+)", text)
+    kind = re.search(r"icmp socket opened family=ipv4 kind=(\w+)", text)
+    return f"{workers[1] if workers else '?'} workers, {kind[1] if kind else '?'} socket"
+
+
 def check_fping(path: Path, n: int, count: int) -> None:
     # fping -C prints "TARGET : rtt rtt rtt" per target on stderr, "-" for a lost echo.
     rows = [line for line in path.read_text().splitlines() if " : " in line]
@@ -62,12 +73,19 @@ def main() -> int:
     parser.add_argument("--targets", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
+        "--workers", default="auto", help="pantau's --workers (default auto, as its own default)"
+    )
+    parser.add_argument(
         "--no-nice", dest="nice", action="store_false", help="run both tools at normal priority"
     )
     args = parser.parse_args()
     count = 3
     fping = shutil.which("fping")
-    pantau = shutil.which("pantau") or str(Path(sys.executable).with_name("pantau"))
+    # The pantau installed with this interpreter (a venv's bin/ is not on PATH unless activated;
+    # PATH may lead to another checkout's pantau).
+    pantau = str(Path(sys.executable).with_name("pantau"))
+    if not Path(pantau).exists():
+        pantau = shutil.which("pantau") or pantau
     if fping is None or not Path(pantau).exists():
         sys.exit("needs fping (apt-get install fping) and pantau (pip install -e .)")
     if os.geteuid() != 0:
@@ -101,7 +119,7 @@ def main() -> int:
             "pantau": [
                 pantau,
                 "--log-level",
-                "WARNING",
+                "INFO",  # a few lines on stderr: the socket kind and the number of workers
                 "probe",
                 "icmp",
                 "--count",
@@ -110,6 +128,8 @@ def main() -> int:
                 "1",
                 "--rate",
                 "0",
+                "--workers",
+                args.workers,
                 "--targets-file",
                 str(targets),
             ],
@@ -117,6 +137,7 @@ def main() -> int:
         checks = {"fping": (check_fping, "err"), "pantau": (check_pantau, "out")}
         load_before = os.getloadavg()
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in commands}
+        seen: set[str] = set()
         for i in range(args.runs):
             order = list(commands) if i % 2 == 0 else list(commands)[::-1]
             for name in order:
@@ -125,6 +146,8 @@ def main() -> int:
                 check, stream = checks[name]
                 check(out if stream == "out" else err, args.targets, count)
                 runs[name].append(result)
+                if name == "pantau":
+                    seen.add(pantau_workers(err))
         load_after = os.getloadavg()
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -137,6 +160,7 @@ def main() -> int:
         for name, rs in runs.items()
     }
     print(f"{args.targets} loopback targets x {count} echoes, median of {args.runs} runs")
+    print(f"pantau: {pantau} ({'; '.join(sorted(seen))})")
     print(
         f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f}; "
         f"priority {'nice -20' if args.nice else 'normal'} for both"
