@@ -49,6 +49,13 @@ def without_rtts(stdout: str) -> list[dict]:
     return rows
 
 
+@pytest.fixture
+def fork_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let the in-process tests fork although the pytest process has threads of other tests
+    (the CLI refuses to fork a threaded program; the child here only sweeps and exits)."""
+    monkeypatch.setattr(probe_cli.threading, "active_count", lambda: 1)
+
+
 def workers_logged(stderr: str) -> int:
     [line] = [line for line in stderr.splitlines() if "icmp sweep addresses=" in line]
     return int(line.rsplit("workers=", 1)[1])
@@ -81,6 +88,7 @@ def test_auto_forks_one_worker_per_cpu_for_a_large_sweep(tmp_path: Path) -> None
 
 @needs_icmp
 def test_duplicates_names_and_order_with_workers(
+    fork_allowed: None,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
@@ -147,7 +155,7 @@ def test_killed_worker_fails_the_sweep_with_a_clear_message(tmp_path: Path) -> N
 
 @needs_icmp
 def test_worker_exception_is_reported(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    fork_allowed: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     parent, sweep = os.getpid(), Pinger.sweep
 
@@ -166,7 +174,7 @@ def test_worker_exception_is_reported(
 
 @needs_icmp
 def test_worker_past_its_time_bound_is_killed_and_reported(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    fork_allowed: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     parent, sweep = os.getpid(), Pinger.sweep
 
@@ -183,6 +191,27 @@ def test_worker_past_its_time_bound_is_killed_and_reported(
     assert code == 1 and out == ""
     assert "sweep worker 2 of 2" in err and "failed: did not finish within 0.5 s (killed)" in err
     assert time.monotonic() - start < 10
+
+
+@needs_icmp
+def test_a_threaded_caller_gets_one_process(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    import threading
+
+    caplog.set_level(logging.INFO, logger="pantau.agent.probe_cli")
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, args=(30,), daemon=True)
+    thread.start()
+    try:
+        code = main(["probe", "icmp", "-c", "1", "--workers", "2", *loopback_targets(4)])
+    finally:
+        stop.set()
+        thread.join(5)
+    out, _ = capsys.readouterr()
+    assert code == 0 and len(out.splitlines()) == 4
+    assert "other threads are running, fork is unsafe" in caplog.text
+    assert "icmp sweep addresses=4 workers=1" in caplog.text
 
 
 def test_missing_privilege_is_said_once_before_any_fork(
