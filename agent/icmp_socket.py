@@ -42,7 +42,6 @@ _LDX_B_MSH = 0xB1  # X = 4 * (packet[k] & 0xF): the IPv4 header length
 _JEQ_K, _RET_K = 0x15, 0x06
 _INSN = struct.Struct("=HBBI")  # struct sock_filter: code, jt, jf, k (host byte order)
 _ACCEPT = 0xFFFFFFFF  # return value: keep this many bytes at most, i.e. the whole packet
-_filter_failed_logged = False
 _STALE_MAX, _STALE_BUF = 65536, 2048  # bounds of the read of packets queued before the filters
 
 
@@ -194,10 +193,8 @@ def _setup(
             attach_filter(sock, echo_filter(ident, v6))
         except OSError as exc:
             # Not fatal: userspace ignores foreign identifiers anyway, at a parse per packet.
-            global _filter_failed_logged
-            if not _filter_failed_logged:
-                _filter_failed_logged = True
-                log.warning("icmp identifier filter not attached error=%s", exc)
+            # Sockets open once per prober (or sweep worker), so this is said rarely.
+            log.warning("icmp identifier filter not attached error=%s", exc)
         # A raw socket receives from socket() on: drop what it queued before the filters were
         # attached (another pinger's traffic), so that only what passes them is ever read.
         for _ in range(_STALE_MAX):
