@@ -161,6 +161,7 @@ class Collector:
         wanted = {u.rstrip("/") for u in config.agents}
         removed = [p for s, p in running.items() if s not in wanted]
         self.config = config
+        gone = sorted(set(self.sites) - set(sites))
         if sites != self.sites:
             self.sites, self.refs = sites, site_refs(sites.values())
         pullers = await self._pullers(config.agents, running)
@@ -183,6 +184,17 @@ class Collector:
                         )
                 except StoreError as exc:
                     log.error("store failed agent=%s error=%s", p.health.label, exc)
+        if gone:
+            # A removed site is no longer watched: an outage still open ends now, so that the
+            # history does not keep it down forever (its agents' "removed" events may come
+            # after this reload and would be refused as events of an unknown site).
+            try:
+                async with self._lock:
+                    ended = await asyncio.to_thread(self.store.end_open_outages, gone, self.clock())
+                if ended:
+                    log.info("open outages of removed sites ended count=%d sites=%s", ended, gone)
+            except StoreError as exc:
+                log.error("ending the outages of removed sites failed error=%s", exc)
         params = params_of(config)
         if params != self.params or "inventory" in changed or removed:
             self.params, self._rederive = params, True

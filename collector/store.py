@@ -257,6 +257,24 @@ class Store:
                 conn.execute(sa.insert(outages), rows)
         self._marked -= set(clean)
 
+    def end_open_outages(self, sites: Iterable[str], at: float) -> int:
+        """End the open outages of ``sites`` at ``at`` (sites no longer watched); how many."""
+        sites = sorted(set(sites))
+        ended = 0
+        with self._tx(f"ending the open outages of {len(sites)} removed sites", "derive") as conn:
+            for i in range(0, len(sites), 500):
+                result = conn.execute(
+                    sa.update(outages)
+                    .where(
+                        outages.c.site.in_(sites[i : i + 500]),
+                        outages.c.end.is_(None),
+                        outages.c.start <= at,
+                    )
+                    .values(end=at, duration=at - outages.c.start)
+                )
+                ended += result.rowcount or 0
+        return ended
+
     def outages(
         self,
         site: str | None = None,

@@ -264,7 +264,9 @@ async def test_reconfigure_swaps_agents_and_inventory_and_keeps_history(tmp_path
         changed = await c.reconfigure(CollectorConfig(agents=(a2.url,), quorum=0.6), sites)
         assert {"agents", "quorum", "inventory"} <= set(changed)
         assert "bts" not in c.sites and "bts" not in c.decision.timelines
-        assert store.outages() == [kept], "the removed site's history stays"
+        [ended] = store.outages()  # the removed site's history stays, its open outage ends
+        assert (ended.site, ended.start, ended.cause) == (kept.site, kept.start, kept.cause)
+        assert ended.end == T0 + 3600 and ended.duration(0) == 3600 - 10
         assert store.agent_down()["a1"] == [(T0 + 3600, None)], "a removed agent no longer votes"
         await pull(c)
         assert [(h.name, h.up, h.ingested) for h in c.agents] == [("a2", True, 1)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import sqlalchemy as sa
 from _postgres import new_database, postgres_server  # noqa: F401  (fixture)
@@ -111,6 +113,17 @@ def test_outages_replace_and_filters(store):
     # replacing s1 leaves s2 alone
     store.replace_outages({"s1": [o1]}, [], now=500)
     assert store.outages() == [o3, o1]
+
+
+def test_removed_sites_open_outages_end(store):
+    closed = Outage("s1", "d1", 100.0, 200.0, "down", ("a1",), None)
+    open_ = Outage("s1", "d1", 300.0, None, "unreachable", ("a1",), None)
+    other = Outage("s2", "d2", 150.0, None, "down", ("a2",), None)
+    store.replace_outages({"s1": [closed, open_], "s2": [other]}, [], now=400)
+    assert store.end_open_outages(["s1", "gone"], at=450.0) == 1
+    assert store.outages(site="s1") == [dataclasses.replace(open_, end=450.0), closed]
+    assert store.outages(site="s2") == [other]  # a site still watched keeps its open outage
+    assert store.end_open_outages(["s1"], at=500.0) == 0  # nothing open any more
 
 
 def test_agent_down_periods(store):
