@@ -127,7 +127,7 @@ class SiteFamilies:
                 "gauge",
                 "Last round of this probe: 1 ok, 0 failed",
                 (
-                    f"pantau_probe_success{{{labels[k]}}} {'1.0' if r.ok else '0.0'}\n"
+                    f"pantau_probe_success{{{labels[k]}}} {_FLAG[r.ok]}\n"
                     for k, r in results.items()
                 ),
             ),
