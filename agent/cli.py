@@ -32,7 +32,7 @@ def _quiet_scheduler_logs() -> None:
 
 
 def _agent(args: argparse.Namespace) -> int:
-    from pantau.agent.runtime import run_agent
+    from pantau.agent.runtime.agent import run_agent
 
     _quiet_scheduler_logs()
     return run_agent(args.config)
@@ -77,8 +77,7 @@ def _stop_child(child: subprocess.Popen[bytes]) -> None:
 def _run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from pantau.agent.runtime import Agent
-
+    from pantau.agent.runtime.agent import Agent
     from pantau.config import load_config
 
     _quiet_scheduler_logs()

@@ -27,7 +27,7 @@ from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
 
-from pantau.agent.snmp_cli import add_snmp
+from pantau.agent.snmp.cli import add_snmp
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -203,7 +203,7 @@ def _worker_count(asked: int | str, targets: int, rate: float) -> int:
 
 
 def _icmp(args: argparse.Namespace) -> int:
-    from pantau.agent.pinger import Pinger, resolve
+    from pantau.agent.icmp.pinger import Pinger, resolve
 
     # A one-shot command: cyclic garbage collection passes over the targets' records would
     # cost CPU and free nothing before the process exits (forked workers inherit this).

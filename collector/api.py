@@ -18,12 +18,12 @@ from importlib import resources
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
 from pantau.collector.availability import Availability, Maintenance, availability
 from pantau.collector.health import health, read_problem
 from pantau.collector.outages import Outage, state_at
 from pantau.collector.service import Collector
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-
 from pantau.config import Config
 from pantau.errors import StoreError
 from pantau.events import format_time, parse_time

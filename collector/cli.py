@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pantau.collector.service import Collector
-
     from pantau.config import Config
 
 log = logging.getLogger(__name__)
@@ -97,13 +96,13 @@ async def serve(config_path: str) -> int:
     # First thing: a SIGHUP while starting (``pantau run`` forwards them) must not kill it.
     loop.add_signal_handler(signal.SIGHUP, hup)
 
-    from pantau.agent.server import start_server
+    from prometheus_client import CollectorRegistry
+
+    from pantau.agent.runtime.server import start_server
     from pantau.collector.api import installed_extensions, make_app
     from pantau.collector.metrics import CollectorMetrics
     from pantau.collector.service import Collector
     from pantau.collector.store import open_store
-    from prometheus_client import CollectorRegistry
-
     from pantau.config import load_config
 
     config = load_config(config_path)

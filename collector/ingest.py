@@ -18,8 +18,8 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 import aiohttp
-from pantau.collector.store import Cursor, Store
 
+from pantau.collector.store import Cursor, Store
 from pantau.errors import StoreError
 from pantau.events import Event
 

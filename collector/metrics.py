@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector as _PromCollector
+
 from pantau.collector.availability import availability
 from pantau.collector.ingest import REJECT_REASONS
 from pantau.collector.outages import CAUSES, DOWN, UNREACHABLE, UP
 from pantau.collector.service import Collector
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector as _PromCollector
 
 DAY = 86400.0
 

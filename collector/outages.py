@@ -39,7 +39,6 @@ from pantau.collector.votes import (
     site_history,
     state_at,
 )
-
 from pantau.events import Event
 
 __all__ = [

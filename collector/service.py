@@ -13,12 +13,12 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 
 import aiohttp
+
 from pantau.collector.availability import Maintenance
 from pantau.collector.health import AGENT_PROBLEM_AFTER, Problem, agent_problems
 from pantau.collector.ingest import AgentHealth, Puller
 from pantau.collector.outages import Decision, OutageParams, SiteRef, decide
 from pantau.collector.store import Store
-
 from pantau.config import CollectorConfig
 from pantau.errors import StoreError
 from pantau.inventory import Site

@@ -19,6 +19,9 @@ from pathlib import Path
 import alembic.command
 import alembic.config
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine, make_url
+
 from pantau.collector.availability import Maintenance
 from pantau.collector.health import StoreHealth
 from pantau.collector.outages import Outage
@@ -30,9 +33,6 @@ from pantau.collector.schema import (
     maintenance,
     outages,
 )
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine, make_url
-
 from pantau.errors import StoreError
 from pantau.events import Event
 

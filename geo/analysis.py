@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
 from pantau.geo.assign import assign_sites, assignment_problems
 from pantau.geo.coverage import (
     blankspots,
@@ -24,9 +25,9 @@ from pantau.geo.progress import Progress, null_progress
 
 if TYPE_CHECKING:
     import geopandas as gpd
-    from pantau.geo.sources import Observations
 
     from pantau.config import GeoConfig
+    from pantau.geo.sources import Observations
 
 #: District columns in the order files show them.
 DISTRICT_COLUMNS = (

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 from pantau.geo.progress import Progress, null_progress
 
 if TYPE_CHECKING:

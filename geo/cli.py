@@ -18,10 +18,9 @@ from typing import TYPE_CHECKING
 from pantau.errors import ConfigError, PantauError
 
 if TYPE_CHECKING:
+    from pantau.config import Config
     from pantau.geo.analysis import Analysis
     from pantau.geo.progress import Progress
-
-    from pantau.config import Config
 
 log = logging.getLogger(__name__)
 DAY = 86400.0
@@ -133,9 +132,8 @@ def run_analysis(
 
 
 def _map(args: argparse.Namespace) -> int:
-    from pantau.geo.render import write_all
-
     from pantau.config import load_config
+    from pantau.geo.render import write_all
 
     config = load_config(args.config)
     now = time.time()
@@ -160,9 +158,8 @@ def _map(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from pantau.geo.report import write_report
-
     from pantau.config import load_config
+    from pantau.geo.report import write_report
 
     config = load_config(args.config)
     start, end = args.month

@@ -20,10 +20,10 @@ from prometheus_client.registry import Collector as _PromCollector
 
 if TYPE_CHECKING:
     from aiohttp import web
-    from pantau.geo.analysis import Analysis
-    from pantau.geo.sources import Observations
 
     from pantau.config import Config
+    from pantau.geo.analysis import Analysis
+    from pantau.geo.sources import Observations
 
 log = logging.getLogger(__name__)
 DAY = 86400.0

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
 from pantau.geo.progress import Progress, null_progress
 
 if TYPE_CHECKING:

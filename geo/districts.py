@@ -13,9 +13,8 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pantau.geo.progress import Progress, null_progress
-
 from pantau.errors import ConfigError
+from pantau.geo.progress import Progress, null_progress
 
 if TYPE_CHECKING:
     import geopandas as gpd

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
 from pantau.geo.coverage import KM2, clip_pieces, coverage_circles, equal_area_crs, targets
 from pantau.geo.progress import Progress, null_progress
 

@@ -9,12 +9,12 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pantau.geo.progress import Progress, null_progress
-
 from pantau.events import format_time
+from pantau.geo.progress import Progress, null_progress
 
 if TYPE_CHECKING:
     import geopandas as gpd
+
     from pantau.geo.analysis import Analysis
 
 #: The choropleths: file stem, column, title.

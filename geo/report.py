@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
+
+from pantau.events import format_time
 from pantau.geo.htmlmap import render_html_map
 from pantau.geo.progress import Progress, null_progress
 from pantau.geo.render import CHOROPLETHS, write_all
-
-from pantau.events import format_time
 
 if TYPE_CHECKING:
     from pantau.geo.analysis import Analysis

@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import tomli_w
-from pantau.lab.iproute import LabError
 
 from pantau.inventory import Site, load_inventory
+from pantau.lab.iproute import LabError
 
 GW, NOC = "gw", "noc"
 AGENTS = ("agent1", "agent2")

@@ -7,10 +7,10 @@ import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from pantau.agent.eventlog import EventLog, Retention
-from pantau.agent.server import bound_port, make_app, start_server
 from prometheus_client import CollectorRegistry
 
+from pantau.agent.runtime.eventlog import EventLog, Retention
+from pantau.agent.runtime.server import bound_port, make_app, start_server
 from pantau.events import Event
 from pantau.inventory import Site
 

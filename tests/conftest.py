@@ -1,8 +1,16 @@
 """Shared pytest setup. Keep small: fixtures live in their own modules, loaded here."""
 
 import os
+from pathlib import Path
 
 from hypothesis import settings
+
+# The processes the tests start (agents, collectors, the lab) run this checkout's code too, as the
+# test process does through pyproject's `pythonpath`, whatever pantau is installed and wherever
+# pytest was started from.
+_SRC = str(Path(__file__).resolve().parents[1] / "src")
+if _SRC not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p)
 
 pytest_plugins = ["labfixtures"]
 

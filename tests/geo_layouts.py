@@ -8,9 +8,9 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import shapely
-from pantau.geo.assign import sites_frame
 from pyproj import CRS, Transformer
 
+from pantau.geo.assign import sites_frame
 from pantau.inventory import Site
 
 # ../shared next to the repository; PANTAU_SHARED overrides it (e.g. from a git worktree elsewhere).

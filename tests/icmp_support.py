@@ -6,8 +6,8 @@ import socket
 from pathlib import Path
 
 import pytest
-from pantau.agent.icmp_socket import open_channel
 
+from pantau.agent.icmp.sockets import open_channel
 from pantau.errors import PantauError
 
 

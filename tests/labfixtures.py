@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from pantau.lab.netns import Lab, available
 from pantau.lab.plan import DEMO_SITES, LabSettings
 from pantau.lab.runner import LabRun

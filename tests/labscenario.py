@@ -14,9 +14,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from pantau.lab.plan import DEMO_SITES, LabSettings
 from pantau.lab.runner import LabRun, have, wait_until
-from prometheus_client.parser import text_string_to_metric_families
 
 #: Fast timings: a site goes down within ~3 s of a cut, the collector knows ~1 s later.
 FAST = LabSettings(

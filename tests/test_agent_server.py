@@ -10,15 +10,15 @@ import types
 
 import aiohttp
 import pytest
-from pantau.agent.eventlog import EventLog, Retention
-from pantau.agent.exposition import TextCollector
-from pantau.agent.metrics import AgentCollector, AgentStats, SiteFamilies
-from pantau.agent.probes import PROBES, ProbeContext, ProbeJob, ProbeResult
-from pantau.agent.server import make_app, start_server
-from pantau.agent.state import ProbeState, SiteState
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
+from pantau.agent.probes import PROBES, ProbeContext, ProbeJob, ProbeResult
+from pantau.agent.runtime.eventlog import EventLog, Retention
+from pantau.agent.runtime.exposition import TextCollector
+from pantau.agent.runtime.metrics import AgentCollector, AgentStats, SiteFamilies
+from pantau.agent.runtime.server import make_app, start_server
+from pantau.agent.runtime.state import ProbeState, SiteState
 from pantau.events import Event
 from pantau.inventory import Site
 

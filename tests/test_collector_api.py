@@ -10,13 +10,13 @@ from importlib import resources
 import aiohttp
 import pytest
 from _collector_env import SITES, agent_api
-from pantau.agent.server import bound_port, start_server
+from prometheus_client import CollectorRegistry
+
+from pantau.agent.runtime.server import bound_port, start_server
 from pantau.collector.api import ApiContext, make_app
 from pantau.collector.metrics import CollectorMetrics
 from pantau.collector.service import Collector
 from pantau.collector.store import open_store
-from prometheus_client import CollectorRegistry
-
 from pantau.config import CollectorConfig
 from pantau.events import format_time
 

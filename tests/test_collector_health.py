@@ -11,7 +11,9 @@ import aiohttp
 import pytest
 import sqlalchemy as sa
 from _collector_env import SITES, agent_api
-from pantau.agent.server import bound_port, start_server
+from prometheus_client import CollectorRegistry
+
+from pantau.agent.runtime.server import bound_port, start_server
 from pantau.collector.api import make_app
 from pantau.collector.health import (
     CRITICAL,
@@ -25,8 +27,6 @@ from pantau.collector.ingest import AgentHealth
 from pantau.collector.metrics import CollectorMetrics
 from pantau.collector.service import Collector
 from pantau.collector.store import open_store
-from prometheus_client import CollectorRegistry
-
 from pantau.config import CollectorConfig
 
 T0 = 1_900_000_000.0

@@ -10,12 +10,12 @@ import aiohttp
 import pytest
 from _collector_env import SITES, agent_api
 from aiohttp import web
-from pantau.agent.eventlog import Retention
-from pantau.agent.server import bound_port, start_server
+
+from pantau.agent.runtime.eventlog import Retention
+from pantau.agent.runtime.server import bound_port, start_server
 from pantau.collector.ingest import BadPage, check_page
 from pantau.collector.service import Collector
 from pantau.collector.store import open_store
-
 from pantau.config import CollectorConfig
 
 T0 = 1_900_000_000.0

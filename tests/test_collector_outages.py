@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from pantau.collector.availability import Maintenance, availability, timeline_availability
 from pantau.collector.outages import (
     DOWN,
@@ -15,7 +16,6 @@ from pantau.collector.outages import (
     decide,
     state_at,
 )
-
 from pantau.events import Event
 
 P = OutageParams(quorum=0.5, flap_window=600, flap_threshold=4, parent_grace=30)

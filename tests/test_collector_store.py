@@ -9,11 +9,11 @@ import sqlalchemy as sa
 from _postgres import new_database, postgres_server  # noqa: F401  (fixture)
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+
 from pantau.collector.availability import Maintenance
 from pantau.collector.outages import Outage
 from pantau.collector.schema import metadata
 from pantau.collector.store import open_store
-
 from pantau.errors import StoreError
 from pantau.events import Event
 

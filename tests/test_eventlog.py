@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pantau.agent.eventlog import EventLog, Retention
-from pantau.agent.metrics import AgentStats
-from pantau.agent.recorder import Recorder
 
+from pantau.agent.runtime.eventlog import EventLog, Retention
+from pantau.agent.runtime.metrics import AgentStats
+from pantau.agent.runtime.recorder import Recorder
 from pantau.errors import StoreError
 from pantau.events import Event
 

@@ -10,13 +10,13 @@ import subprocess
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pantau.agent.exposition import TextFamily, label_value, number, render, stream
-from pantau.agent.metrics import AgentStats, SiteFamilies
-from pantau.agent.probes import ProbeResult
-from pantau.agent.state import SiteState
 from prometheus_client.parser import text_string_to_metric_families
 from test_agent_server import Source
 
+from pantau.agent.probes import ProbeResult
+from pantau.agent.runtime.exposition import TextFamily, label_value, number, render, stream
+from pantau.agent.runtime.metrics import AgentStats, SiteFamilies
+from pantau.agent.runtime.state import SiteState
 from pantau.inventory import Site
 
 
@@ -141,8 +141,8 @@ def test_snmp_families_one_series_per_interface_and_a_consistent_view() -> None:
     """Two SNMP probes of one site export its interfaces once; a poll that lands while a scrape
     is written does not leak into it (the counters are replaced per poll, not edited)."""
     from pantau.agent.probes.snmp import SnmpProber
-    from pantau.agent.snmp_state import DeviceState, advance
-    from pantau.agent.snmp_walk import Interface, Snapshot
+    from pantau.agent.snmp.state import DeviceState, advance
+    from pantau.agent.snmp.walk import Interface, Snapshot
 
     def snap(octets: int, alias: str) -> Snapshot:
         lo = Interface(1, "lo", alias, "", 1, 1, octets, octets, 10, None, 0, 0, 0, 0)

@@ -19,10 +19,10 @@ import pytest
 from fuzzing import FUZZ
 from hypothesis import example, given
 from hypothesis import strategies as st
-from pantau.agent.eventlog import EventLog, Retention
-from pantau.agent.server import MAX_LIMIT, make_app, start_server
 from prometheus_client import CollectorRegistry
 
+from pantau.agent.runtime.eventlog import EventLog, Retention
+from pantau.agent.runtime.server import MAX_LIMIT, make_app, start_server
 from pantau.events import Event
 
 N_EVENTS = 40

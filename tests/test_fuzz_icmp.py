@@ -17,7 +17,8 @@ import pytest
 from fuzzing import FUZZ
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pantau.agent import icmp_wire as wire
+
+from pantau.agent.icmp import wire
 from pantau.lab.netns import Lab
 
 IDS = st.integers(0, 0xFFFF)

@@ -8,8 +8,9 @@ import types
 import numpy as np
 import pandas as pd
 import pytest
-from pantau.geo.collector_ext import DistrictMetrics
 from prometheus_client import CollectorRegistry
+
+from pantau.geo.collector_ext import DistrictMetrics
 
 
 def test_gauges_follow_the_latest_analysis_and_never_fake_zero():
@@ -73,11 +74,11 @@ def _sites():
 async def collector_app(tmp_path):
     import aiohttp
     from _collector_env import agent_api
-    from pantau.agent.server import bound_port, start_server
+
+    from pantau.agent.runtime.server import bound_port, start_server
     from pantau.collector.api import installed_extensions, make_app
     from pantau.collector.service import Collector
     from pantau.collector.store import open_store
-
     from pantau.config import CollectorConfig, Config, GeoConfig
 
     store = open_store(f"sqlite:///{tmp_path}/c.db")
@@ -106,6 +107,7 @@ async def test_collector_serves_districts_geojson_and_gauges(collector_app):
     import asyncio
 
     import aiohttp
+
     from pantau.geo.sources import CollectorSource
 
     base, registry = collector_app
@@ -140,11 +142,11 @@ async def test_collector_serves_districts_geojson_and_gauges(collector_app):
 
 async def test_collector_without_district_layer_says_how_to_get_one(tmp_path):
     import aiohttp
-    from pantau.agent.server import bound_port, start_server
+
+    from pantau.agent.runtime.server import bound_port, start_server
     from pantau.collector.api import installed_extensions, make_app
     from pantau.collector.service import Collector
     from pantau.collector.store import open_store
-
     from pantau.config import CollectorConfig
 
     store = open_store(f"sqlite:///{tmp_path}/c.db")

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import shapely
 from geo_layouts import districts, local_to_lonlat, site, sites
+
 from pantau.geo.assign import assign_sites, assignment_problems
 from pantau.geo.coverage import (
     blankspots,

@@ -10,10 +10,10 @@ import geopandas as gpd
 import pytest
 import shapely
 from geo_layouts import SHARED_GEO, sites
-from pantau.geo.assign import assign_sites
-from pantau.geo.districts import GeometryRepaired, read_districts
 
 from pantau.errors import ConfigError
+from pantau.geo.assign import assign_sites
+from pantau.geo.districts import GeometryRepaired, read_districts
 from pantau.inventory import Site
 
 needs_shared = pytest.mark.skipif(

@@ -15,13 +15,13 @@ import pandas as pd
 import pyogrio
 import pytest
 from geo_layouts import SHARED_GEO, districts, local_to_lonlat, site, sites
-from pantau.geo.analysis import analyse
-from pantau.geo.render import write_all
-from pantau.geo.sources import observations_from_records
 from shapely import box
 
 from pantau.cli import main
 from pantau.config import GeoConfig
+from pantau.geo.analysis import analyse
+from pantau.geo.render import write_all
+from pantau.geo.sources import observations_from_records
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"

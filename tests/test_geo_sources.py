@@ -10,9 +10,9 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import pandas as pd
 import pytest
-from pantau.geo.sources import CollectorSource, FileSource, states_at
 
 from pantau.errors import ConfigError, PantauError
+from pantau.geo.sources import CollectorSource, FileSource, states_at
 
 SITES = [{"id": "a", "state": "up", "last_seen": "2026-11-20T12:00:00Z"},
          {"site": "b", "state": "down", "last_result": 1_795_176_000}]  # fmt: skip

@@ -78,7 +78,7 @@ def test_no_targets_and_missing_file_exit_2(
 
 
 def test_hand_formatted_lines_are_json() -> None:
-    from pantau.agent.pinger import TargetStats
+    from pantau.agent.icmp.pinger import TargetStats
     from pantau.agent.probe_cli import _icmp_line
 
     odd = 'h\u00f6st "quoted" \\ name'

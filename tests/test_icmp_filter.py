@@ -19,10 +19,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from icmp_support import has_ipv6_loopback
-from pantau.agent import icmp_socket
-from pantau.agent import icmp_wire as wire
-from pantau.agent.icmp_socket import echo_filter, open_channel
 
+from pantau.agent.icmp import sockets as icmp_socket
+from pantau.agent.icmp import wire
+from pantau.agent.icmp.sockets import echo_filter, open_channel
 from pantau.errors import PantauError
 
 IDS = st.integers(0, 0xFFFF)
@@ -246,7 +246,7 @@ def test_attach_failure_is_logged_and_the_socket_still_works(
         raise OSError(22, "Invalid argument")
 
     monkeypatch.setattr(icmp_socket, "attach_filter", refuse)
-    with caplog.at_level(logging.WARNING, logger="pantau.agent.icmp_socket"):
+    with caplog.at_level(logging.WARNING, logger="pantau.agent.icmp.sockets"):
         channels = [raw_channel(socket.AF_INET, 0x4444) for _ in range(2)]
     try:
         warned = [r for r in caplog.records if "identifier filter not attached" in r.message]

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from pantau.lab.netns import Lab
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(180)]
@@ -29,7 +30,7 @@ def run_py(lab: Lab, node: str, code: str, timeout: float = 60) -> Any:
 
 SWEEP = """
 import asyncio, json
-from pantau.agent.pinger import Pinger
+from pantau.agent.icmp.pinger import Pinger
 
 async def main():
     out = {}
@@ -91,7 +92,7 @@ def test_last_hop_is_the_target_then_the_router_before_the_cut(chain: Lab) -> No
     far, r2 = chain.address("far"), chain.address("r2")
     code = f"""
         import asyncio, json
-        from pantau.agent.traceroute import last_hop
+        from pantau.agent.icmp.traceroute import last_hop
         print(json.dumps(asyncio.run(last_hop({far!r}, max_hops=6, timeout=1.5, tries=2))))
     """
     assert run_py(chain, "agent", code) == far
@@ -136,7 +137,7 @@ def test_200ms_delay_is_measured_and_late_replies_count_as_lost(chain: Lab) -> N
 PROBER = """
 import asyncio, json
 from prometheus_client import CollectorRegistry
-from pantau.agent.exposition import TextCollector
+from pantau.agent.runtime.exposition import TextCollector
 from pantau.agent.probes import ProbeContext, ProbeJob
 from pantau.agent.probes.icmp import make_prober
 from pantau.config import IcmpSettings
@@ -193,7 +194,7 @@ def test_cli_exits_1_when_a_target_does_not_answer(chain: Lab) -> None:
 INJECT = """
 import asyncio, json, socket
 from scapy.all import IP, ICMP, Raw
-from pantau.agent.pinger import Pinger
+from pantau.agent.icmp.pinger import Pinger
 
 TARGET, OTHER = "127.0.0.1", "127.0.0.2"
 

@@ -8,8 +8,9 @@ import time
 
 import pytest
 from icmp_support import loopback_targets, needs_icmp, needs_icmp6
-from pantau.agent.icmp_socket import permission_message
-from pantau.agent.pinger import Pinger, TargetStats, sweep
+
+from pantau.agent.icmp.pinger import Pinger, TargetStats, sweep
+from pantau.agent.icmp.sockets import permission_message
 
 
 @needs_icmp

@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from pantau.agent.icmp_socket import permission_message
+
+from pantau.agent.icmp.sockets import permission_message
 from pantau.lab.netns import Lab
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(120)]
@@ -27,7 +28,7 @@ NOBODY_GID = 65534
 
 PROBE = """
 import asyncio, json, os, socket, sys
-from pantau.agent.pinger import Pinger
+from pantau.agent.icmp.pinger import Pinger
 from pantau.errors import PermissionDenied
 
 async def main():
@@ -59,12 +60,14 @@ def _pantau_copy_for_nobody(tmp: Path) -> Path:
     /usr/bin/python3 can run this copy instead.
     """
     top = tmp / "pantau"
-    (top / "agent").mkdir(parents=True)
+    (top / "agent" / "icmp").mkdir(parents=True)
     for name in ("__init__.py", "errors.py"):
-        shutil.copy(ROOT / "pantau" / name, top / name)
-    for module in ("__init__", "pinger", "icmp_wire", "icmp_socket", "icmp_round"):
-        shutil.copy(ROOT / "agent" / f"{module}.py", top / "agent" / f"{module}.py")
-    for path in (tmp, top, top / "agent"):
+        shutil.copy(ROOT / "src" / "pantau" / name, top / name)
+    shutil.copy(ROOT / "agent" / "__init__.py", top / "agent" / "__init__.py")
+    for module in ("__init__", "pinger", "wire", "sockets", "rounds"):
+        icmp = ROOT / "agent" / "icmp"
+        shutil.copy(icmp / f"{module}.py", top / "agent" / "icmp" / f"{module}.py")
+    for path in (tmp, top, top / "agent", top / "agent" / "icmp"):
         path.chmod(0o755)
     return tmp
 
@@ -80,7 +83,7 @@ def _nobody_python(tmp: Path) -> list[str] | None:
         candidates.append(["env", f"PYTHONPATH={path}", "/usr/bin/python3", "-P"])
     for python in candidates:
         check = subprocess.run(
-            [*AS_NOBODY, *python, "-c", "import pantau.agent.pinger"],
+            [*AS_NOBODY, *python, "-c", "import pantau.agent.icmp.pinger"],
             capture_output=True,
             timeout=60,
         )

@@ -8,11 +8,11 @@ import subprocess
 
 import pytest
 from icmp_support import needs_icmp, needs_icmp6
-from pantau.agent.exposition import TextCollector
-from pantau.agent.probes import PROBES, ProbeContext, ProbeJob
-from pantau.agent.probes.icmp import RTT_BUCKETS, IcmpProber
 from prometheus_client import CollectorRegistry, generate_latest
 
+from pantau.agent.probes import PROBES, ProbeContext, ProbeJob
+from pantau.agent.probes.icmp import RTT_BUCKETS, IcmpProber
+from pantau.agent.runtime.exposition import TextCollector
 from pantau.config import IcmpSettings
 
 pytestmark = needs_icmp

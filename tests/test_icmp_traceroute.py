@@ -6,7 +6,8 @@ import os
 
 import pytest
 from icmp_support import has_ipv6_loopback
-from pantau.agent.traceroute import last_hop
+
+from pantau.agent.icmp.traceroute import last_hop
 
 needs_raw = pytest.mark.skipif(os.geteuid() != 0, reason="traceroute needs CAP_NET_RAW (root)")
 

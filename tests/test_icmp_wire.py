@@ -8,7 +8,8 @@ import struct
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pantau.agent import icmp_wire as wire
+
+from pantau.agent.icmp import wire
 
 scapy_all = pytest.importorskip("scapy.all", reason="scapy crafts the test packets")
 IP, ICMP, IPv6 = scapy_all.IP, scapy_all.ICMP, scapy_all.IPv6

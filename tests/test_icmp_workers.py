@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 from icmp_support import loopback_targets, needs_icmp
-from pantau.agent import pinger as pinger_module
-from pantau.agent import probe_cli
-from pantau.agent.pinger import Pinger
 
+from pantau.agent import probe_cli
+from pantau.agent.icmp import pinger as pinger_module
+from pantau.agent.icmp.pinger import Pinger
 from pantau.cli import main
 from pantau.errors import PermissionDenied
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+
 from pantau.lab import netns
 from pantau.lab.netns import Lab, LabError
 

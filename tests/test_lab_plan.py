@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from pantau.config import load_config
 from pantau.lab import plan
 from pantau.lab.iproute import LabError
 from pantau.lab.netns import available
 from pantau.lab.plan import DEMO_SITES, LabSettings, LabSite, topology, write_configs
-
-from pantau.config import load_config
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

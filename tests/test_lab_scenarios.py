@@ -31,10 +31,10 @@ from labscenario import (
     start_prometheus,
     wait_state,
 )
-from pantau.lab.plan import DEMO_SITES, LabSite
-from pantau.lab.runner import wait_until
 
 from pantau.events import parse_time
+from pantau.lab.plan import DEMO_SITES, LabSite
+from pantau.lab.runner import wait_until
 
 pytestmark = [pytest.mark.root, pytest.mark.slow, pytest.mark.timeout(180)]
 

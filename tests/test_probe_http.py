@@ -14,8 +14,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from pantau.agent.probes import PROBES, ProbeContext, ProbeJob
 from prometheus_client import CollectorRegistry
+
+from pantau.agent.probes import PROBES, ProbeContext, ProbeJob
 
 NOT_AFTER = datetime.datetime(2031, 5, 17, 12, 30, 0, tzinfo=datetime.UTC)
 

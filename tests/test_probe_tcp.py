@@ -8,6 +8,7 @@ import socket
 import types
 
 import pytest
+
 from pantau.agent.probes import PROBES, ProbeContext, ProbeJob
 from pantau.agent.probes.tcp import reason_of
 

@@ -55,7 +55,7 @@ def test_run_starts_agent_and_collector_and_stops_both(tmp_path):
                 text = both.log_text()
                 if (
                     "pantau.collector.cli: reloaded" in text
-                    and "pantau.agent.runtime: reloaded" in text
+                    and "pantau.agent.runtime.agent: reloaded" in text
                 ):
                     break
                 time.sleep(0.2)

@@ -6,8 +6,8 @@ import asyncio
 import logging
 import types
 
-from pantau.agent.metrics import AgentStats
-from pantau.agent.scheduler import RoundScheduler
+from pantau.agent.runtime.metrics import AgentStats
+from pantau.agent.runtime.scheduler import RoundScheduler
 
 
 def settings(interval, jitter=0.0):
@@ -31,7 +31,7 @@ async def test_slow_rounds_are_skipped_and_counted_never_stacked(caplog):
 
     scheduler = RoundScheduler(slow_round, stats)
     scheduler.start()
-    with caplog.at_level(logging.WARNING, logger="pantau.agent.scheduler"):
+    with caplog.at_level(logging.WARNING, logger="pantau.agent.runtime.scheduler"):
         scheduler.apply({"tcp": settings(0.25)})
         await asyncio.sleep(1.6)
         await scheduler.stop(grace=2.0)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pantau.agent import snmp_ber
 from pyasn1.codec.ber import decoder, encoder
 from pysnmp.proto import api, rfc1902, rfc1905
+
+from pantau.agent.snmp import ber as snmp_ber
 
 V2C = api.PROTOCOL_MODULES[api.SNMP_VERSION_2C]
 

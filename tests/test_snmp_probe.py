@@ -10,13 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
-from pantau.agent.exposition import TextCollector
-from pantau.agent.probes import ProbeContext, ProbeJob
-from pantau.agent.probes.snmp import SnmpProber, make_prober
 from prometheus_client import CollectorRegistry
 from snmp_peers import DATA, Snmpd, Snmpsim, delay_proxy, free_udp_port
 
 from pantau import cli
+from pantau.agent.probes import ProbeContext, ProbeJob
+from pantau.agent.probes.snmp import SnmpProber, make_prober
+from pantau.agent.runtime.exposition import TextCollector
 from pantau.config import Config, SnmpSettings
 from pantau.errors import ProbeSetupError
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from pantau.agent.snmp_state import DeviceState, accumulate, advance, interfaces_down
-from pantau.agent.snmp_walk import Interface, Snapshot
+
+from pantau.agent.snmp.state import DeviceState, accumulate, advance, interfaces_down
+from pantau.agent.snmp.walk import Interface, Snapshot
 
 
 def snap(uptime: int, **ifaces: dict) -> Snapshot:

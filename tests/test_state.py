@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
+
 from pantau.agent.probes import ProbeResult
-from pantau.agent.state import (
+from pantau.agent.runtime.state import (
     Hysteresis,
     ProbeState,
     SiteState,
@@ -17,7 +18,6 @@ from pantau.agent.state import (
     reconcile,
     step_probe,
 )
-
 from pantau.events import REASONS
 
 thresholds = st.integers(min_value=1, max_value=5)

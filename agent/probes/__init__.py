@@ -99,8 +99,8 @@ class Prober(Protocol):
     """What every probe module's ``make_prober(settings, context)`` returns.
 
     A prober may also define ``collect() -> Iterable[prometheus_client.Metric]`` for its
-    kind-specific metrics (HTTP status, SNMP interfaces), and ``families() ->
-    list[pantau.agent.exposition.TextFamily]`` for families with a series per site that must stay
+    kind-specific metrics (HTTP status, SNMP interfaces), and ``families() -> list[TextFamily]``
+    (pantau.agent.runtime.exposition) for families with a series per site that must stay
     cheap at 10,000 sites (ICMP packet counters and RTT histogram); both are called at scrape
     time. Counters it exports live in the prober, so they survive rounds and never race a probe.
     """

@@ -12,9 +12,10 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from cryptography import x509
+from prometheus_client.core import GaugeMetricFamily, Metric
+
 from pantau.agent.probes import ProbeContext, ProbeJob, ProbeResult
 from pantau.agent.probes.tcp import reason_of
-from prometheus_client.core import GaugeMetricFamily, Metric
 
 log = logging.getLogger(__name__)
 

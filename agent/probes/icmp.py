@@ -1,7 +1,7 @@
 """The ICMP probe: one sweep per round over every site's address, and the ICMP metrics.
 
 Counters and the RTT histogram live in the prober (never in a global registry) and are exported by
-:meth:`IcmpProber.families` at scrape time, as streamed text (:mod:`pantau.agent.exposition`),
+:meth:`IcmpProber.families` at scrape time, as streamed text (see pantau.agent.runtime.exposition)
 from per-site snapshots that a round replaces whole, so a scrape never sees half a round.
 """
 
@@ -14,9 +14,9 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from pantau.agent.exposition import TextFamily, number
-from pantau.agent.pinger import Pinger, TargetStats, resolve, sweep
+from pantau.agent.icmp.pinger import Pinger, TargetStats, resolve, sweep
 from pantau.agent.probes import ProbeContext, ProbeJob, ProbeResult
+from pantau.agent.runtime.exposition import TextFamily, number
 
 if TYPE_CHECKING:
     from pantau.config import IcmpSettings

@@ -1,10 +1,10 @@
 """The SNMP probe: polls routers, switches, radios and VSAT modems (v2c and v3) every round.
 
 Per device and round: sysUpTime (a decrease is a reboot), sysName/sysDescr, the IF-MIB columns in
-one multi-column GETBULK walk (:mod:`pantau.agent.snmp_walk`) and a profile's extra OIDs. A slow,
+one multi-column GETBULK walk (:mod:`pantau.agent.snmp.walk`) and a profile's extra OIDs. A slow,
 silent or wrong device fails only its own probe, with a fixed reason; each poll has its own
 deadline and the number in flight is bounded by ``[agent.snmp] max_in_flight`` and the agent's
-shared limiter. Counters are kept here, reset-proof (:mod:`pantau.agent.snmp_state`).
+shared limiter. Counters are kept here, reset-proof (:mod:`pantau.agent.snmp.state`).
 """
 
 from __future__ import annotations
@@ -15,13 +15,12 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from pantau.agent.exposition import TextFamily, label_value, number
 from pantau.agent.probes import ProbeContext, ProbeJob, ProbeResult
-from pantau.agent.snmp_ber import parse_oid
-from pantau.agent.snmp_session import EngineSession, Session, SnmpFailure, V2cSession, secret
-from pantau.agent.snmp_state import DeviceState, advance, interfaces_down, speed_bps
-from pantau.agent.snmp_walk import Snapshot, poll_device
-
+from pantau.agent.runtime.exposition import TextFamily, label_value, number
+from pantau.agent.snmp.ber import parse_oid
+from pantau.agent.snmp.session import EngineSession, Session, SnmpFailure, V2cSession, secret
+from pantau.agent.snmp.state import DeviceState, advance, interfaces_down, speed_bps
+from pantau.agent.snmp.walk import Snapshot, poll_device
 from pantau.config import SnmpProfile, SnmpSettings
 
 log = logging.getLogger(__name__)
@@ -77,7 +76,7 @@ class SnmpProber:
             return EngineSession(
                 self._engine, cred, host, profile.port, profile.timeout, profile.retries
             )
-        from pantau.agent.snmp_usm import V3Session
+        from pantau.agent.snmp.usm import V3Session
 
         return V3Session(
             host, profile.port, cred, profile.timeout, profile.retries, self._usm_engines
@@ -296,10 +295,10 @@ def _credential(name: str, profile: SnmpProfile, pysnmp: bool) -> Any:
     if profile.version == "2c":
         return secret(profile.community_env, profile.community, f"{where}.community_env")
     if pysnmp:
-        from pantau.agent.snmp_session import usm_user
+        from pantau.agent.snmp.session import usm_user
 
         return usm_user(profile, where)
-    from pantau.agent.snmp_usm import UsmUser
+    from pantau.agent.snmp.usm import UsmUser
 
     auth = (
         secret(profile.auth_key_env, None, f"{where}.auth_key_env")

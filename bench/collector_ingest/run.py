@@ -28,11 +28,11 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))  # the throwaway PostgreSQL of the tests
 
 from _postgres import Unavailable, new_database, temp_postgres  # noqa: E402
+
 from pantau.collector.ingest import check_page  # noqa: E402
 from pantau.collector.outages import OutageParams, SiteRef  # noqa: E402
 from pantau.collector.service import refresh  # noqa: E402
 from pantau.collector.store import open_store  # noqa: E402
-
 from pantau.events import Event  # noqa: E402
 
 T0 = 1_900_000_000.0

@@ -91,11 +91,11 @@ def run_pantau(folder: Path, outages: int = 0) -> dict:
     t0 = time.perf_counter()
     import geopandas as gpd
     import pandas as pd
+
+    from pantau.config import GeoConfig
     from pantau.geo.assign import assign_sites
     from pantau.geo.coverage import blankspots, site_radius, supervision
     from pantau.geo.districts import read_districts
-
-    from pantau.config import GeoConfig
 
     t["import_s"] = time.perf_counter() - t0
     geo = GeoConfig()

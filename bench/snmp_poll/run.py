@@ -85,10 +85,9 @@ def _outside(args: argparse.Namespace) -> int:
 
 
 async def _pantau_polls(port: int, polls: int, max_rep: int, v3: bool) -> tuple[float, float, int]:
-    from pantau.agent.exposition import render
     from pantau.agent.probes import ProbeContext, ProbeJob
     from pantau.agent.probes.snmp import make_prober
-
+    from pantau.agent.runtime.exposition import render
     from pantau.config import Config, SnmpSettings
 
     profile = {"community": "public", "port": port, "max_repetitions": max_rep, "timeout": 2.0}
@@ -110,7 +109,7 @@ async def _pantau_polls(port: int, polls: int, max_rep: int, v3: bool) -> tuple[
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     print(
         f"pantau: of {cpu / polls * 1000:.2f} ms CPU per poll, {expose / polls * 1000:.2f} ms is "
-        "the Prometheus text exposition (pantau.agent.exposition, as /metrics writes it)"
+        "the Prometheus text exposition (pantau.agent.runtime.exposition, as /metrics writes it)"
     )
     await prober.aclose()
     fields = ("admin", "oper", "in_discards", "in_errors", "out_discards", "out_errors", "name")

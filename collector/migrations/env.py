@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
+
 from pantau.collector.schema import metadata
 
 # Several regional collectors may start together on one PostgreSQL: one migrates, the others

@@ -22,7 +22,6 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 
 from pantau.agent.probes import ProbeResult
-
 from pantau.events import Event
 
 

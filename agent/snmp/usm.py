@@ -15,8 +15,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from pantau.agent import snmp_ber
-from pantau.agent.snmp_ber import (
+from pantau.agent.snmp import ber as snmp_ber
+from pantau.agent.snmp.ber import (
     GET,
     REPORT,
     RESPONSE,
@@ -26,7 +26,7 @@ from pantau.agent.snmp_ber import (
     read_int,
     tlv,
 )
-from pantau.agent.snmp_session import SnmpFailure, UdpExchange, VarBinds, check_status
+from pantau.agent.snmp.session import SnmpFailure, UdpExchange, VarBinds, check_status
 
 _OCTETS, _SEQUENCE = 0x04, 0x30
 _FLAG_AUTH, _FLAG_PRIV, _FLAG_REPORTABLE = 0x01, 0x02, 0x04

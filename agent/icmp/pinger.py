@@ -7,7 +7,7 @@ seconds apart per target (fping's ``-i`` and ``-p``). Replies are read through t
 target address; RTTs come from monotonic send timestamps. An ICMP error (destination unreachable,
 TTL exceeded) quoting one of our echo requests fails that echo with a reason. Anything else that
 arrives (replies for other pingers, late or duplicate replies, malformed packets) is ignored.
-Sockets and their privileges: :mod:`pantau.agent.icmp_socket`; packets: :mod:`~.icmp_wire`.
+Sockets and their privileges: :mod:`pantau.agent.icmp.sockets`; packets: :mod:`~.icmp_wire`.
 
 A Pinger is one process's engine. The agent's rounds stay in one process: they are paced
 (``rate``), so one process keeps up and a fork would only cost memory. ``pantau probe icmp``
@@ -26,10 +26,9 @@ import socket
 from collections.abc import Iterable, Mapping
 from time import monotonic
 
-from pantau.agent import icmp_wire as wire
-from pantau.agent.icmp_round import Pacer, Record, Sweep, TargetStats
-from pantau.agent.icmp_socket import RCVBUF, Channel, Mode, open_channel
-
+from pantau.agent.icmp import wire
+from pantau.agent.icmp.rounds import Pacer, Record, Sweep, TargetStats
+from pantau.agent.icmp.sockets import RCVBUF, Channel, Mode, open_channel
 from pantau.errors import PermissionDenied, ProbeSetupError
 
 __all__ = ["Pinger", "TargetStats", "resolve", "sweep"]

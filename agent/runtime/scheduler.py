@@ -26,7 +26,8 @@ from apscheduler.events import (
 )
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from pantau.agent.metrics import AgentStats
+
+from pantau.agent.runtime.metrics import AgentStats
 
 log = logging.getLogger(__name__)
 

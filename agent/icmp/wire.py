@@ -5,7 +5,7 @@ Pure functions on bytes, so every odd packet can be tested without a socket. A p
 the outcome, or ``None`` for anything that is not an answer to an echo request: other ICMP types,
 truncated or malformed packets. Whether the identifier is ours is the caller's business.
 
-Four shapes arrive, depending on the socket (see :mod:`pantau.agent.pinger`):
+Four shapes arrive, depending on the socket (see :mod:`pantau.agent.icmp.pinger`):
 
 * raw IPv4 socket: IPv4 header + ICMP (:func:`parse_ipv4`);
 * ICMP datagram IPv4 socket: ICMP only, errors via the error queue (:func:`parse_icmp4`,

@@ -1,6 +1,6 @@
 """What successive SNMP polls of one device mean: reboots, reset-proof counters, interfaces down.
 
-Pure functions over :class:`~pantau.agent.snmp_walk.Snapshot`; the prober keeps one
+Pure functions over :class:`~pantau.agent.snmp.walk.Snapshot`; the prober keeps one
 :class:`DeviceState` per site and calls :func:`advance` after every successful poll.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
-from pantau.agent.snmp_walk import Interface, Snapshot
+from pantau.agent.snmp.walk import Interface, Snapshot
 
 #: Interface counters exported as monotonically increasing totals.
 COUNTER_FIELDS: tuple[str, ...] = (
@@ -65,8 +65,8 @@ def advance(state: DeviceState, snap: Snapshot) -> bool:
     elapsed = 0.0 if state.uptime_ticks is None else (snap.uptime_ticks - state.uptime_ticks) / 100
     state.uptime_ticks = snap.uptime_ticks
     # New dicts each poll, never edited in place: a scrape that took the old ones keeps a
-    # consistent view while it is written (pantau.agent.exposition). Interfaces that are gone
-    # lose their series because only the keys seen in this poll are carried over.
+    # consistent view while it is written (see pantau.agent.runtime.exposition). Interfaces that
+    # are gone lose their series because only the keys seen in this poll are carried over.
     totals: dict[tuple[int, str], int] = {}
     last_raw: dict[tuple[int, str], int] = {}
     for iface in snap.interfaces.values():

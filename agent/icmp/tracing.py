@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 
 class Tracer:
-    """Runs :func:`pantau.agent.traceroute.last_hop` for several sites at once.
+    """Runs :func:`pantau.agent.icmp.traceroute.last_hop` for several sites at once.
 
     Parameters
     ----------
@@ -39,7 +39,7 @@ class Tracer:
         if not addresses:
             return {}
         try:  # imported here: scapy is heavy and only needed once something goes down
-            from pantau.agent.traceroute import last_hop
+            from pantau.agent.icmp.traceroute import last_hop
         except ImportError as exc:
             log.warning("traceroute unavailable error=%s", exc)
             return {}

@@ -2,7 +2,7 @@
 
 Lifecycle: :meth:`Agent.run` loads everything, serves, schedules rounds and waits for SIGTERM or
 SIGINT; SIGHUP reloads config and inventory in place (:meth:`Agent.reload`). Decisions are made
-by :mod:`pantau.agent.state`; this module only moves results and events between the parts.
+by :mod:`pantau.agent.runtime.state`; this module only moves results and events between the parts.
 """
 
 from __future__ import annotations
@@ -17,15 +17,19 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pantau.agent.eventlog import EventLog, Retention
-from pantau.agent.exposition import TextFamily
-from pantau.agent.metrics import AgentCollector, AgentStats, SiteFamilies
-from pantau.agent.probers import ProberSet
+from prometheus_client import CollectorRegistry
+
+from pantau import __version__
+from pantau.agent.icmp.tracing import Tracer
 from pantau.agent.probes import ProbeJob, ProbeResult
-from pantau.agent.recorder import Recorder
-from pantau.agent.scheduler import RoundScheduler
-from pantau.agent.server import make_app, start_server
-from pantau.agent.state import (
+from pantau.agent.runtime.eventlog import EventLog, Retention
+from pantau.agent.runtime.exposition import TextFamily
+from pantau.agent.runtime.metrics import AgentCollector, AgentStats, SiteFamilies
+from pantau.agent.runtime.probers import ProberSet
+from pantau.agent.runtime.recorder import Recorder
+from pantau.agent.runtime.scheduler import RoundScheduler
+from pantau.agent.runtime.server import make_app, start_server
+from pantau.agent.runtime.state import (
     Hysteresis,
     SiteState,
     Stamp,
@@ -34,10 +38,6 @@ from pantau.agent.state import (
     isolation_event,
     reconcile,
 )
-from pantau.agent.tracing import Tracer
-from prometheus_client import CollectorRegistry
-
-from pantau import __version__
 from pantau.config import Config, load_config
 from pantau.errors import ConfigError, PantauError, ProbeSetupError
 from pantau.events import Event
@@ -59,7 +59,7 @@ def jobs_by_kind(sites: Iterable[Site]) -> dict[str, list[ProbeJob]]:
 
 
 class Agent:
-    """One agent: the :class:`~pantau.agent.metrics.MetricsSource` the collector reads.
+    """One agent: the :class:`~pantau.agent.runtime.metrics.MetricsSource` the collector reads.
 
     Parameters
     ----------
@@ -254,7 +254,7 @@ class Agent:
         """Canary target -> answered; names are resolved first (a failed lookup is a failure)."""
         if not targets:
             return {}
-        from pantau.agent.pinger import resolve
+        from pantau.agent.icmp.pinger import resolve
 
         assert self._config is not None
         settings = self._config.agent.icmp

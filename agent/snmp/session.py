@@ -1,7 +1,7 @@
 """SNMP request sessions: the v2c fast path over asyncio UDP and the v3 path through pysnmp.
 
 Both sessions answer ``request(pdu_type, oids, non_repeaters, max_repetitions)`` with plain
-``(oid tuple, value)`` pairs (see :mod:`pantau.agent.snmp_ber`) and raise :class:`SnmpFailure`
+``(oid tuple, value)`` pairs (see :mod:`pantau.agent.snmp.ber`) and raise :class:`SnmpFailure`
 with a fixed reason for every expected failure, so the walker above them never sees pysnmp types.
 """
 
@@ -14,9 +14,8 @@ import socket
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from pantau.agent import snmp_ber
-from pantau.agent.snmp_ber import GET, GET_BULK, Oid
-
+from pantau.agent.snmp import ber as snmp_ber
+from pantau.agent.snmp.ber import GET, GET_BULK, Oid
 from pantau.errors import ProbeSetupError
 
 VarBinds = list[tuple[Oid, object]]
@@ -85,7 +84,7 @@ class UdpExchange:
     """One connected UDP socket to one device: send a request, retry, match the reply by key.
 
     ``decode(datagram)`` returns ``(key, reply)`` (request-id or msgID) or raises
-    :class:`~pantau.agent.snmp_ber.MalformedMessage`.
+    :class:`~pantau.agent.snmp.ber.MalformedMessage`.
     """
 
     def __init__(

@@ -22,8 +22,7 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from pantau.agent import icmp_wire as wire
-
+from pantau.agent.icmp import wire
 from pantau.errors import PermissionDenied, ProbeSetupError
 
 log = logging.getLogger(__name__)

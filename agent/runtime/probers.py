@@ -12,9 +12,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from pantau.agent.metrics import AgentStats
 from pantau.agent.probes import PROBES, ProbeContext, Prober
-
+from pantau.agent.runtime.metrics import AgentStats
 from pantau.errors import ProbeSetupError
 
 log = logging.getLogger(__name__)

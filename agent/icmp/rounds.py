@@ -1,6 +1,6 @@
 """The bookkeeping of one sweep: per-target records, pacing, and the statistics they give.
 
-Used by :mod:`pantau.agent.pinger`; kept apart so the engine reads as sockets and loops only.
+Used by :mod:`pantau.agent.icmp.pinger`; kept apart so the engine reads as sockets and loops only.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from time import monotonic
 from typing import NamedTuple
 
-from pantau.agent import icmp_wire as wire
+from pantau.agent.icmp import wire
 
 
 class TargetStats(NamedTuple):

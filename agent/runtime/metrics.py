@@ -7,7 +7,7 @@ live in the runtime. Two parts make one ``/metrics`` body:
   probers' ``collect()`` (a few series each); the runtime registers it on its own
   ``CollectorRegistry``, never on the global one;
 * :class:`SiteFamilies` and the probers' ``families()``: the families with a series per site,
-  streamed as text by :mod:`pantau.agent.exposition` (270,000 samples at 10,000 sites).
+  streamed as text by :mod:`pantau.agent.runtime.exposition` (270,000 samples at 10,000 sites).
 
 A scrape reads a snapshot taken on the event loop, so it never sees half a round.
 """
@@ -19,13 +19,13 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from pantau.agent.exposition import TextFamily, label_value, number
-from pantau.agent.probes import ProbeResult
-from pantau.agent.state import SiteState
 from prometheus_client import Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from pantau.agent.probes import ProbeResult
+from pantau.agent.runtime.exposition import TextFamily, label_value, number
+from pantau.agent.runtime.state import SiteState
 from pantau.inventory import Site
 
 #: Buckets of the scheduling lag histogram: a healthy agent starts rounds within milliseconds.

@@ -3,7 +3,7 @@
 The cost of an SNMP poll is per PDU, so every column (ifTable, ifXTable and a profile's extra
 subtrees) advances in the same GETBULK request, several varbinds per PDU, until each leaves its
 subtree. The result is a frozen :class:`Snapshot`; what it means (reboots, counter resets,
-interface down) is decided by :mod:`pantau.agent.snmp_state`.
+interface down) is decided by :mod:`pantau.agent.snmp.state`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
-from pantau.agent.snmp_ber import END_OF_MIB_VIEW, GET, GET_BULK, Oid, VarBindException
-from pantau.agent.snmp_session import Session, SnmpFailure
+from pantau.agent.snmp.ber import END_OF_MIB_VIEW, GET, GET_BULK, Oid, VarBindException
+from pantau.agent.snmp.session import Session, SnmpFailure
 
 SYS_UPTIME: Oid = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 SYS_NAME: Oid = (1, 3, 6, 1, 2, 1, 1, 5, 0)

@@ -8,11 +8,11 @@ import logging
 from collections.abc import Callable, Iterable
 
 from aiohttp import web
-from pantau.agent import exposition
-from pantau.agent.eventlog import EventLog
-from pantau.agent.exposition import TextFamily
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from pantau.agent.runtime import exposition
+from pantau.agent.runtime.eventlog import EventLog
+from pantau.agent.runtime.exposition import TextFamily
 from pantau.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,8 @@ def _int_param(request: web.Request, name: str, default: int, low: int, high: in
 
 async def _metrics(request: web.Request) -> web.StreamResponse:
     # Both parts are snapshots taken now, before the first await; the per-site families are
-    # then formatted while they are written, a slice at a time (see pantau.agent.exposition).
+    # then formatted while they are written, a slice at a time (see
+    # pantau.agent.runtime.exposition).
     head = generate_latest(request.app[_REGISTRY])
     families = request.app[_FAMILIES]()
     response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -11,9 +11,8 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from pantau.agent.eventlog import EventLog
-from pantau.agent.metrics import AgentStats
-
+from pantau.agent.runtime.eventlog import EventLog
+from pantau.agent.runtime.metrics import AgentStats
 from pantau.errors import StoreError
 from pantau.events import Event
 

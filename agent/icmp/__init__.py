@@ -1,0 +1,1 @@
+"""ICMP: packets on the wire, sockets, the sweep engine and traceroute."""

@@ -1,0 +1,1 @@
+"""The agent's runtime: scheduling, state, the event log, metrics and the HTTP API."""
