@@ -240,7 +240,7 @@ class Puller:
     async def _fetch(self, session: aiohttp.ClientSession, after: int) -> bytes:
         url = f"{self.source}/api/v1/events"
         params = {"after": after, "limit": self._limit}
-        kwargs = {} if self._timeout is None else {"timeout": self._timeout}
+        kwargs: dict[str, Any] = {} if self._timeout is None else {"timeout": self._timeout}
         async with session.get(url, params=params, **kwargs) as resp:
             body = await resp.read()
             if resp.status != 200:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import alembic.command
 import alembic.config
@@ -179,7 +180,7 @@ class Store:
     def _put_cursor(self, conn: Connection, cur: Cursor) -> None:
         values = dataclasses.asdict(cur)
         stmt = self._insert(cursors).values(values)
-        update = {k: stmt.excluded[k] for k in values if k != "source"}
+        update: dict[str, Any] = {k: stmt.excluded[k] for k in values if k != "source"}
         update["missed"] = cursors.c.missed + stmt.excluded.missed
         conn.execute(stmt.on_conflict_do_update(index_elements=["source"], set_=update))
 

@@ -139,7 +139,7 @@ def register(app: web.Application, context: Any) -> None:
 
     from aiohttp import web
 
-    config = getattr(context, "config", None)
+    config: Any = getattr(context, "config", None)
     why = None
     if config is None or config.geo.districts is None:
         why = "no district layer configured; set [geo] districts"

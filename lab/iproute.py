@@ -75,7 +75,7 @@ def netem_in_kernel() -> bool:
 
 
 def slot_net(slot: int) -> ipaddress.IPv4Network:
-    return ipaddress.ip_network(f"{LAB_NET.network_address + slot * 256}/24")
+    return ipaddress.IPv4Network(f"{LAB_NET.network_address + slot * 256}/24")
 
 
 def claim_slot() -> tuple[int, int]:

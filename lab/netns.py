@@ -34,6 +34,7 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from pantau.lab.iproute import (
     BLACKHOLE_METRIC,
@@ -232,7 +233,7 @@ class Lab:
         *,
         timeout: float = 60,
         check: bool = False,
-        **kwargs: object,
+        **kwargs: Any,
     ) -> subprocess.CompletedProcess[str]:
         """Run ``argv`` inside node ``name`` and wait (text output captured)."""
         kwargs.setdefault("capture_output", True)
@@ -244,7 +245,7 @@ class Lab:
             )
         return res
 
-    def popen(self, name: str, argv: Sequence[str], **kwargs: object) -> subprocess.Popen[bytes]:
+    def popen(self, name: str, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
         """Start ``argv`` inside node ``name``; it is killed on :meth:`close`."""
         proc = subprocess.Popen(self._argv(name, argv), start_new_session=True, **kwargs)
         self._procs.append(proc)

@@ -23,8 +23,9 @@ import errno
 import logging
 import random
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from time import monotonic
+from typing import Any
 
 from pantau.agent.icmp import wire
 from pantau.agent.icmp.rounds import Pacer, Record, Sweep, TargetStats
@@ -281,7 +282,7 @@ class Pinger:
     def _drain(self, channel: Channel) -> None:
         recvfrom, settle, ident = channel.sock.recvfrom, self._settle, channel.ident
         if channel.family == socket.AF_INET6:
-            parse = wire.parse_icmp6
+            parse: Callable[[bytes, str], Any] = wire.parse_icmp6
         else:
             parse = wire.parse_ipv4 if channel.raw else wire.parse_icmp4
         while True:

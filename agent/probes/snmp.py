@@ -144,8 +144,9 @@ class SnmpProber:
             for site, st in self._devices.items()
         }
         answered = {key: res.ok or res.reason == "if_down" for key, res in results.items()}
-        fresh = {  # sites with data from this round; the others' series are absent, not stale
-            site: devices[site]
+        # sites with data from this round; the others' series are absent, not stale
+        fresh: dict[str, _Device] = {
+            site: devices[site]  # type: ignore[misc]  # its snapshot is checked not None below
             for (site, _), ok in answered.items()
             if ok and site in devices and devices[site][1] is not None
         }

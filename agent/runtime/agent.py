@@ -96,7 +96,7 @@ class Agent:
 
     def families(self) -> list[TextFamily]:
         """The per-site metric families, a snapshot of now (streamed by ``/metrics``)."""
-        out = self._site_families(self)
+        out = self._site_families(self)  # type: ignore[arg-type]  # dicts as the Mappings
         for prober in self._probers.values():
             families = getattr(prober, "families", None)
             if families is not None:
@@ -115,7 +115,7 @@ class Agent:
         self._recorder = Recorder(eventlog, self.stats)
         self._tracer = Tracer()
         registry = CollectorRegistry()
-        registry.register(AgentCollector(self))
+        registry.register(AgentCollector(self))  # type: ignore[arg-type]  # dicts as Mappings
         try:
             runner = await start_server(
                 make_app(registry, eventlog, agent.name, self.families), agent.listen

@@ -22,7 +22,7 @@ _REGISTRY = web.AppKey("registry", CollectorRegistry)
 _EVENTLOG = web.AppKey("eventlog", EventLog)
 _AGENT = web.AppKey("agent", str)
 Families = Callable[[], Iterable[TextFamily]]
-_FAMILIES = web.AppKey("families", Families)  # type: ignore[type-abstract]
+_FAMILIES: web.AppKey[Families] = web.AppKey("families")
 
 
 def _error(status: int, message: str) -> web.Response:
