@@ -31,7 +31,7 @@ from pantau.events import format_time, parse_time
 log = logging.getLogger(__name__)
 
 #: Modules adding routes/collectors to the collector's app; skipped when not installed.
-EXTENSION_MODULES = ("pantau.geo.collector_ext",)
+EXTENSION_MODULES = ("pantau.collector.home", "pantau.geo.collector_ext")
 DAY = 86400.0
 
 

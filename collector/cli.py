@@ -117,7 +117,8 @@ async def serve(config_path: str) -> int:
         loop.add_signal_handler(sig, stop.set)
     runner = await start_server(app, config.collector.listen)
     log.info(
-        "collector listening listen=%s database=%s agents=%d sites=%d",
+        "collector listening listen=%s page=http://%s/ database=%s agents=%d sites=%d",
+        config.collector.listen,
         config.collector.listen,
         store.name,
         len(config.collector.agents),

@@ -139,6 +139,7 @@ class Agent:
                 len(self.sites),
                 eventlog.log_id,
             )
+            _log_first_states(config, self._jobs)
             await stop.wait()
             log.info("agent stopping name=%s", agent.name)
         finally:
@@ -316,6 +317,26 @@ class Agent:
             else e
             for e in events
         ]
+
+
+def _log_first_states(config: Config, jobs: Mapping[str, Any]) -> None:
+    """Say when the first rounds run and by when every site has left ``unknown``."""
+    agent = config.agent
+    kinds = {k: getattr(agent, k) for k in jobs}
+
+    def within(rounds: int) -> float:
+        # the first round runs now; each later one at most interval * (1 + jitter) after the last
+        return max(((rounds - 1) * s.interval * (1 + s.jitter) for s in kinds.values()), default=0)
+
+    log.info(
+        "first rounds run now kinds=%s; sites stay unknown until up_after=%d good rounds "
+        "(up within seconds=%.0f) or down_after=%d failed rounds (down within seconds=%.0f)",
+        ",".join(sorted(kinds)) or "none",
+        agent.up_after,
+        within(agent.up_after),
+        agent.down_after,
+        within(agent.down_after),
+    )
 
 
 async def _nothing() -> dict[tuple[str, str], ProbeResult]:

@@ -27,6 +27,8 @@ SUBCOMMAND_MODULES = (
 )
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+#: Libraries whose INFO lines are hidden unless ``--log-level DEBUG``.
+QUIET_LIBRARIES = ("alembic",)
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -68,6 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.log_level != "DEBUG":
+        # libraries' INFO lines (alembic: plugins and migration context at every collector start)
+        # say nothing an operator needs; pantau's own INFO lines do
+        for name in QUIET_LIBRARIES:
+            logging.getLogger(name).setLevel(logging.WARNING)
     try:
         return int(args.func(args))
     except ConfigError as exc:
