@@ -1,4 +1,4 @@
-"""The shipped ``config.example.toml``, run as the README's quick start runs it: every site comes up.
+"""The shipped ``config.example.toml`` run as the README's quick start runs it: every site is up.
 
 ``pantau run`` starts the agent and the collector on a copy of the example (its inventory
 included) with only the two ports moved to free ones, so the test runs beside anything else on
@@ -23,7 +23,8 @@ from agentproc import ROOT, AgentProcess, free_port
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
-        importlib.util.find_spec("pantau.collector.cli") is None, reason="no collector in this build"
+        importlib.util.find_spec("pantau.collector.cli") is None,
+        reason="no collector in this build",
     ),
 ]
 
