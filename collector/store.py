@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import logging
 import operator
+import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from importlib import resources
@@ -34,7 +35,7 @@ from pantau.collector.schema import (
     maintenance,
     outages,
 )
-from pantau.errors import StoreError
+from pantau.errors import MissingExtra, StoreError
 from pantau.events import Event
 
 log = logging.getLogger(__name__)
@@ -377,7 +378,7 @@ def open_store(url: str) -> Store:
         shown = parsed.render_as_string(hide_password=True)
         raise StoreError(f"store {shown}: cannot open or migrate: {_detail(exc)}") from exc
     except ModuleNotFoundError as exc:
-        raise StoreError(
-            f"store: driver {exc.name} missing; install pantau[postgres] for PostgreSQL"
+        raise MissingExtra.of(exc, sys.executable) or StoreError(
+            f"store: driver {exc.name} missing"
         ) from exc
     return Store(engine)

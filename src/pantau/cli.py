@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from pantau import __version__
-from pantau.errors import ConfigError, PantauError
+from pantau.errors import ConfigError, MissingExtra, PantauError
 
 #: Packages that add subcommands, in help order. A package not installed yet is skipped.
 SUBCOMMAND_MODULES = (
@@ -80,6 +80,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         for line in exc.problems:
             print(line, file=sys.stderr)
+        return EXIT_CONFIG
+    except MissingExtra as exc:
+        print(f"pantau {args.command}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except ModuleNotFoundError as exc:
+        missing = MissingExtra.of(exc, sys.executable)
+        if missing is None:
+            raise
+        print(f"pantau {args.command}: {missing}", file=sys.stderr)
         return EXIT_CONFIG
     except PantauError as exc:
         print(f"pantau: {exc}", file=sys.stderr)

@@ -6,7 +6,8 @@
     ├── ConfigError          bad config file, inventory or districts layer (names file, key, fix)
     ├── ProbeSetupError      a probe cannot even start (socket, engine)
     │   └── PermissionDenied no privilege for what the probe needs (says what to run)
-    └── StoreError           the event log or the outage store cannot be read or written
+    ├── StoreError           the event log or the outage store cannot be read or written
+    └── MissingExtra         an optional extra (geo, postgres) is not installed (says how)
 
 Expected network failures (timeouts, refusals, unreachable hosts) are never exceptions:
 probes return them as results.
@@ -43,3 +44,45 @@ class PermissionDenied(ProbeSetupError):
 
 class StoreError(PantauError):
     """The event log or outage store failed (disk full, corrupt, unreachable database)."""
+
+
+#: Optional extras by the top-level modules they install (pyproject's optional-dependencies).
+EXTRA_OF_MODULE = {
+    "geopandas": "geo",
+    "shapely": "geo",
+    "pyogrio": "geo",
+    "pyproj": "geo",
+    "matplotlib": "geo",
+    "tqdm": "geo",
+    "psycopg": "postgres",
+}
+
+
+class MissingExtra(PantauError):
+    """What was asked needs an optional extra that is not installed; the message says how.
+
+    Parameters
+    ----------
+    extra
+        The extra's name in pyproject.toml (``geo``, ``postgres``).
+    module
+        The module that could not be imported.
+    python
+        The interpreter pantau runs in: the extra must go into that environment.
+    """
+
+    def __init__(self, extra: str, module: str, python: str) -> None:
+        self.extra, self.module = extra, module
+        pip = f"{python} -m pip install"
+        super().__init__(
+            f"this needs the optional extra '{extra}' (Python module {module} is not installed). "
+            f"Install it into pantau's environment: {pip} 'pantau[{extra}]' from a package "
+            f"index, or {pip} '.[{extra}]' in the pantau source folder"
+        )
+
+    @classmethod
+    def of(cls, exc: ModuleNotFoundError, python: str) -> MissingExtra | None:
+        """The extra that provides the module ``exc`` misses, if an extra does."""
+        top = (exc.name or "").partition(".")[0]
+        extra = EXTRA_OF_MODULE.get(top)
+        return cls(extra, top, python) if extra else None
