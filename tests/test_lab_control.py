@@ -178,7 +178,7 @@ def test_scenario_file_cuts_kills_and_everything_is_undone(lab_command, tmp_path
     res = _pantau_lab(["--scenario", str(scenario), "--workdir", str(tmp_path / "w")], tmp_path)
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-4000:]
-    assert "outage.lab:4: cut kantor-walikota" in out
+    assert "outage.lab:3: cut kantor-walikota" in out
     assert "kantor-walikota is down" in out and "kantor-walikota is up" in out
     assert "agent agent2 stopped" in out and "agent agent2 started" in out
     assert f"scenario {scenario}: passed" in out
