@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -62,7 +63,8 @@ def _lab(args: argparse.Namespace) -> int:
 
     why = available()
     if why:
-        print(f"pantau lab: {why}; run it as root: sudo {_self_command()} lab")
+        hint = f"; run it as root: sudo {_self_command()} lab" if os.geteuid() != 0 else ""
+        print(f"pantau lab: {why}{hint}")
         return 1
     sites = sites_from_inventory(args.inventory) if args.inventory else list(DEMO_SITES)
     snmp = not args.no_snmp and have("agent.probes.snmp")

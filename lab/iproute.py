@@ -8,6 +8,7 @@ import ipaddress
 import itertools
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import time
@@ -43,10 +44,29 @@ def batch(ns: str | None, lines: Sequence[str]) -> None:
         run_ip(["-batch", "-"], ns=ns, stdin="\n".join(lines) + "\n")
 
 
+#: Programs the lab runs, and the Debian package of each.
+TOOLS = {"ip": "iproute2", "tc": "iproute2", "ping": "iputils-ping", "sysctl": "procps"}
+
+
+def missing_tools() -> str | None:
+    """Which programs the lab needs are not installed, with their Debian packages, or None."""
+    missing = {tool: pkg for tool, pkg in TOOLS.items() if shutil.which(tool) is None}
+    if not missing:
+        return None
+    packages = " ".join(sorted(set(missing.values())))
+    return (
+        f"network lab needs {', '.join(missing)}: install the Debian package(s) {packages} "
+        f"(apt-get install {packages})"
+    )
+
+
 def available() -> str | None:
     """None when labs can be built here, else the reason why not (for ``pytest.skip``)."""
     if os.geteuid() != 0:
         return "network lab needs root (network namespaces)"
+    why = missing_tools()
+    if why:
+        return why
     name = f"{NS_PREFIX}{os.getpid()}probe{next(COUNTER)}"
     try:
         res = run_ip(["netns", "add", name], check=False)

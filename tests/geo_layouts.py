@@ -13,10 +13,20 @@ from pyproj import CRS, Transformer
 from pantau.geo.assign import sites_frame
 from pantau.inventory import Site
 
-# ../shared next to the repository; PANTAU_SHARED overrides it (e.g. from a git worktree elsewhere).
-SHARED_GEO = (
-    Path(os.environ.get("PANTAU_SHARED") or Path(__file__).resolve().parents[1].parent / "shared")
-    / "geo"
+# Real boundary layers of Kalimantan Timur (kelurahan, kecamatan, kabupaten/kota; GeoJSON and
+# Shapefile) are kept outside the repository, in ../shared/geo next to the checkout.
+# PANTAU_SHARED_GEO names that folder elsewhere (PANTAU_SHARED: its parent, the older name).
+_SHARED_DEFAULT = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED_GEO = Path(
+    os.environ.get("PANTAU_SHARED_GEO")
+    or Path(os.environ.get("PANTAU_SHARED") or _SHARED_DEFAULT) / "geo"
+)
+SHARED_GEO_MISSING = (
+    f"real boundary layers not found at {SHARED_GEO}: these tests read the shared folder geo/ "
+    "(balikpapan_kelurahan, kaltim_kecamatan, kaltim_kabkota as GeoJSON and shp/, converted "
+    "from the public cahyadsn/wilayah_boundaries repository; its README.md says how), kept "
+    "next to the checkout as ../shared/geo; to use a copy elsewhere set "
+    "PANTAU_SHARED_GEO=/path/to/geo"
 )
 
 

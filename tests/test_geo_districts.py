@@ -9,16 +9,14 @@ import warnings
 import geopandas as gpd
 import pytest
 import shapely
-from geo_layouts import SHARED_GEO, sites
+from geo_layouts import SHARED_GEO, SHARED_GEO_MISSING, sites
 
 from pantau.errors import ConfigError
 from pantau.geo.assign import assign_sites
 from pantau.geo.districts import GeometryRepaired, read_districts
 from pantau.inventory import Site
 
-needs_shared = pytest.mark.skipif(
-    not SHARED_GEO.is_dir(), reason=f"shared boundary layers not found at {SHARED_GEO}"
-)
+needs_shared = pytest.mark.skipif(not SHARED_GEO.is_dir(), reason=SHARED_GEO_MISSING)
 
 LAYERS = {
     "kelurahan-geojson": ("balikpapan_kelurahan.geojson", 34, 509.3),
@@ -191,7 +189,7 @@ def test_reprojected_layer_comes_back_in_wgs84(tmp_path):
 
 def test_shapefile_copy_without_prj_keeps_other_files(tmp_path):
     if not SHARED_GEO.is_dir():
-        pytest.skip(f"shared boundary layers not found at {SHARED_GEO}")
+        pytest.skip(SHARED_GEO_MISSING)
     src = SHARED_GEO / "shp" / "balikpapan_kelurahan"
     for f in src.iterdir():
         if f.suffix != ".prj":

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
-from geo_layouts import SHARED_GEO, districts, local_to_lonlat, site, sites
+from geo_layouts import SHARED_GEO, SHARED_GEO_MISSING, districts, local_to_lonlat, site, sites
 from shapely import box
 
 from pantau.cli import main
@@ -207,7 +207,7 @@ def test_cli_errors_name_file_and_fix(tmp_path, capsys):
     assert "nope.json: state file not found" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not SHARED_GEO.is_dir(), reason=f"shared layers not found at {SHARED_GEO}")
+@pytest.mark.skipif(not SHARED_GEO.is_dir(), reason=SHARED_GEO_MISSING)
 @pytest.mark.parametrize(
     "layer", ["kaltim_kecamatan.geojson", "shp/kaltim_kecamatan/kaltim_kecamatan.shp"]
 )
