@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
 from promstack import free_port
 
 __all__ = ["AgentProcess", "free_port", "site_states", "site_toml", "write_config"]
@@ -71,6 +73,8 @@ class AgentProcess:
         cwd: Path | None = None,
     ) -> None:
         self.config, self.port, self.ns = config, port, ns
+        if ns and shutil.which("curl") is None:  # the API inside a namespace is read with curl
+            pytest.fail("curl not found: install the Debian package curl (bash .ci/install-deps)")
         prefix = ["ip", "netns", "exec", ns] if ns else []
         self.base = f"http://127.0.0.1:{port}"
         self.log = config.parent / "agent.log"
