@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 import shutil
@@ -157,7 +158,7 @@ def _stop_on_signals() -> dict[str, bool]:
 
 def _describe(run: Any) -> None:
     print(f"lab {run.lab.id}: {len(run.lab.nodes)} namespaces, addresses in {run.lab.net}")
-    for name, addr in sorted(run.addresses.items(), key=lambda kv: kv[1]):
+    for name, addr in sorted(run.addresses.items(), key=lambda kv: ipaddress.ip_address(kv[1])):
         print(f"  {addr:<16} {name:<24} ip netns exec {run.lab.ns(name)} ...")
     print(f"configs and logs: {run.workdir}")
     for name, url in run.files.agent_urls.items():

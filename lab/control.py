@@ -286,14 +286,17 @@ class LabShell(cmd.Cmd):
         super().__init__(**kwargs)
         self.control = control
 
-    def default(self, line: str) -> bool:
-        if line.strip() in ("quit", "exit", "EOF"):
-            return True
+    def default(self, line: str) -> None:
         try:
             self.control.execute(line)
         except LabError as exc:
             print(f"error: {exc}", file=self.stdout)
-        return False
+
+    def do_quit(self, _arg: str) -> bool:
+        """Stop: undo what is changed and remove the lab."""
+        return True
+
+    do_exit = do_EOF = do_quit
 
     def do_help(self, arg: str) -> None:
         doc = (__doc__ or "").split("::", 1)[1].split("\n\n")[1]
