@@ -218,3 +218,12 @@ def test_prompt_takes_commands_on_stdin_and_keeps_logs(lab_command, tmp_path) ->
     kept = re.search(r"logs kept in (\S+)", out)
     assert kept and Path(kept.group(1), "agent1.log").is_file()
     subprocess.run(["rm", "-rf", kept.group(1)], check=False)
+
+
+def test_the_shipped_scenario_uses_only_known_commands() -> None:
+    from pantau.lab.control import COMMANDS
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "lab-outage.lab"
+    steps = [ln.split()[0] for ln in path.read_text().splitlines() if ln.strip()[:1] not in "#"]
+    assert steps and set(steps) <= set(COMMANDS), set(steps) - set(COMMANDS)
+    assert "expect" in steps and "cut" in steps and "restore" in steps
