@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -144,7 +145,7 @@ def register(app: web.Application, context: Any) -> None:
     if config is None or config.geo.districts is None:
         why = "no district layer configured; set [geo] districts"
     elif importlib.util.find_spec("geopandas") is None:
-        why = "geo libraries missing on the collector host; pip install 'pantau[geo]'"
+        why = f"no geo extra on this host; {sys.executable} -m pip install 'pantau[geo]'"
     if why is not None:
         log.info("district analysis off, /api/v1/districts.geojson answers 404 reason=%s", why)
 
