@@ -38,8 +38,12 @@ ensure_venv() {
   fi
   # a half-made venv (python3-venv was missing, or an interrupted run) is replaced, not reused
   rm -rf "$PANTAU_VENV"
+  if ! mkdir -p "$(dirname "$PANTAU_VENV")" 2>/dev/null || ! [ -w "$(dirname "$PANTAU_VENV")" ]; then
+    echo "pantau: cannot write $(dirname "$PANTAU_VENV"); run as root, or choose another place:" >&2
+    echo "  PANTAU_VENV=\$HOME/.local/share/pantau/venv bash $0" >&2
+    exit 1
+  fi
   say "creating the Python environment $PANTAU_VENV ($("$PANTAU_PYTHON" --version))"
-  mkdir -p "$(dirname "$PANTAU_VENV")"
   "$PANTAU_PYTHON" -m venv "$PANTAU_VENV"
 }
 
