@@ -36,8 +36,16 @@ ensure_venv() {
     say "using the Python environment $PANTAU_VENV"
     return 0
   fi
-  # a half-made venv (python3-venv was missing, or an interrupted run) is replaced, not reused
-  rm -rf "$PANTAU_VENV"
+  # a half-made venv (python3-venv was missing, or an interrupted run) is replaced, not reused;
+  # anything else at that path is left alone
+  if [ -e "$PANTAU_VENV" ]; then
+    if [ ! -f "$PANTAU_VENV/pyvenv.cfg" ]; then
+      echo "pantau: $PANTAU_VENV exists and is no Python environment; set PANTAU_VENV elsewhere" >&2
+      exit 1
+    fi
+    say "replacing the unfinished Python environment $PANTAU_VENV"
+    rm -rf "$PANTAU_VENV"
+  fi
   if ! mkdir -p "$(dirname "$PANTAU_VENV")" 2>/dev/null || ! [ -w "$(dirname "$PANTAU_VENV")" ]; then
     echo "pantau: cannot write $(dirname "$PANTAU_VENV"); run as root, or choose another place:" >&2
     echo "  PANTAU_VENV=\$HOME/.local/share/pantau/venv bash $0" >&2
