@@ -9,7 +9,7 @@ PANTAU_VENV=${PANTAU_VENV:-/opt/pantau/venv}
 PANTAU_PYTHON=${PANTAU_PYTHON:-/usr/bin/python3}
 export DEBIAN_FRONTEND=noninteractive
 
-say() { printf '\n==> %s\n' "$*"; }
+say() { printf '\n==> %s %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
 # apt_install PKG...: installs the Debian packages not installed yet, with apt's own progress.
 apt_install() {
