@@ -55,11 +55,17 @@ def page(context: Any, has_map: bool) -> str:
     links = "".join(_li(h, t) for h, t in (*_LINKS, *([_MAP_LINK] if has_map else ())))
     docs = "".join(f"<li><code>{html.escape(p)}</code> {html.escape(t)}</li>" for p, t in DOCS)
     maps = (
-        ""
+        "<p>Maps for QGIS, Grafana and the browser: <code>pantau map</code> draws them from this "
+        "API (README, Maps and blankspots).</p>"
         if has_map
         else "<p>Maps: no district layer here (set <code>[geo] districts</code> and install "
         "<code>pantau[geo]</code>); <code>pantau map</code> draws them from this API.</p>"
     )
+    if states.get("unknown"):
+        summary += (
+            " (a site stays unknown until its agent has probed it for a few rounds; the agent's "
+            "log says by when)"
+        )
     starting = (
         "" if c.ready else "<p><b>Starting:</b> the first pull from the agents is running.</p>"
     )
