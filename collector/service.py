@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 import aiohttp
 
+from pantau.collector.agentclient import agent_session
 from pantau.collector.availability import Maintenance
 from pantau.collector.health import AGENT_PROBLEM_AFTER, Problem, agent_problems
 from pantau.collector.ingest import AgentHealth, Puller
@@ -265,8 +266,7 @@ class Collector:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Pull every ``pull_interval`` seconds until ``stop`` is set."""
-        timeout = aiohttp.ClientTimeout(total=self.config.agent_timeout)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        async with agent_session(self.config) as session:
             while not stop.is_set():
                 started = self.clock()
                 self._wake.clear()

@@ -42,6 +42,7 @@ from pantau.config import Config, load_config
 from pantau.errors import ConfigError, PantauError, ProbeSetupError
 from pantau.events import Event
 from pantau.inventory import Inventory, Site
+from pantau.webconfig import load_web_config, warn_if_exposed
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,8 @@ class Agent:
         inventory = self._inventory(config)
         agent = config.agent
         self.agent_name = agent.name
+        web = None if agent.web_config is None else load_web_config(agent.web_config)
+        warn_if_exposed(agent.listen, web, "agent")
         retention = Retention(agent.event_retention_days * 86400, agent.event_retention_max)
         eventlog = EventLog(agent.state_dir / "events.db", retention, self._clock)
         self._recorder = Recorder(eventlog, self.stats)
@@ -118,7 +121,7 @@ class Agent:
         registry.register(AgentCollector(self))
         try:
             runner = await start_server(
-                make_app(registry, eventlog, agent.name, self.families), agent.listen
+                make_app(registry, eventlog, agent.name, self.families), agent.listen, web
             )
         except OSError as exc:
             eventlog.close()

@@ -122,8 +122,10 @@ def _tls_context(path: Path, tls: Mapping[str, Any]) -> ssl.SSLContext:
         context.load_cert_chain(cert, key)
     except (ssl.SSLError, OSError) as exc:
         raise _fail(
-            path, where + "key_file", f"cannot load {cert} with {key} ({exc}); is the key the "
-            "certificate's, both PEM, and the key unencrypted?"
+            path,
+            where + "key_file",
+            f"cannot load {cert} with {key} ({exc}); is the key the "
+            "certificate's, both PEM, and the key unencrypted?",
         ) from None
     auth = tls.get("client_auth_type", "NoClientCert")
     if auth not in _CLIENT_AUTH:
