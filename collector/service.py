@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 import aiohttp
 
 from pantau.collector.agentclient import agent_session
+from pantau.collector.audit import AuditRecord
 from pantau.collector.availability import Maintenance
 from pantau.collector.health import AGENT_PROBLEM_AFTER, Problem, agent_problems
 from pantau.collector.ingest import AgentHealth, Puller
@@ -252,11 +253,20 @@ class Collector:
             except StoreError as exc:
                 log.error("outage derivation failed error=%s", exc)
 
-    async def add_maintenance(self, window: Maintenance) -> Maintenance:
+    async def add_maintenance(
+        self, window: Maintenance, audit: AuditRecord | None = None
+    ) -> Maintenance:
         async with self._lock:
-            wid = await asyncio.to_thread(self.store.add_maintenance, window)
+            wid = await asyncio.to_thread(self.store.add_maintenance, window, "api", audit)
         await self._load_maintenance()
         return dataclasses.replace(window, id=wid)
+
+    async def delete_maintenance(self, wid: int, audit: AuditRecord) -> bool:
+        """Delete stored window ``wid`` (recording ``audit``); False when there is none."""
+        async with self._lock:
+            gone = await asyncio.to_thread(self.store.delete_maintenance, wid, audit)
+        await self._load_maintenance()
+        return gone
 
     async def _load_maintenance(self) -> None:
         # Config windows stay in memory: regional collectors sharing a database each have their

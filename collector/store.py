@@ -22,11 +22,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 
+from pantau.collector.audit import AuditRecord
 from pantau.collector.availability import Maintenance
 from pantau.collector.health import StoreHealth
 from pantau.collector.outages import Outage
 from pantau.collector.schema import (
     agent_status,
+    audit,
     cursors,
     dirty_sites,
     events,
@@ -35,6 +37,7 @@ from pantau.collector.schema import (
 )
 from pantau.errors import StoreError
 from pantau.events import Event
+from pantau.files import owner_only
 
 log = logging.getLogger(__name__)
 
@@ -301,11 +304,37 @@ class Store:
 
     # -- maintenance ----------------------------------------------------------------------
 
-    def add_maintenance(self, window: Maintenance, origin: str = "api") -> int:
+    def add_maintenance(
+        self, window: Maintenance, origin: str = "api", audit: AuditRecord | None = None
+    ) -> int:
+        """Store ``window``; with ``audit``, its record too, in the same transaction."""
         with self._tx("adding a maintenance window", "maintenance") as conn:
             values = {k: getattr(window, k) for k in ("site", "district", "start", "end", "reason")}
             stmt = sa.insert(maintenance).values(**values, origin=origin)
-            return int(conn.execute(stmt.returning(maintenance.c.id)).scalar_one())
+            wid = int(conn.execute(stmt.returning(maintenance.c.id)).scalar_one())
+            if audit is not None:
+                self._audit(conn, dataclasses.replace(audit, target=f"maintenance/{wid}"))
+            return wid
+
+    def delete_maintenance(self, wid: int, audit: AuditRecord) -> bool:
+        """Delete stored window ``wid`` and record it; False (nothing written) when absent."""
+        with self._tx("deleting a maintenance window", "maintenance") as conn:
+            gone = conn.execute(sa.delete(maintenance).where(maintenance.c.id == wid)).rowcount
+            if gone:
+                self._audit(conn, audit)
+            return bool(gone)
+
+    @staticmethod
+    def _audit(conn: Connection, record: AuditRecord) -> None:
+        row = dataclasses.asdict(record)
+        del row["id"]
+        conn.execute(sa.insert(audit).values(**row))
+
+    def audit(self, limit: int) -> list[AuditRecord]:
+        """The newest ``limit`` audit records, newest first."""
+        with self._tx("reading the audit trail") as conn:
+            q = sa.select(audit).order_by(audit.c.id.desc()).limit(limit)
+            return [AuditRecord(**r._asdict()) for r in conn.execute(q)]
 
     def maintenance(self) -> list[Maintenance]:
         """Windows added through the API (the config's own live in the config)."""
@@ -366,7 +395,7 @@ def open_store(url: str) -> Store:
     try:
         if parsed.get_backend_name() == "sqlite":
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                owner_only(parsed.database)  # the network map: never world-readable
             engine = sa.create_engine(parsed)
             sa.event.listen(engine, "connect", _sqlite_pragmas)
         else:
