@@ -98,6 +98,9 @@ class HttpSettings(ProbeKindSettings):
     verify_tls: bool = True
     ok_status: tuple[int, int] = Field((200, 399), description="inclusive range of good statuses")
     user_agent: str = "pantau/0.1"
+    cross_host_redirects: tuple[str, ...] = Field(
+        (), description="site ids whose HTTP probes may follow redirects to other hosts"
+    )
 
 
 class SnmpSettings(ProbeKindSettings):
