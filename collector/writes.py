@@ -99,7 +99,8 @@ def guard(request: web.Request, collector: Collector) -> str:
         raise _error(403, f"user {user!r} may read but not write; writers are in [collector]")
     if _cross_origin(request):
         raise _error(403, "cross-origin write refused: send it from no browser page but this one")
-    if request.content_type != "application/json":
+    needs_body = request.method != "DELETE" or request.body_exists
+    if needs_body and request.content_type != "application/json":
         raise _error(415, "writes must be JSON: send Content-Type: application/json")
     if (request.content_length or 0) > MAX_BODY:
         raise _error(413, f"body larger than {MAX_BODY} bytes")
