@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import ssl
 import types
 
 from aiohttp import web
@@ -103,3 +104,66 @@ async def test_certificate_expiry_is_the_final_hosts(tmp_path):
     finally:
         await first.cleanup()
         await final.cleanup()
+
+
+def _chain_context(tmp_path, leaf_end, middle_end, tls13_only=False):
+    """A server context presenting leaf + intermediate (each with its own notAfter)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def name(cn):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    def build(subject, issuer, key, signer, end, ca):
+        return (
+            x509.CertificateBuilder()
+            .subject_name(name(subject))
+            .issuer_name(name(issuer))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC))
+            .not_valid_after(end)
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+            .sign(signer, hashes.SHA256())
+        )
+
+    root_key, mid_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    middle = build("middle", "root", mid_key, root_key, middle_end, True)
+    leaf = build("127.0.0.1", "middle", leaf_key, mid_key, leaf_end, False)
+    pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (leaf, middle))
+    (tmp_path / "chain.pem").write_bytes(pem)
+    (tmp_path / "leaf.key").write_bytes(
+        leaf_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp_path / "chain.pem", tmp_path / "leaf.key")
+    if tls13_only:
+        context.minimum_version = ssl.TLSVersion.TLSv1_3
+    return context
+
+
+async def test_certificate_expiry_is_the_whole_chains_earliest(tmp_path):
+    async def ok(_request):
+        return web.Response(text="ok")
+
+    context = _chain_context(tmp_path, LATER, SOONER)
+    runner, url = await serve("127.0.0.1", {"/": ok}, context)
+    try:
+        result = await run(prober(verify_tls=False), "web", f"{url}/")
+        assert result.ok and result.values["cert_expiry"] == SOONER.timestamp()
+    finally:
+        await runner.cleanup()
+    # A TLS 1.3-only server sends its chain encrypted: the leaf's date is what can be read.
+    context = _chain_context(tmp_path, LATER, SOONER, tls13_only=True)
+    runner, url = await serve("127.0.0.1", {"/": ok}, context)
+    try:
+        result = await run(prober(verify_tls=False), "web", f"{url}/")
+        assert result.ok and result.values["cert_expiry"] == LATER.timestamp()
+    finally:
+        await runner.cleanup()

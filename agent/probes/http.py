@@ -16,6 +16,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from pantau.agent.probes import ProbeContext, ProbeJob, ProbeResult
 from pantau.agent.probes.tcp import reason_of
+from pantau.agent.probes.tlschain import server_chain
 
 log = logging.getLogger(__name__)
 
@@ -180,11 +181,21 @@ class HttpProber:
         issue 2816; the connection is often released before the caller sees the response), so
         this opens one more TLS connection to the URL's host and port and reads the certificate
         there. Verification is off on purpose: the GET already judged trust; this only reads the
-        date. Python 3.11 exposes the peer's own certificate, not the chain.
+        dates. The answer is the earliest notAfter of the whole chain the server sends (read by
+        :mod:`pantau.agent.probes.tlschain`), or the leaf's when the server speaks TLS 1.3 only
+        (Python 3.11 exposes the peer's own certificate, not the chain).
         """
         parts = urlsplit(url)
         if parts.scheme != "https" or not parts.hostname:
             return None
+        try:
+            async with asyncio.timeout(self._settings.timeout):
+                chain = await server_chain(parts.hostname, parts.port or 443)
+            dates = [d for d in map(cert_expiry, chain) if d is not None]
+            if dates:
+                return min(dates)
+        except (OSError, TimeoutError, ValueError, asyncio.IncompleteReadError) as exc:
+            log.debug("tls chain read failed, reading the leaf url=%s error=%s", url, exc)
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE

@@ -46,6 +46,9 @@ from pantau.webconfig import load_web_config, warn_if_exposed
 
 log = logging.getLogger(__name__)
 
+#: ``[agent]`` keys a reload cannot change (the running values stay until a restart).
+_RESTART_KEYS = ("name", "listen", "state_dir", "web_config")
+
 #: Seconds a running round may still take at stop before it is cancelled.
 STOP_GRACE = 10.0
 
@@ -171,13 +174,13 @@ class Agent:
                 return
             old = self._config
             assert old is not None
-            for key in ("name", "listen", "state_dir"):
+            for key in _RESTART_KEYS:
                 if getattr(old.agent, key) != getattr(config.agent, key):
                     log.warning("reload cannot change this, restart the agent key=agent.%s", key)
             config = config.model_copy(
                 update={
                     "agent": config.agent.model_copy(
-                        update={k: getattr(old.agent, k) for k in ("name", "listen", "state_dir")}
+                        update={k: getattr(old.agent, k) for k in _RESTART_KEYS}
                     )
                 }
             )
