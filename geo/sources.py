@@ -18,8 +18,10 @@ holds either states (columns ``site,state,last_result``) or outages (``site,star
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -145,13 +147,21 @@ class CollectorSource:
 
     base_url: str
     timeout: float = 10.0
+    ca_file: Path | None = None  # verifies an https:// collector (the system CAs without it)
+    username: str | None = None
+    password: str | None = dataclasses.field(default=None, repr=False)
 
     def _get(self, path: str, query: dict[str, str]) -> Any:
         url = f"{self.base_url.rstrip('/')}{path}"
         if query:
             url += "?" + urllib.parse.urlencode(query)
+        request = urllib.request.Request(url)
+        if self.username is not None and self.password is not None:
+            token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+            request.add_header("Authorization", f"Basic {token}")
+        context = ssl.create_default_context(cafile=self.ca_file) if self.ca_file else None
         try:
-            with urllib.request.urlopen(url, timeout=self.timeout) as response:
+            with urllib.request.urlopen(request, timeout=self.timeout, context=context) as response:
                 return json.loads(response.read())
         except (urllib.error.URLError, OSError, json.JSONDecodeError) as exc:
             raise PantauError(

@@ -314,3 +314,23 @@ def test_prometheus_scrapes_agent_and_collector_over_tls_with_basic_auth(stack):
         assert up == {"agent": "1", "collector": "1"}, up
         assert agent_up and agent_up[0]["value"][1] == "1"
         assert query(prom, 'pantau_site_up{site="kantor"}') or query(prom, "pantau_sites")
+
+
+def test_geo_reads_the_collector_over_tls_as_a_reader(stack):
+    from pantau.errors import PantauError
+    from pantau.geo.sources import CollectorSource
+
+    now = time.time()
+    source = CollectorSource(
+        stack["collector"],
+        ca_file=stack["pki"].ca,
+        username="viewer",
+        password=PASSWORDS["viewer"],
+    )
+    obs = source.observations(now - 3600, now)
+    assert obs.states["site"].tolist() == ["kantor"]
+    bad = CollectorSource(stack["collector"], ca_file=stack["pki"].ca, username="viewer",
+                          password=WRONG)  # fmt: skip
+    with pytest.raises(PantauError) as err:
+        bad.observations(now - 3600, now)
+    assert "401" in str(err.value) and WRONG not in str(err.value) + repr(bad)

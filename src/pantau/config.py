@@ -321,8 +321,26 @@ class GeoConfig(_Model):
     blankspot_threshold: float = Field(0.5, ge=0, le=1)
     supervision_window: float = Field(900.0, gt=0, description="seconds a result stays fresh")
     refresh: float = Field(300.0, gt=0, description="seconds between analyses in the collector")
+    collector_url: str | None = Field(
+        None, description="collector API for pantau map/report; default http://[collector] listen"
+    )
+    collector_ca_file: Path | None = Field(None, description="CA of the collector's certificate")
+    collector_username: str | None = Field(None, description="a reader of the collector")
+    collector_password_env: EnvName = Field(None, description="variable holding its password")
 
-    _paths = field_validator("districts", "settlements")(_resolve)
+    _paths = field_validator("districts", "settlements", "collector_ca_file")(_resolve)
+
+    @field_validator("collector_url")
+    @classmethod
+    def _collector_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{redact_url(value)!r} is not an http(s) URL")
+        if value is not None and has_userinfo(value):
+            raise ValueError(
+                "the URL carries a user name or password; set collector_username and "
+                "collector_password_env (the name of a variable holding the password) instead"
+            )
+        return value
 
     @field_validator("coverage_m")
     @classmethod

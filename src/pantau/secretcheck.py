@@ -29,6 +29,8 @@ def _env_keys(config: Config) -> Iterator[tuple[str, str]]:
         var = getattr(config.collector, key)
         if var:
             yield f"collector.{key}", var
+    if config.geo.collector_password_env:
+        yield "geo.collector_password_env", config.geo.collector_password_env
 
 
 def _literals(config: Config) -> Iterator[str]:
