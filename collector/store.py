@@ -41,6 +41,9 @@ from pantau.files import owner_only
 
 log = logging.getLogger(__name__)
 
+#: Times every answer can show (RFC 3339 with a four-digit year): 1970 to 9998.
+_LOWEST, _HIGHEST = 0.0, 253370764800.0
+
 #: Event columns in the order of :class:`Event`'s fields, so a row builds an Event directly.
 _EVENT_COLUMNS = (
     "agent",
@@ -340,10 +343,21 @@ class Store:
         """Windows added through the API (the config's own live in the config)."""
         with self._tx("reading maintenance windows") as conn:
             q = sa.select(maintenance).order_by(maintenance.c.start)
-            return [
-                Maintenance(r.start, r.end, r.site, r.district, r.reason, r.id)
-                for r in conn.execute(q)
-            ]
+            rows = list(conn.execute(q))
+        out = []
+        for r in rows:
+            if not _LOWEST <= r.start < r.end <= _HIGHEST:
+                # Stored before writes were bounded (e.g. year 0001): it would break every
+                # answer that shows it. Skipped, and said how to remove it.
+                log.warning(
+                    "maintenance window outside the years 1970-9998 skipped; delete it with "
+                    "DELETE /api/v1/maintenance/%d id=%d",
+                    r.id,
+                    r.id,
+                )
+                continue
+            out.append(Maintenance(r.start, r.end, r.site, r.district, r.reason, r.id))
+        return out
 
 
 def _detail(exc: BaseException) -> str:

@@ -154,7 +154,12 @@ def parse_window(body: Any, collector: Collector) -> Maintenance:
 
 
 async def _json_body(request: web.Request) -> Any:
-    raw = await request.content.read(MAX_BODY + 1)
+    raw = b""
+    while len(raw) <= MAX_BODY:  # each turn reads at least a byte or ends: bounded
+        chunk = await request.content.read(MAX_BODY + 1 - len(raw))
+        if not chunk:
+            break
+        raw += chunk
     if len(raw) > MAX_BODY:
         raise _error(413, f"body larger than {MAX_BODY} bytes")
     try:

@@ -39,3 +39,13 @@ def test_add_and_delete_are_audited_in_the_same_transaction(store):
     ]
     assert records[1].detail == '{"reason": "x"}' and records[1].time == T
     assert [r.action for r in store.audit(1)] == ["maintenance.delete"]
+
+
+def test_a_window_stored_before_writes_were_bounded_is_skipped_and_deletable(store, caplog):
+    year_one = -62135596800.0 - 8 * 3600  # 0001-01-01T00:00:00+08:00: no RFC 3339 year
+    bad = store.add_maintenance(Maintenance(year_one, T, None, None, "old"), "api")
+    good = store.add_maintenance(Maintenance(T, T + 60, None, None, "new"), "api")
+    assert [w.id for w in store.maintenance()] == [good]
+    assert f"DELETE /api/v1/maintenance/{bad}" in caplog.text
+    record = AuditRecord(T, "ops", "127.0.0.1", "maintenance.delete", f"maintenance/{bad}")
+    assert store.delete_maintenance(bad, record)
