@@ -151,7 +151,7 @@ class HttpProber:
         """
         url = job.arg or ""
         origin = _origin(url)
-        anywhere = job.site in self._settings.cross_host_redirects
+        anywhere = job.site in getattr(self._settings, "cross_host_redirects", ())
         for _ in range(MAX_REDIRECTS + 1):
             async with session.get(
                 url, ssl=bool(self._settings.verify_tls), allow_redirects=False
