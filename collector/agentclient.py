@@ -8,6 +8,7 @@ import aiohttp
 
 from pantau.config import CollectorConfig
 from pantau.errors import ConfigError
+from pantau.webconfig import basic_auth_header
 
 #: Said with every refused agent certificate: what to do about it.
 CERT_FIX = (
@@ -40,13 +41,14 @@ def agent_ssl_context(config: CollectorConfig) -> ssl.SSLContext:
 def agent_session(config: CollectorConfig) -> aiohttp.ClientSession:
     """The HTTP session pulling agents: verified TLS, and basic auth when configured."""
     password = config.agent_password()
-    auth = (
-        aiohttp.BasicAuth(config.agent_username or "", password) if password is not None else None
-    )
+    headers = {}
+    if password is not None:
+        # aiohttp drops it on a redirect to another origin
+        headers["Authorization"] = basic_auth_header(config.agent_username or "", password)
     return aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=config.agent_timeout),
         connector=aiohttp.TCPConnector(ssl=agent_ssl_context(config)),
-        auth=auth,
+        headers=headers,
     )
 
 

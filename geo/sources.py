@@ -18,7 +18,6 @@ holds either states (columns ``site,state,last_result``) or outages (``site,star
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
 import ssl
@@ -33,6 +32,7 @@ import pandas as pd
 
 from pantau.errors import ConfigError, PantauError
 from pantau.events import format_time, parse_time
+from pantau.webconfig import basic_auth_header
 
 STATE_COLUMNS = ("site", "state", "last_result")
 OUTAGE_COLUMNS = ("site", "start", "end", "cause")
@@ -157,8 +157,7 @@ class CollectorSource:
             url += "?" + urllib.parse.urlencode(query)
         request = urllib.request.Request(url)
         if self.username is not None and self.password is not None:
-            token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
-            request.add_header("Authorization", f"Basic {token}")
+            request.add_header("Authorization", basic_auth_header(self.username, self.password))
         context = ssl.create_default_context(cafile=self.ca_file) if self.ca_file else None
         try:
             with urllib.request.urlopen(request, timeout=self.timeout, context=context) as response:

@@ -124,7 +124,7 @@ def test_credentials_in_urls_are_refused_without_being_repeated(tmp_path):
     )
     assert res.returncode == 2
     assert "carries a user name or password in its URL" in res.stderr
-    assert "environment variables named by *_env keys" in res.stderr
+    assert "[agent.http.credentials.SITE_ID] with username and password_env" in res.stderr
     assert "p4ss-Word" not in res.stderr + res.stdout
     path = _config(
         tmp_path, '[collector]\nagents = ["https://collector:ag-Secret-7@127.0.0.1:9469"]\n'

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime
 import ssl
 import types
@@ -27,8 +28,9 @@ async def serve(host, routes, ssl_context=None):
     return runner, f"{scheme}://{host}:{runner.addresses[0][1]}"
 
 
-def prober(cross_host=(), verify_tls=True):
+def prober(cross_host=(), verify_tls=True, credentials=None):
     settings = types.SimpleNamespace(
+        credentials=credentials or {},
         timeout=3.0,
         verify_tls=verify_tls,
         ok_status=(200, 299),
@@ -167,3 +169,41 @@ async def test_certificate_expiry_is_the_whole_chains_earliest(tmp_path):
         assert result.ok and result.values["cert_expiry"] == LATER.timestamp()
     finally:
         await runner.cleanup()
+
+
+async def test_credentials_come_from_the_environment_and_stay_on_the_sites_host(monkeypatch):
+    from pantau.config import HttpCredential
+
+    monkeypatch.setenv("PANTAU_TEST_WEB_PASSWORD", "web-Secret-6f")
+    seen = []
+
+    async def elsewhere(request):
+        seen.append(request.headers.get("Authorization"))
+        return web.Response(text="other host")
+
+    other, other_url = await serve("127.0.0.2", {"/": elsewhere})
+
+    async def guarded(request):
+        expected = "Basic " + base64.b64encode(b"monitor:web-Secret-6f").decode()
+        if request.headers.get("Authorization") != expected:
+            raise web.HTTPUnauthorized()
+        if "away" in request.query:
+            raise web.HTTPFound(f"{other_url}/")
+        return web.Response(text="ok")
+
+    home, url = await serve("127.0.0.1", {"/": guarded})
+    credentials = {
+        "web": HttpCredential(username="monitor", password_env="PANTAU_TEST_WEB_PASSWORD")
+    }
+    try:
+        p = prober(credentials=credentials)
+        result = await run(p, "web", f"{url}/")
+        assert result.ok and result.values["http_status"] == 200
+        result = await run(prober(), "web", f"{url}/")  # without credentials: refused
+        assert not result.ok and result.values["http_status"] == 401
+        p = prober(cross_host=("web",), credentials=credentials)
+        result = await run(p, "web", f"{url}/?away=1")
+        assert result.ok and seen == [None]  # followed (opted in), but no password sent there
+    finally:
+        await home.cleanup()
+        await other.cleanup()

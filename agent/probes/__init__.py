@@ -138,8 +138,8 @@ def _url(arg: str | None) -> str | None:
         raise ValueError(
             "carries a user name or password in its URL, which would show in metric labels, "
             "events and the collector's database; probe a page that answers without a password "
-            "(a health page): HTTP probes send no credentials, and secrets come only from "
-            "environment variables named by *_env keys"
+            "(a health page), or put the password in an environment variable and name it in "
+            "[agent.http.credentials.SITE_ID] with username and password_env"
         )
     return arg
 

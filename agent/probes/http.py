@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import ssl
 import time
 from collections.abc import Iterable, Sequence
@@ -17,6 +18,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from pantau.agent.probes import ProbeContext, ProbeJob, ProbeResult
 from pantau.agent.probes.tcp import reason_of
 from pantau.agent.probes.tlschain import server_chain
+from pantau.webconfig import basic_auth_header
 
 log = logging.getLogger(__name__)
 
@@ -152,9 +154,13 @@ class HttpProber:
         url = job.arg or ""
         origin = _origin(url)
         anywhere = job.site in getattr(self._settings, "cross_host_redirects", ())
+        auth = self._auth(job.site)
         for _ in range(MAX_REDIRECTS + 1):
             async with session.get(
-                url, ssl=bool(self._settings.verify_tls), allow_redirects=False
+                url,
+                ssl=bool(self._settings.verify_tls),
+                allow_redirects=False,
+                headers=auth if _origin(url) == origin else None,  # never to another host
             ) as resp:
                 async for _ in resp.content.iter_chunked(_CHUNK):
                     pass
@@ -173,6 +179,22 @@ class HttpProber:
                 return resp, url
             url = target
         raise aiohttp.TooManyRedirects(resp.request_info, resp.history)
+
+    def _auth(self, site: str) -> dict[str, str] | None:
+        """The site's basic auth (``[agent.http.credentials.SITE]``), password from the env."""
+        credential = getattr(self._settings, "credentials", {}).get(site)
+        if credential is None:
+            return None
+        password = os.environ.get(credential.password_env)
+        if password is None:
+            log.warning(
+                "http probe password variable not set, probing without credentials "
+                "site=%s variable=%s",
+                site,
+                credential.password_env,
+            )
+            return None
+        return {"Authorization": basic_auth_header(credential.username, password)}
 
     async def _expiry(self, url: str) -> float | None:
         """notAfter of the certificate the URL's server presents, from its own TLS handshake.

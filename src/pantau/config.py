@@ -92,6 +92,15 @@ class TcpSettings(ProbeKindSettings):
     timeout: float = Field(3.0, gt=0)
 
 
+class HttpCredential(_Model):
+    """Basic auth an HTTP probe sends to its own site's host (never to a redirect elsewhere)."""
+
+    username: str = Field(min_length=1)
+    password_env: Annotated[str, AfterValidator(_env_name)] = Field(
+        description="variable holding the password"
+    )
+
+
 class HttpSettings(ProbeKindSettings):
     interval: float = Field(60.0, gt=0)
     timeout: float = Field(10.0, gt=0)
@@ -100,6 +109,9 @@ class HttpSettings(ProbeKindSettings):
     user_agent: str = "pantau/0.1"
     cross_host_redirects: tuple[str, ...] = Field(
         (), description="site ids whose HTTP probes may follow redirects to other hosts"
+    )
+    credentials: dict[str, HttpCredential] = Field(
+        {}, description="per site id: basic auth for its HTTP probes, password from the environment"
     )
 
 

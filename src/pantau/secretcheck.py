@@ -29,6 +29,8 @@ def _env_keys(config: Config) -> Iterator[tuple[str, str]]:
         var = getattr(config.collector, key)
         if var:
             yield f"collector.{key}", var
+    for site, credential in config.agent.http.credentials.items():
+        yield f"agent.http.credentials.{site}.password_env", credential.password_env
     if config.geo.collector_password_env:
         yield "geo.collector_password_env", config.geo.collector_password_env
 

@@ -192,6 +192,11 @@ def load_web_config(path: str | Path) -> WebConfig:
     return WebConfig(path, context, users)
 
 
+def basic_auth_header(user: str, password: str) -> str:
+    """The ``Authorization`` header value of HTTP basic auth (RFC 7617, UTF-8)."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
 def _credentials(header: str) -> tuple[str, str] | None:
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic":
