@@ -158,6 +158,7 @@ def test_every_endpoint_refuses_missing_and_wrong_credentials(stack):
     client, agent, collector = stack["client"], stack["agent"], stack["collector"]
     routes = [("GET", f"{agent}{p}") for p in AGENT_ROUTES]
     routes += [(m, f"{collector}{p}") for m, p in _collector_routes()]
+    routes.append(("GET", f"{collector}/api/v1/districts.geojson"))  # an extension's route
     assert len(routes) >= 12
     for method, url in routes:
         body = b"{}" if method == "POST" else None
