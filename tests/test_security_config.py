@@ -126,6 +126,9 @@ def test_credentials_in_urls_are_refused_without_being_repeated(tmp_path):
     assert "carries a user name or password in its URL" in res.stderr
     assert "[agent.http.credentials.SITE_ID] with username and password_env" in res.stderr
     assert "p4ss-Word" not in res.stderr + res.stdout
+    # What the agent and collector load: the site is left out, its problem is said without it.
+    inventory = load_config(path).load_sites()
+    assert inventory.sites == () and "p4ss-Word" not in "\n".join(inventory.problems)
     path = _config(
         tmp_path, '[collector]\nagents = ["https://collector:ag-Secret-7@127.0.0.1:9469"]\n'
     )
