@@ -98,7 +98,10 @@ def guard(request: web.Request, collector: Collector) -> str:
     if user not in writers:
         raise _error(403, f"user {user!r} may read but not write; writers are in [collector]")
     if _cross_origin(request):
-        raise _error(403, "cross-origin write refused: send it from no browser page but this one")
+        raise _error(
+            403,
+            "cross-origin write refused: write with a script or curl, not from another site's page",
+        )
     needs_body = request.method != "DELETE" or request.body_exists
     if needs_body and request.content_type != "application/json":
         raise _error(415, "writes must be JSON: send Content-Type: application/json")
