@@ -20,7 +20,7 @@ from pantau.collector.service import Collector
 from pantau.collector.store import open_store
 from pantau.config import CollectorConfig
 from pantau.events import format_time
-from pantau.webconfig import load_web_config
+from pantau.webconfig import basic_auth_header, load_web_config
 
 T0 = 1_900_000_000.0
 OPS_HASH = bcrypt.hashpw(b"ops-pw", bcrypt.gensalt(4)).decode()
@@ -69,7 +69,8 @@ async def running(tmp_path):
         app = make_app(collector, registry, [ext])
         runner = await start_server(app, "127.0.0.1:0", load_web_config(web_path))
         base = f"http://127.0.0.1:{bound_port(runner)}"
-        async with aiohttp.ClientSession(base, auth=aiohttp.BasicAuth("ops", "ops-pw")) as http:
+        auth = {"Authorization": basic_auth_header("ops", "ops-pw")}
+        async with aiohttp.ClientSession(base, headers=auth) as http:
             yield http, collector, registry, extra
         await runner.cleanup()
     store.close()

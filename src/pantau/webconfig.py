@@ -39,8 +39,9 @@ from pantau.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-#: Key of the authenticated user name in an aiohttp request (None without basic auth).
-USER = "pantau.user"
+#: Key of the authenticated user name in an aiohttp request (None without basic auth); a typed
+#: request key where aiohttp has them (3.13 and later), its name before.
+USER: Any = web.RequestKey("pantau.user") if hasattr(web, "RequestKey") else "pantau.user"
 REALM = 'Basic realm="pantau", charset="UTF-8"'
 _TOP = ("tls_server_config", "basic_auth_users")
 _TLS = ("cert_file", "key_file", "min_version", "max_version", "client_auth_type", "client_ca_file")
