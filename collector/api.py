@@ -24,6 +24,7 @@ from pantau.collector.availability import Availability, Maintenance, availabilit
 from pantau.collector.health import health, read_problem
 from pantau.collector.outages import Outage, state_at
 from pantau.collector.service import Collector
+from pantau.collector.writes import WriteCounts, Writes
 from pantau.config import Config
 from pantau.errors import StoreError
 from pantau.events import format_time, parse_time
@@ -190,45 +191,6 @@ async def _maintenance_get(request: web.Request) -> web.Response:
     return web.json_response({"maintenance": [_maint_json(w) for w in c.maintenance]})
 
 
-def _window(body: Any, c: Collector) -> Maintenance:
-    if not isinstance(body, dict):
-        raise _bad("body must be a JSON object with start, end and site or district")
-    unknown = sorted(set(body) - {"start", "end", "site", "district", "reason"})
-    if unknown:
-        raise _bad(f"unknown field(s) {', '.join(unknown)}; use start, end, site, district, reason")
-    try:
-        start, end = parse_time(str(body["start"])), parse_time(str(body["end"]))
-    except KeyError as exc:
-        raise _bad(f"field {exc.args[0]!r} is required (RFC 3339 time)") from None
-    except ValueError as exc:
-        raise _bad(f"start/end must be RFC 3339 times with offset: {exc}") from None
-    if end <= start:
-        raise _bad("end must be after start")
-    site, district = body.get("site"), body.get("district")
-    if site is not None and site not in c.sites:
-        raise _bad(f"site {site!r} is not in the inventory")
-    districts = {s.district for s in c.sites.values()}
-    if district is not None and district not in districts:
-        raise _bad(f"district {district!r} has no site in the inventory")
-    return Maintenance(start, end, site, district, str(body.get("reason", "")))
-
-
-async def _maintenance_post(request: web.Request) -> web.Response:
-    c = request.app[_CTX].collector
-    try:
-        body = await request.json()
-    except ValueError:
-        raise _bad("body is not JSON") from None
-    window = await c.add_maintenance(_window(body, c))
-    log.info(
-        "maintenance window added id=%s site=%s district=%s",
-        window.id,
-        window.site,
-        window.district,
-    )
-    return web.json_response(_maint_json(window), status=201)
-
-
 async def _agents(request: web.Request) -> web.Response:
     c = request.app[_CTX].collector
     now = c.clock()
@@ -309,7 +271,12 @@ def make_app(
     r.add_get("/api/v1/sites", _sites)
     r.add_get("/api/v1/availability", _availability)
     r.add_get("/api/v1/maintenance", _maintenance_get)
-    r.add_post("/api/v1/maintenance", _maintenance_post)
+    counts = WriteCounts()
+    registry.register(counts)
+    writes = Writes(collector, counts, _maint_json)
+    r.add_post("/api/v1/maintenance", writes.add)
+    r.add_delete("/api/v1/maintenance/{id}", writes.delete)
+    r.add_get("/api/v1/audit", writes.audit)
     r.add_get("/api/v1/agents", _agents)
     r.add_get("/api/v1/openapi.json", _openapi)
     r.add_get("/healthz", _healthz)

@@ -19,7 +19,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: ``[collector]`` keys a reload cannot change: the running values stay until a restart.
-RESTART_KEYS = ("listen", "database", "database_env")
+RESTART_KEYS = (
+    "listen",
+    "database",
+    "database_env",
+    "web_config",
+    "agent_ca_file",
+    "agent_username",
+    "agent_password_env",
+)
 
 
 def register(subparsers: Any) -> None:
@@ -104,8 +112,13 @@ async def serve(config_path: str) -> int:
     from pantau.collector.service import Collector
     from pantau.collector.store import open_store
     from pantau.config import load_config
+    from pantau.webconfig import load_web_config, warn_if_exposed
 
     config = load_config(config_path)
+    web_path = config.collector.web_config
+    web = None if web_path is None else load_web_config(web_path)
+    warn_if_exposed(config.collector.listen, web, "collector")
+    config.collector.agent_password()  # an unset variable stops the start, naming it
     inventory = _inventory(config)
     store = await asyncio.to_thread(open_store, config.collector.database_url())
     collector = Collector(config.collector, inventory.sites, store)
@@ -115,7 +128,7 @@ async def serve(config_path: str) -> int:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runner = await start_server(app, config.collector.listen)
+    runner = await start_server(app, config.collector.listen, web)
     log.info(
         "collector listening listen=%s page=http://%s/ database=%s agents=%d sites=%d",
         config.collector.listen,

@@ -19,9 +19,11 @@ from typing import Any
 
 import aiohttp
 
+from pantau.collector.agentclient import failure_detail
 from pantau.collector.store import Cursor, Store
 from pantau.errors import StoreError
 from pantau.events import Event
+from pantau.urls import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -182,8 +184,8 @@ class Puller:
         cursor: Cursor | None = None,
         timeout: float | None = None,
     ) -> None:
-        self.source = source.rstrip("/")
-        self.health = AgentHealth(source, cursor.agent if cursor else None)
+        self.source = redact_url(source).rstrip("/")  # config refuses userinfo; never store it
+        self.health = AgentHealth(self.source, cursor.agent if cursor else None)
         self._store, self._clock, self._lock, self._cursor = store, clock, write_lock, cursor
         self.configure(sites, limit=limit, skew=skew, timeout=timeout)
 
@@ -205,7 +207,7 @@ class Puller:
             try:
                 body = await self._fetch(session, after)
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                await self._set_up(False, f"{type(exc).__name__}: {exc}")
+                await self._set_up(False, failure_detail(exc))
                 return stored_any
             await self._set_up(True, "")
             try:

@@ -107,3 +107,17 @@ maintenance = Table(
     Column("reason", Text, nullable=False),
     Column("origin", String(8), nullable=False),  # "config" or "api"
 )
+
+#: Every write through the API (migration 0004_security_audit).
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("time", Double, nullable=False),
+    Column("user", String(128), nullable=False),
+    Column("remote", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("target", String(128), nullable=False),
+    Column("detail", Text, nullable=False),
+    Index("ix_audit_time", "time"),
+)

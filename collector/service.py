@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable, Mapping
 
 import aiohttp
 
+from pantau.collector.agentclient import agent_session
+from pantau.collector.audit import AuditRecord
 from pantau.collector.availability import Maintenance
 from pantau.collector.health import AGENT_PROBLEM_AFTER, Problem, agent_problems
 from pantau.collector.ingest import AgentHealth, Puller
@@ -251,11 +253,20 @@ class Collector:
             except StoreError as exc:
                 log.error("outage derivation failed error=%s", exc)
 
-    async def add_maintenance(self, window: Maintenance) -> Maintenance:
+    async def add_maintenance(
+        self, window: Maintenance, audit: AuditRecord | None = None
+    ) -> Maintenance:
         async with self._lock:
-            wid = await asyncio.to_thread(self.store.add_maintenance, window)
+            wid = await asyncio.to_thread(self.store.add_maintenance, window, "api", audit)
         await self._load_maintenance()
         return dataclasses.replace(window, id=wid)
+
+    async def delete_maintenance(self, wid: int, audit: AuditRecord) -> bool:
+        """Delete stored window ``wid`` (recording ``audit``); False when there is none."""
+        async with self._lock:
+            gone = await asyncio.to_thread(self.store.delete_maintenance, wid, audit)
+        await self._load_maintenance()
+        return gone
 
     async def _load_maintenance(self) -> None:
         # Config windows stay in memory: regional collectors sharing a database each have their
@@ -265,8 +276,7 @@ class Collector:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Pull every ``pull_interval`` seconds until ``stop`` is set."""
-        timeout = aiohttp.ClientTimeout(total=self.config.agent_timeout)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        async with agent_session(self.config) as session:
             while not stop.is_set():
                 started = self.clock()
                 self._wake.clear()

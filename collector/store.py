@@ -24,11 +24,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 
+from pantau.collector.audit import AuditRecord
 from pantau.collector.availability import Maintenance
 from pantau.collector.health import StoreHealth
 from pantau.collector.outages import Outage
 from pantau.collector.schema import (
     agent_status,
+    audit,
     cursors,
     dirty_sites,
     events,
@@ -37,8 +39,12 @@ from pantau.collector.schema import (
 )
 from pantau.errors import MissingExtra, StoreError
 from pantau.events import Event
+from pantau.files import owner_only
 
 log = logging.getLogger(__name__)
+
+#: Times every answer can show (RFC 3339 with a four-digit year): 1970 to 9998.
+_LOWEST, _HIGHEST = 0.0, 253370764800.0
 
 #: Event columns in the order of :class:`Event`'s fields, so a row builds an Event directly.
 _EVENT_COLUMNS = (
@@ -303,20 +309,57 @@ class Store:
 
     # -- maintenance ----------------------------------------------------------------------
 
-    def add_maintenance(self, window: Maintenance, origin: str = "api") -> int:
+    def add_maintenance(
+        self, window: Maintenance, origin: str = "api", audit: AuditRecord | None = None
+    ) -> int:
+        """Store ``window``; with ``audit``, its record too, in the same transaction."""
         with self._tx("adding a maintenance window", "maintenance") as conn:
             values = {k: getattr(window, k) for k in ("site", "district", "start", "end", "reason")}
             stmt = sa.insert(maintenance).values(**values, origin=origin)
-            return int(conn.execute(stmt.returning(maintenance.c.id)).scalar_one())
+            wid = int(conn.execute(stmt.returning(maintenance.c.id)).scalar_one())
+            if audit is not None:
+                self._audit(conn, dataclasses.replace(audit, target=f"maintenance/{wid}"))
+            return wid
+
+    def delete_maintenance(self, wid: int, audit: AuditRecord) -> bool:
+        """Delete stored window ``wid`` and record it; False (nothing written) when absent."""
+        with self._tx("deleting a maintenance window", "maintenance") as conn:
+            gone = conn.execute(sa.delete(maintenance).where(maintenance.c.id == wid)).rowcount
+            if gone:
+                self._audit(conn, audit)
+            return bool(gone)
+
+    @staticmethod
+    def _audit(conn: Connection, record: AuditRecord) -> None:
+        row = dataclasses.asdict(record)
+        del row["id"]
+        conn.execute(sa.insert(audit).values(**row))
+
+    def audit(self, limit: int) -> list[AuditRecord]:
+        """The newest ``limit`` audit records, newest first."""
+        with self._tx("reading the audit trail") as conn:
+            q = sa.select(audit).order_by(audit.c.id.desc()).limit(limit)
+            return [AuditRecord(**r._asdict()) for r in conn.execute(q)]
 
     def maintenance(self) -> list[Maintenance]:
         """Windows added through the API (the config's own live in the config)."""
         with self._tx("reading maintenance windows") as conn:
             q = sa.select(maintenance).order_by(maintenance.c.start)
-            return [
-                Maintenance(r.start, r.end, r.site, r.district, r.reason, r.id)
-                for r in conn.execute(q)
-            ]
+            rows = list(conn.execute(q))
+        out = []
+        for r in rows:
+            if not _LOWEST <= r.start < r.end <= _HIGHEST:
+                # Stored before writes were bounded (e.g. year 0001): it would break every
+                # answer that shows it. Skipped, and said how to remove it.
+                log.warning(
+                    "maintenance window outside the years 1970-9998 skipped; delete it with "
+                    "DELETE /api/v1/maintenance/%d id=%d",
+                    r.id,
+                    r.id,
+                )
+                continue
+            out.append(Maintenance(r.start, r.end, r.site, r.district, r.reason, r.id))
+        return out
 
 
 def _detail(exc: BaseException) -> str:
@@ -368,7 +411,7 @@ def open_store(url: str) -> Store:
     try:
         if parsed.get_backend_name() == "sqlite":
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                owner_only(parsed.database)  # the network map: never world-readable
             engine = sa.create_engine(parsed)
             sa.event.listen(engine, "connect", _sqlite_pragmas)
         else:

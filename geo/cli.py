@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import calendar
 import logging
+import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -118,7 +119,12 @@ def run_analysis(
         obs = FileSource(state).observations(min(start, at), max(end, at))
     else:
         try:
-            source = CollectorSource(f"http://{config.collector.listen}")
+            source = CollectorSource(
+                geo.collector_url or f"http://{config.collector.listen}",
+                ca_file=geo.collector_ca_file,
+                username=geo.collector_username,
+                password=os.environ.get(geo.collector_password_env or "") or None,
+            )
             obs = source.observations(min(start, at), max(end, at))
         except PantauError as exc:  # no collector yet: still draw the layer, every site unknown
             log.warning("no observations, every site unknown detail=%s", exc)

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pantau.csvsafe import safe_frame
 from pantau.events import format_time
 from pantau.geo.progress import Progress, null_progress
 
@@ -93,7 +94,8 @@ def districts_geojson(districts: gpd.GeoDataFrame) -> str:
 
 def write_summary(analysis: Analysis, path: Path) -> Path:
     """Figures per district without geometry, one CSV row each."""
-    analysis.districts.drop(columns="geometry").to_csv(path, index=False, float_format="%.6g")
+    table = safe_frame(analysis.districts.drop(columns="geometry"))
+    table.to_csv(path, index=False, float_format="%.6g")
     return path
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from pantau.csvsafe import safe_frame
 from pantau.events import format_time
 from pantau.geo.htmlmap import render_html_map
 from pantau.geo.progress import Progress, null_progress
@@ -56,7 +57,7 @@ def write_report(analysis: Analysis, out: Path, progress: Progress = null_progre
     }
     for name, table in tables.items():
         path = out / f"{name}.csv"
-        table.to_csv(path, index=False, float_format="%.6g")
+        safe_frame(table).to_csv(path, index=False, float_format="%.6g")
         paths.append(path)
     path = out / "report.html"
     path.write_text(render_report(analysis, tables, out), encoding="utf-8")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -31,6 +32,7 @@ import pandas as pd
 
 from pantau.errors import ConfigError, PantauError
 from pantau.events import format_time, parse_time
+from pantau.webconfig import basic_auth_header
 
 STATE_COLUMNS = ("site", "state", "last_result")
 OUTAGE_COLUMNS = ("site", "start", "end", "cause")
@@ -145,13 +147,20 @@ class CollectorSource:
 
     base_url: str
     timeout: float = 10.0
+    ca_file: Path | None = None  # verifies an https:// collector (the system CAs without it)
+    username: str | None = None
+    password: str | None = dataclasses.field(default=None, repr=False)
 
     def _get(self, path: str, query: dict[str, str]) -> Any:
         url = f"{self.base_url.rstrip('/')}{path}"
         if query:
             url += "?" + urllib.parse.urlencode(query)
+        request = urllib.request.Request(url)
+        if self.username is not None and self.password is not None:
+            request.add_header("Authorization", basic_auth_header(self.username, self.password))
+        context = ssl.create_default_context(cafile=self.ca_file) if self.ca_file else None
         try:
-            with urllib.request.urlopen(url, timeout=self.timeout) as response:
+            with urllib.request.urlopen(request, timeout=self.timeout, context=context) as response:
                 return json.loads(response.read())
         except (urllib.error.URLError, OSError, json.JSONDecodeError) as exc:
             raise PantauError(

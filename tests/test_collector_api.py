@@ -8,6 +8,7 @@ import subprocess
 from importlib import resources
 
 import aiohttp
+import bcrypt
 import pytest
 from _collector_env import SITES, agent_api
 from prometheus_client import CollectorRegistry
@@ -19,8 +20,10 @@ from pantau.collector.service import Collector
 from pantau.collector.store import open_store
 from pantau.config import CollectorConfig
 from pantau.events import format_time
+from pantau.webconfig import basic_auth_header, load_web_config
 
 T0 = 1_900_000_000.0
+OPS_HASH = bcrypt.hashpw(b"ops-pw", bcrypt.gensalt(4)).decode()
 NOW = T0 + 1000
 
 
@@ -48,7 +51,11 @@ async def running(tmp_path):
             a.emit("core", "up", "down", T0 + 100, hop="10.0.0.254")
             a.emit("office", "up", "down", T0 + 105)
         a1.emit("bts", "up", "down", T0 + 200)
-        collector, registry = await pulled(CollectorConfig(agents=(a1.url, a2.url)), store)
+        # One user who may write (the write path is closed without a web config and writers).
+        web_path = tmp_path / "web.yml"
+        web_path.write_text(f"basic_auth_users:\n  ops: {OPS_HASH}\n")
+        config = CollectorConfig(agents=(a1.url, a2.url), web_config=web_path, writers=("ops",))
+        collector, registry = await pulled(config, store)
         extra = []
 
         def ext(app, ctx: ApiContext):
@@ -59,9 +66,11 @@ async def running(tmp_path):
             extra.append(ctx)
             app.router.add_get("/api/v1/districts.geojson", geojson)
 
-        runner = await start_server(make_app(collector, registry, [ext]), "127.0.0.1:0")
+        app = make_app(collector, registry, [ext])
+        runner = await start_server(app, "127.0.0.1:0", load_web_config(web_path))
         base = f"http://127.0.0.1:{bound_port(runner)}"
-        async with aiohttp.ClientSession(base) as http:
+        auth = {"Authorization": basic_auth_header("ops", "ops-pw")}
+        async with aiohttp.ClientSession(base, headers=auth) as http:
             yield http, collector, registry, extra
         await runner.cleanup()
     store.close()
@@ -183,6 +192,8 @@ async def test_openapi_documents_every_route_and_extensions_plug_in(running):
         "/api/v1/sites",
         "/api/v1/availability",
         "/api/v1/maintenance",
+        "/api/v1/maintenance/{id}",
+        "/api/v1/audit",
         "/api/v1/agents",
         "/api/v1/openapi.json",
         "/healthz",

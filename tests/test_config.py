@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +13,17 @@ from pantau.config import check_config, load_config
 from pantau.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The secrets config.example.toml names; check-config fails while they are unset.
+EXAMPLE_SECRETS = {
+    "PANTAU_SNMP_ROUTER_COMMUNITY": "lab-ro",
+    "PANTAU_SNMP_CORE_AUTH_KEY": "auth-key-123",
+    "PANTAU_SNMP_CORE_PRIV_KEY": "priv-key-123",
+}
 
 
-def test_example_config_loads_with_its_inventory():
+def test_example_config_loads_with_its_inventory(monkeypatch):
+    for name, value in EXAMPLE_SECRETS.items():
+        monkeypatch.setenv(name, value)
     config, problems = check_config(ROOT / "config.example.toml")
     assert problems == []
     assert config is not None
@@ -108,6 +117,7 @@ def test_check_config_cli_exit_codes(tmp_path):
         [sys.executable, "-m", "pantau.cli", "check-config", str(ROOT / "config.example.toml")],
         capture_output=True,
         text=True,
+        env={**os.environ, **EXAMPLE_SECRETS},
     )
     assert good.returncode == 0, good.stderr
     assert "ok (8 sites" in good.stdout

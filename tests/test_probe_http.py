@@ -83,9 +83,13 @@ async def https_server(tmp_path):
     await runner.cleanup()
 
 
-def make(timeout=2.0, verify_tls=True, ok_status=(200, 399), limit=64):
+def make(timeout=2.0, verify_tls=True, ok_status=(200, 399), limit=64, cross_host=()):
     settings = types.SimpleNamespace(
-        timeout=timeout, verify_tls=verify_tls, ok_status=ok_status, user_agent="pantau-test"
+        timeout=timeout,
+        verify_tls=verify_tls,
+        ok_status=ok_status,
+        user_agent="pantau-test",
+        cross_host_redirects=cross_host,
     )
     return PROBES["http"].make_prober(
         settings, ProbeContext(config=None, limiter=asyncio.Semaphore(limit))

@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from pantau.urls import has_userinfo, redact_text
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ProbeResult:
@@ -129,7 +131,16 @@ def _port(arg: str | None) -> str | None:
 def _url(arg: str | None) -> str | None:
     parts = urlsplit(arg or "")
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"needs an http(s) URL, e.g. 'http:https://host/path' (got {arg!r})")
+        raise ValueError(
+            f"needs an http(s) URL, e.g. 'http:https://host/path' (got {redact_text(arg or '')!r})"
+        )
+    if has_userinfo(arg or ""):
+        raise ValueError(
+            "carries a user name or password in its URL, which would show in metric labels, "
+            "events and the collector's database; probe a page that answers without a password "
+            "(a health page), or put the password in an environment variable and name it in "
+            "[agent.http.credentials.SITE_ID] with username and password_env"
+        )
     return arg
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import ssl
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 from cryptography import x509
@@ -16,10 +17,14 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from pantau.agent.probes import ProbeContext, ProbeJob, ProbeResult
 from pantau.agent.probes.tcp import reason_of
+from pantau.agent.probes.tlschain import server_chain
+from pantau.webconfig import basic_auth_header
 
 log = logging.getLogger(__name__)
 
 _CHUNK = 64 * 1024
+MAX_REDIRECTS = 10
+_REDIRECTS = (301, 302, 303, 307, 308)
 
 
 def cert_expiry(der: bytes | None) -> float | None:
@@ -27,6 +32,18 @@ def cert_expiry(der: bytes | None) -> float | None:
     if not der:
         return None
     return x509.load_der_x509_certificate(der).not_valid_after_utc.timestamp()
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    default = 443 if parts.scheme == "https" else 80
+    return (parts.scheme, (parts.hostname or "").lower(), parts.port or default)
+
+
+def final_of(exc: BaseException, job: ProbeJob) -> str:
+    """The URL a failed request was for (the redirect target it failed on), else the job's."""
+    info = getattr(exc, "request_info", None)
+    return str(info.real_url) if info is not None else job.arg or ""
 
 
 def _http_reason(exc: BaseException) -> str:
@@ -50,8 +67,8 @@ class HttpProber:
     """GETs every job's URL; success is a status inside ``ok_status``.
 
     A fresh connection per probe (``force_close``) so that each round really connects.
-    Redirects are followed (at most 10); the
-    status and certificate are those of the last response. The body is read and discarded so
+    Redirects are followed on the same host only (at most 10; see :meth:`_get`); the status
+    and certificate are those of the last response's host. The body is read and discarded so
     the duration covers the whole answer.
 
     Parameters
@@ -92,11 +109,7 @@ class HttpProber:
             start = time.perf_counter()
             try:
                 async with asyncio.timeout(self._settings.timeout):
-                    async with session.get(
-                        job.arg or "", ssl=bool(self._settings.verify_tls)
-                    ) as resp:
-                        async for _ in resp.content.iter_chunked(_CHUNK):
-                            pass
+                    resp, final = await self._get(session, job)
                 duration = time.perf_counter() - start
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 reason = _http_reason(exc)
@@ -106,7 +119,7 @@ class HttpProber:
                 duration = time.perf_counter() - start
                 # A certificate that fails verification (expired, wrong name) still has a date
                 # worth showing: the dashboard then says *when* it expired.
-                expiry = await self._expiry(job.arg or "") if reason == "tls" else None
+                expiry = await self._expiry(final_of(exc, job)) if reason == "tls" else None
                 return ProbeResult(
                     False,
                     reason,
@@ -115,7 +128,7 @@ class HttpProber:
                     values={} if expiry is None else {"cert_expiry": expiry},
                     message=str(exc) or reason,
                 )
-            expiry = await self._expiry(job.arg or "")  # its own deadline, outside the GET's
+            expiry = await self._expiry(final)  # its own deadline, outside the GET's
         values = {"http_status": float(resp.status)}
         if expiry is not None:
             values["cert_expiry"] = expiry
@@ -129,6 +142,60 @@ class HttpProber:
             message="" if ok else f"status {resp.status} outside {low}-{high}",
         )
 
+    async def _get(
+        self, session: aiohttp.ClientSession, job: ProbeJob
+    ) -> tuple[aiohttp.ClientResponse, str]:
+        """GET the job's URL, following redirects itself; the last response and its URL.
+
+        Redirects to another host (or port, or from https to http) are not followed unless
+        the site is in ``[agent.http] cross_host_redirects``: the probe stays on the target the
+        inventory names, and the redirect's own status is the result.
+        """
+        url = job.arg or ""
+        origin = _origin(url)
+        anywhere = job.site in getattr(self._settings, "cross_host_redirects", ())
+        auth = self._auth(job.site)
+        for _ in range(MAX_REDIRECTS + 1):
+            async with session.get(
+                url,
+                ssl=bool(self._settings.verify_tls),
+                allow_redirects=False,
+                headers=auth if _origin(url) == origin else None,  # never to another host
+            ) as resp:
+                async for _ in resp.content.iter_chunked(_CHUNK):
+                    pass
+            location = resp.headers.get("Location")
+            if resp.status not in _REDIRECTS or not location:
+                return resp, url
+            target = urljoin(url, location)
+            if urlsplit(target).scheme not in ("http", "https"):
+                return resp, url
+            if _origin(target) != origin and not anywhere:
+                log.debug(
+                    "redirect to another host not followed site=%s probe=%s",
+                    job.site,
+                    job.probe,
+                )
+                return resp, url
+            url = target
+        raise aiohttp.TooManyRedirects(resp.request_info, resp.history)
+
+    def _auth(self, site: str) -> dict[str, str] | None:
+        """The site's basic auth (``[agent.http.credentials.SITE]``), password from the env."""
+        credential = getattr(self._settings, "credentials", {}).get(site)
+        if credential is None:
+            return None
+        password = os.environ.get(credential.password_env)
+        if password is None:
+            log.warning(
+                "http probe password variable not set, probing without credentials "
+                "site=%s variable=%s",
+                site,
+                credential.password_env,
+            )
+            return None
+        return {"Authorization": basic_auth_header(credential.username, password)}
+
     async def _expiry(self, url: str) -> float | None:
         """notAfter of the certificate the URL's server presents, from its own TLS handshake.
 
@@ -136,11 +203,21 @@ class HttpProber:
         issue 2816; the connection is often released before the caller sees the response), so
         this opens one more TLS connection to the URL's host and port and reads the certificate
         there. Verification is off on purpose: the GET already judged trust; this only reads the
-        date. Python 3.11 exposes the peer's own certificate, not the chain.
+        dates. The answer is the earliest notAfter of the whole chain the server sends (read by
+        :mod:`pantau.agent.probes.tlschain`), or the leaf's when the server speaks TLS 1.3 only
+        (Python 3.11 exposes the peer's own certificate, not the chain).
         """
         parts = urlsplit(url)
         if parts.scheme != "https" or not parts.hostname:
             return None
+        try:
+            async with asyncio.timeout(self._settings.timeout):
+                chain = await server_chain(parts.hostname, parts.port or 443)
+            dates = [d for d in map(cert_expiry, chain) if d is not None]
+            if dates:
+                return min(dates)
+        except (OSError, TimeoutError, ValueError, asyncio.IncompleteReadError) as exc:
+            log.debug("tls chain read failed, reading the leaf url=%s error=%s", url, exc)
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE

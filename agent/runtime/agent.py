@@ -42,8 +42,12 @@ from pantau.config import Config, load_config
 from pantau.errors import ConfigError, PantauError, ProbeSetupError
 from pantau.events import Event
 from pantau.inventory import Inventory, Site
+from pantau.webconfig import load_web_config, warn_if_exposed
 
 log = logging.getLogger(__name__)
+
+#: ``[agent]`` keys a reload cannot change (the running values stay until a restart).
+_RESTART_KEYS = ("name", "listen", "state_dir", "web_config")
 
 #: Seconds a running round may still take at stop before it is cancelled.
 STOP_GRACE = 10.0
@@ -110,6 +114,8 @@ class Agent:
         inventory = self._inventory(config)
         agent = config.agent
         self.agent_name = agent.name
+        web = None if agent.web_config is None else load_web_config(agent.web_config)
+        warn_if_exposed(agent.listen, web, "agent")
         retention = Retention(agent.event_retention_days * 86400, agent.event_retention_max)
         eventlog = EventLog(agent.state_dir / "events.db", retention, self._clock)
         self._recorder = Recorder(eventlog, self.stats)
@@ -118,7 +124,7 @@ class Agent:
         registry.register(AgentCollector(self))  # type: ignore[arg-type]  # dicts as Mappings
         try:
             runner = await start_server(
-                make_app(registry, eventlog, agent.name, self.families), agent.listen
+                make_app(registry, eventlog, agent.name, self.families), agent.listen, web
             )
         except OSError as exc:
             eventlog.close()
@@ -169,13 +175,13 @@ class Agent:
                 return
             old = self._config
             assert old is not None
-            for key in ("name", "listen", "state_dir"):
+            for key in _RESTART_KEYS:
                 if getattr(old.agent, key) != getattr(config.agent, key):
                     log.warning("reload cannot change this, restart the agent key=agent.%s", key)
             config = config.model_copy(
                 update={
                     "agent": config.agent.model_copy(
-                        update={k: getattr(old.agent, k) for k in ("name", "listen", "state_dir")}
+                        update={k: getattr(old.agent, k) for k in _RESTART_KEYS}
                     )
                 }
             )

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from pantau.errors import StoreError
 from pantau.events import Event
+from pantau.files import owner_only
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class EventLog:
         self._clock = clock
         self._lock = threading.Lock()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            owner_only(self.path)  # the network map: never world-readable
             # isolation_level=None: transactions are explicit, so a failed append rolls back whole.
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:

@@ -14,6 +14,7 @@ from pantau.agent.runtime import exposition
 from pantau.agent.runtime.eventlog import EventLog
 from pantau.agent.runtime.exposition import TextFamily
 from pantau.errors import StoreError
+from pantau.webconfig import WebConfig
 
 log = logging.getLogger(__name__)
 
@@ -112,12 +113,21 @@ def make_app(
     return app
 
 
-async def start_server(app: web.Application, listen: str) -> web.AppRunner:
-    """Serve ``app`` on ``HOST:PORT`` (port 0 picks a free one); return the runner to stop it."""
+async def start_server(
+    app: web.Application, listen: str, web_config: WebConfig | None = None
+) -> web.AppRunner:
+    """Serve ``app`` on ``HOST:PORT`` (port 0 picks a free one); return the runner to stop it.
+
+    With ``web_config`` every route needs one of its users (basic auth) and TLS is served when
+    it has ``tls_server_config``.
+    """
     host, _, port = listen.rpartition(":")
+    if web_config is not None:
+        app.middlewares.insert(0, web_config.middleware())
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host.strip("[]"), int(port))
+    tls = None if web_config is None else web_config.ssl_context
+    site = web.TCPSite(runner, host.strip("[]"), int(port), ssl_context=tls)
     await site.start()
     return runner
 

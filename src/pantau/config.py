@@ -27,6 +27,7 @@ from pydantic import (
 
 from pantau.errors import ConfigError
 from pantau.inventory import SITE_KINDS, Inventory, load_inventory
+from pantau.urls import has_userinfo, redact_text, redact_url
 
 
 def _host_port(value: str) -> str:
@@ -91,12 +92,27 @@ class TcpSettings(ProbeKindSettings):
     timeout: float = Field(3.0, gt=0)
 
 
+class HttpCredential(_Model):
+    """Basic auth an HTTP probe sends to its own site's host (never to a redirect elsewhere)."""
+
+    username: str = Field(min_length=1)
+    password_env: Annotated[str, AfterValidator(_env_name)] = Field(
+        description="variable holding the password"
+    )
+
+
 class HttpSettings(ProbeKindSettings):
     interval: float = Field(60.0, gt=0)
     timeout: float = Field(10.0, gt=0)
     verify_tls: bool = True
     ok_status: tuple[int, int] = Field((200, 399), description="inclusive range of good statuses")
     user_agent: str = "pantau/0.1"
+    cross_host_redirects: tuple[str, ...] = Field(
+        (), description="site ids whose HTTP probes may follow redirects to other hosts"
+    )
+    credentials: dict[str, HttpCredential] = Field(
+        {}, description="per site id: basic auth for its HTTP probes, password from the environment"
+    )
 
 
 class SnmpSettings(ProbeKindSettings):
@@ -120,8 +136,11 @@ class AgentConfig(_Model):
     tcp: TcpSettings = TcpSettings()
     http: HttpSettings = HttpSettings()
     snmp: SnmpSettings = SnmpSettings()
+    web_config: Path | None = Field(
+        None, description="exporter-toolkit web config file: TLS and basic auth of the API"
+    )
 
-    _state_dir = field_validator("state_dir")(_resolve)
+    _state_dir = field_validator("state_dir", "web_config")(_resolve)
 
 
 class SnmpProfile(_Model):
@@ -218,6 +237,17 @@ class CollectorConfig(_Model):
         60.0, ge=0, description="seconds an event's time may be ahead of the collector's clock"
     )
     maintenance: tuple[MaintenanceWindow, ...] = ()
+    web_config: Path | None = Field(
+        None, description="exporter-toolkit web config file: TLS and basic auth of the API"
+    )
+    writers: tuple[str, ...] = Field(
+        (), description="web config users allowed to write (maintenance windows); none: no writes"
+    )
+    agent_ca_file: Path | None = Field(None, description="CA that signed the agents' certificates")
+    agent_username: str | None = Field(None, description="basic auth user the agents know")
+    agent_password_env: EnvName = Field(None, description="variable holding that user's password")
+
+    _paths = field_validator("web_config", "agent_ca_file")(_resolve)
 
     @field_validator("agents")
     @classmethod
@@ -225,8 +255,36 @@ class CollectorConfig(_Model):
         for url in value:
             if not url.startswith(("http://", "https://")):
                 raise ValueError(
-                    f"{url!r} is not an http(s) URL of an agent, e.g. http://host:9469"
+                    f"{redact_url(url)!r} is not an http(s) URL of an agent, e.g. http://host:9469"
                 )
+            if has_userinfo(url):
+                raise ValueError(
+                    f"{redact_url(url)!r} carries a user name or password, which would show in "
+                    "logs, metrics and the database; remove it and set agent_username and "
+                    "agent_password_env (the name of a variable holding the password)"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _writers_and_agent_auth(self) -> CollectorConfig:
+        if self.writers and self.web_config is None:
+            raise ValueError(
+                "writers needs web_config: writes are only for users that authenticate"
+            )
+        if bool(self.agent_username) != bool(self.agent_password_env):
+            raise ValueError("agent_username and agent_password_env go together; set both")
+        return self
+
+    def agent_password(self) -> str | None:
+        """The password for the agents, read from ``agent_password_env`` (None without it)."""
+        if not self.agent_password_env:
+            return None
+        value = os.environ.get(self.agent_password_env)
+        if not value:
+            raise ConfigError(
+                f"collector.agent_password_env: environment variable {self.agent_password_env} "
+                "is not set; export it before starting the collector"
+            )
         return value
 
     @field_validator("database")
@@ -275,8 +333,26 @@ class GeoConfig(_Model):
     blankspot_threshold: float = Field(0.5, ge=0, le=1)
     supervision_window: float = Field(900.0, gt=0, description="seconds a result stays fresh")
     refresh: float = Field(300.0, gt=0, description="seconds between analyses in the collector")
+    collector_url: str | None = Field(
+        None, description="collector API for pantau map/report; default http://[collector] listen"
+    )
+    collector_ca_file: Path | None = Field(None, description="CA of the collector's certificate")
+    collector_username: str | None = Field(None, description="a reader of the collector")
+    collector_password_env: EnvName = Field(None, description="variable holding its password")
 
-    _paths = field_validator("districts", "settlements")(_resolve)
+    _paths = field_validator("districts", "settlements", "collector_ca_file")(_resolve)
+
+    @field_validator("collector_url")
+    @classmethod
+    def _collector_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{redact_url(value)!r} is not an http(s) URL")
+        if value is not None and has_userinfo(value):
+            raise ValueError(
+                "the URL carries a user name or password; set collector_username and "
+                "collector_password_env (the name of a variable holding the password) instead"
+            )
+        return value
 
     @field_validator("coverage_m")
     @classmethod
@@ -331,7 +407,8 @@ def _messages(path: Path, exc: ValidationError) -> list[str]:
         loc = ".".join(str(p) for p in err["loc"] if p not in ("function-after",))
         msg = _FIXES.get(err["type"]) or err["msg"].removeprefix("Value error, ")
         if err["type"] not in _FIXES and "input" in err and not isinstance(err["input"], dict):
-            msg = f"{msg} (got {err['input']!r})"
+            msg = f"{msg} (got {redact_text(repr(err['input']))})"
+        msg = redact_text(msg)
         out.append(f"{path}: {loc}: {msg}" if loc else f"{path}: {msg}")
     return out
 
@@ -364,5 +441,7 @@ def check_config(path: str | os.PathLike[str]) -> tuple[Config | None, list[str]
         config = load_config(path)
     except ConfigError as exc:
         return None, exc.problems
+    from pantau.secretcheck import secret_problems  # it imports this module
+
     inventory = config.load_sites()
-    return config, list(inventory.problems)
+    return config, [*secret_problems(config, os.environ), *inventory.problems]

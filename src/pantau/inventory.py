@@ -18,6 +18,7 @@ from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, field_vali
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from pantau.agent.probes import PROBES, is_ip
+from pantau.urls import redact_text
 
 SiteKind = Literal["office", "bts", "hotspot", "vsat", "router", "web"]
 SITE_KINDS: tuple[str, ...] = ("office", "bts", "hotspot", "vsat", "router", "web")
@@ -58,7 +59,7 @@ class ProbeSpec:
         try:
             parsed = PROBES[kind].parse_arg(arg.strip() if sep else None)
         except ValueError as exc:
-            raise ValueError(f"probe {text.strip()!r} {exc}") from None
+            raise ValueError(f"probe {redact_text(text.strip())!r} {exc}") from None
         return cls(kind, parsed)
 
 
@@ -263,7 +264,7 @@ def load_inventory(
             break
         candidates = [(w, s) for w, s in candidates if s.id not in drop]
 
-    return Inventory(tuple(s for _, s in candidates), tuple(problems))
+    return Inventory(tuple(s for _, s in candidates), tuple(redact_text(p) for p in problems))
 
 
 def _on_cycle(start: str, parents: Mapping[str, str | None]) -> bool:
