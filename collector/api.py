@@ -20,7 +20,12 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from pantau.collector.availability import Availability, Maintenance, availability
+from pantau.collector.availability import (
+    Availability,
+    Maintenance,
+    availability,
+    site_windows,
+)
 from pantau.collector.health import health, read_problem
 from pantau.collector.outages import Outage, state_at
 from pantau.collector.service import Collector
@@ -90,11 +95,18 @@ def outage_json(o: Outage, now: float) -> dict[str, Any]:
     }
 
 
-def _avail_json(a: Availability) -> dict[str, Any]:
+def avail_json(a: Availability) -> dict[str, Any]:
+    """One site's or district's figures (docs/contracts.md, "How availability is computed")."""
     return {
         "ratio": a.ratio,
         "up_seconds": round(a.up_seconds, 3),
         "down_seconds": round(a.down_seconds, 3),
+        "unreachable_seconds": round(a.unreachable_seconds, 3),
+        "maintenance_seconds": round(a.maintenance_seconds, 3),
+        "unknown_seconds": round(a.unknown_seconds, 3),
+        "observed_seconds": round(a.observed_seconds, 3),
+        "period_seconds": round(a.period_seconds, 3),
+        "data_ratio": a.data_ratio,
     }
 
 
@@ -145,6 +157,7 @@ async def _sites(request: web.Request) -> web.Response:
                 "name": site.name,
                 "kind": site.kind,
                 "district": site.district,
+                "district_name": c.district_names.get(site.district or ""),
                 "parent": site.parent,
                 "lat": site.lat,
                 "lon": site.lon,
@@ -174,14 +187,48 @@ async def _availability(request: web.Request) -> web.Response:
         if request.query.get("site", r.id) == r.id
         and request.query.get("district", r.district) == r.district
     ]
-    sites, districts = availability(c.decision, refs, start, end, c.maintenance)
+    sites, districts = availability(c.decision, refs, start, end, c.maintenance, now=now)
     return web.json_response(
         {
             "from": _t(start),
             "to": _t(end),
-            "sites": {k: _avail_json(v) for k, v in sites.items()},
-            "districts": {k: _avail_json(v) for k, v in sorted(districts.items())},
+            "observed_to": _t(max(start, min(end, now))),
+            "sites": {k: avail_json(v) for k, v in sites.items()},
+            "districts": {k: avail_json(v) for k, v in sorted(districts.items())},
         }
+    )
+
+
+async def _timelines(request: web.Request) -> web.Response:
+    """Each site's decided timeline within [from, to) and the maintenance windows covering it.
+
+    Times are Unix seconds (exact floats), so a caller computing figures with
+    :func:`pantau.collector.availability.figures` gets the API's own numbers.
+    """
+    _check_query(request, ("from", "to"))
+    c = request.app[_CTX].collector
+    now = c.clock()
+    end = _time_param(request, "to", None)
+    end = now if end is None else end
+    start = _time_param(request, "from", None)
+    start = end - DAY if start is None else start
+    if end <= start:
+        raise _bad("to must be after from")
+    windows = site_windows(c.maintenance, c.refs.values())
+    out = {}
+    for ref in c.refs.values():
+        timeline = c.decision.timelines.get(ref.id, ())
+        first = state_at(timeline, start)
+        clipped = [[start, first]] if timeline and timeline[0][0] <= start else []
+        clipped += [[t, s] for t, s in timeline if start < t < end]
+        out[ref.id] = {
+            "district": ref.district,
+            "parent": ref.parent,
+            "timeline": clipped,
+            "maintenance": [[a, b] for a, b in windows.get(ref.id, ()) if b > start and a < end],
+        }
+    return web.json_response(
+        {"from": start, "to": end, "now": now, "sites": out, "districts": dict(c.district_names)}
     )
 
 
@@ -308,6 +355,7 @@ def make_app(
     r.add_get("/api/v1/outages", _outages)
     r.add_get("/api/v1/sites", _sites)
     r.add_get("/api/v1/availability", _availability)
+    r.add_get("/api/v1/timelines", _timelines)
     r.add_get("/api/v1/maintenance", _maintenance_get)
     r.add_post("/api/v1/maintenance", _maintenance_post)
     r.add_get("/api/v1/agents", _agents)

@@ -88,9 +88,12 @@ class Collector:
         sites: Iterable[Site],
         store: Store,
         clock: Callable[[], float] = time.time,
+        names: Mapping[str, str] | None = None,
     ) -> None:
         self.config, self.store, self.clock = config, store, clock
         self.sites = {s.id: s for s in sites}
+        #: District names by id (from the ``[geo]`` layer; empty without one).
+        self.district_names: Mapping[str, str] = dict(names or {})
         self.refs = site_refs(self.sites.values())
         self.params = params_of(config)
         self.decision = Decision({}, {}, {})
@@ -139,7 +142,12 @@ class Collector:
             out.append(p)
         return out
 
-    async def reconfigure(self, config: CollectorConfig, sites: Iterable[Site]) -> list[str]:
+    async def reconfigure(
+        self,
+        config: CollectorConfig,
+        sites: Iterable[Site],
+        names: Mapping[str, str] | None = None,
+    ) -> list[str]:
         """Apply a reloaded ``[collector]`` section and inventory; return what changed.
 
         Agents added are pulled from their stored cursor (or from the start), agents removed
@@ -149,6 +157,8 @@ class Collector:
         database cannot change here: the caller keeps the running ones (restart needed).
         """
         async with self._round_lock:
+            if names is not None:
+                self.district_names = dict(names)
             return await self._reconfigure(config, {s.id: s for s in sites})
 
     async def _reconfigure(self, config: CollectorConfig, sites: dict[str, Site]) -> list[str]:

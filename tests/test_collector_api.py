@@ -149,11 +149,20 @@ async def test_metrics_follow_the_contract(running):
                 "name": "Kantor",
                 "kind": "office",
                 "district": "d1",
+                "district_name": "",
                 "cause": "unreachable",
+                "parent": "core",
             },
         )
         == 1
     )
+    core = {"site": "core", "name": "Router inti", "kind": "router", "district": "d1"}
+    assert (
+        v("pantau_site_outage_open", {**core, "district_name": "", "cause": "down", "parent": ""})
+        == 1
+    )
+    assert v("pantau_maintenance_active", {"site": "core", "district": "d1"}) == 0
+    assert v("pantau_collector_site_info", {**core, "district_name": "", "parent": ""}) == 1
     assert v("pantau_collector_site_up", {"site": "core"}) == 0
     assert v("pantau_collector_site_up", {"site": "bts"}) == 1
     assert v("pantau_district_sites", {"district": "d1"}) == 2
