@@ -24,9 +24,12 @@ import dataclasses
 import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pantau.collector.votes import DOWN, UP, Timeline, state_at
+
+if TYPE_CHECKING:
+    from pantau.config import CollectorConfig
 
 Windows = Sequence[tuple[float, float]]
 
@@ -258,3 +261,11 @@ def availability(
     return figures(
         decision.timelines, refs, start, stop, site_windows(maintenance, refs), decision.parents
     )
+
+
+def config_maintenance(config: CollectorConfig) -> list[Maintenance]:
+    """The ``[[collector.maintenance]]`` windows of a config."""
+    return [
+        Maintenance(w.start.timestamp(), w.end.timestamp(), w.site, w.district, w.reason)
+        for w in config.maintenance
+    ]

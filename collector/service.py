@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 import aiohttp
 
-from pantau.collector.availability import Maintenance
+from pantau.collector.availability import Maintenance, config_maintenance
 from pantau.collector.health import AGENT_PROBLEM_AFTER, Problem, agent_problems
 from pantau.collector.ingest import AgentHealth, Puller
 from pantau.collector.outages import Decision, OutageParams, SiteRef, decide
@@ -35,13 +35,6 @@ def site_refs(sites: Iterable[Site]) -> dict[str, SiteRef]:
 
 def params_of(config: CollectorConfig) -> OutageParams:
     return OutageParams(config.quorum, config.flap_window, config.flap_threshold)
-
-
-def config_maintenance(config: CollectorConfig) -> list[Maintenance]:
-    return [
-        Maintenance(w.start.timestamp(), w.end.timestamp(), w.site, w.district, w.reason)
-        for w in config.maintenance
-    ]
 
 
 def _closure(sites: Iterable[str], refs: Mapping[str, SiteRef]) -> set[str]:

@@ -7,11 +7,11 @@ fast and an agent host never needs GDAL.
 from __future__ import annotations
 
 import argparse
-import calendar
+import dataclasses
 import logging
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,7 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_map)
     r = subparsers.add_parser("report", help="monthly HTML and CSV report (SPBE evidence)")
     _common(r)
-    r.add_argument("--month", required=True, type=parse_month, help="YYYY-MM")
+    r.add_argument(
+        "--month", required=True, type=parse_month_text, help="YYYY-MM, in [report] timezone"
+    )
     r.set_defaults(func=_report)
 
 
@@ -64,14 +66,25 @@ def parse_when(text: str) -> float:
         ) from None
 
 
-def parse_month(text: str) -> tuple[float, float]:
-    """``YYYY-MM`` as the [start, end) Unix seconds of that UTC month."""
+def parse_month_text(text: str) -> tuple[int, int]:
+    """``YYYY-MM`` as ``(year, month)``."""
     try:
-        first = datetime.strptime(text, "%Y-%m").replace(tzinfo=UTC)
+        first = datetime.strptime(text, "%Y-%m")
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a month; use 2026-11") from None
-    days = calendar.monthrange(first.year, first.month)[1]
-    return first.timestamp(), first.timestamp() + days * DAY
+    return first.year, first.month
+
+
+def month_bounds(year: int, month: int, zone: tzinfo = UTC) -> tuple[float, float]:
+    """The [start, end) Unix seconds of a calendar month in ``zone`` (midnight on the 1st)."""
+    first = datetime(year, month, 1, tzinfo=zone)
+    nxt = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=zone)
+    return first.timestamp(), nxt.timestamp()
+
+
+def parse_month(text: str, zone: tzinfo = UTC) -> tuple[float, float]:
+    """``YYYY-MM`` as the [start, end) Unix seconds of that month in ``zone``."""
+    return month_bounds(*parse_month_text(text), zone)
 
 
 def _progress() -> Progress:
@@ -83,16 +96,21 @@ def _progress() -> Progress:
 
 def run_analysis(
     config: Config, state: Path | None, at: float, start: float, end: float,
-    *, historical: bool, progress: Progress,
+    *, historical: bool, progress: Progress, period: bool = False,
 ) -> Analysis:  # fmt: skip
-    """Load layers, sites and observations for ``config`` and analyse them (the I/O edge)."""
+    """Load layers, sites and observations for ``config`` and analyse them (the I/O edge).
+
+    ``historical``: states at ``at`` come from the decided timelines, not the current view.
+    ``period``: a site counts as supervised when it was observed at any time in the period
+    (the report), not only at ``at``.
+    """
+    from pantau.collector.availability import config_maintenance
     from pantau.geo.analysis import analyse
     from pantau.geo.assign import sites_frame
     from pantau.geo.districts import read_districts, read_settlements
     from pantau.geo.sources import (
         CollectorSource,
         FileSource,
-        Observations,
         observations_from_records,
         states_at,
     )
@@ -123,11 +141,17 @@ def run_analysis(
         except PantauError as exc:  # no collector yet: still draw the layer, every site unknown
             log.warning("no observations, every site unknown detail=%s", exc)
             obs = observations_from_records([], [], "none")
-    if historical:
-        obs = Observations(states_at(sites["site"].tolist(), obs.outages, at), obs.outages)
+    if obs.now is None:  # a file: the data reach up to now at most
+        obs = dataclasses.replace(obs, now=time.time())
+    if historical or period:
+        since = start if period else None
+        ids = sites["site"].tolist()
+        probe_at = min(at, obs.now) if obs.now is not None else at
+        obs = dataclasses.replace(obs, states=states_at(ids, obs.timelines, probe_at, since))
+    maintenance = config_maintenance(config.collector)
     return analyse(
         districts, sites, obs, geo, at=at, start=start, end=end, settlements=settlements,
-        progress=progress,
+        maintenance=maintenance, progress=progress,
     )  # fmt: skip
 
 
@@ -162,13 +186,17 @@ def _report(args: argparse.Namespace) -> int:
     from pantau.geo.report import write_report
 
     config = load_config(args.config)
-    start, end = args.month
-    at = min(end, time.time())
+    zone = config.report.zone
+    start, end = month_bounds(*args.month, zone)
+    now = time.time()
+    if start > now:
+        raise ConfigError(f"--month: {args.month[0]}-{args.month[1]:02d} has not started yet")
+    at = min(end, now)
     progress = _progress()
     analysis = run_analysis(
-        config, args.state, at, start, end, historical=end < time.time(), progress=progress
+        config, args.state, at, start, end, historical=True, period=True, progress=progress
     )
-    paths = write_report(analysis, args.out, progress=progress)
+    paths = write_report(analysis, args.out, zone, progress=progress)
     _print_summary(analysis, paths)
     return 0
 

@@ -125,8 +125,10 @@ async def test_collector_serves_districts_geojson_and_gauges(collector_app):
     assert set(props) == {"d1", "d2"}
     assert props["d2"]["sites_working"] == 0 and props["d2"]["blankspot_flag"] is True
     assert props["d1"]["sites_working"] == 2
-    # The period is the last day; bts has been down since T0 + 400, i.e. for its last 600 s.
-    assert props["d2"]["availability_ratio"] == pytest.approx(1 - 600 / 86400)
+    # The period is the last day, but bts was observed only from T0 (up 400 s, then down 600 s):
+    # the unobserved rest of the day is no data, never up time.
+    assert props["d2"]["availability_ratio"] == pytest.approx(0.4)
+    assert props["d2"]["data_ratio"] == pytest.approx(1000 / 86400)
     assert props["d1"]["availability_ratio"] == 1.0
     get = registry.get_sample_value
     assert get("pantau_district_blankspot_ratio", {"district": "d2"}) == 1.0
