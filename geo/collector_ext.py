@@ -9,8 +9,8 @@ never waits for geometry and scrapes read the latest finished result, never a ha
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import contextlib
+import dataclasses
 import logging
 import math
 from collections.abc import AsyncIterator, Callable, Iterator
