@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 import json
 import logging
+import math
 from collections.abc import Callable, Iterable
 from importlib import resources
 from typing import Any
@@ -61,11 +62,18 @@ def _time_param(request: web.Request, name: str, default: float | None) -> float
     text = request.query.get(name)
     if text is None:
         return default
+    try:  # Unix seconds too: exact to the bit, for callers recomputing the API's figures
+        seconds = float(text)
+        if math.isfinite(seconds):
+            return seconds
+    except ValueError:
+        pass
     try:
         return parse_time(text)
     except ValueError:
         raise _bad(
-            f"{name} must be an RFC 3339 time with offset, e.g. 2026-11-23T18:00:00Z, got {text!r}"
+            f"{name} must be an RFC 3339 time with offset, e.g. 2026-11-23T18:00:00Z, "
+            f"or Unix seconds, got {text!r}"
         ) from None
 
 
@@ -99,13 +107,13 @@ def avail_json(a: Availability) -> dict[str, Any]:
     """One site's or district's figures (docs/contracts.md, "How availability is computed")."""
     return {
         "ratio": a.ratio,
-        "up_seconds": round(a.up_seconds, 3),
-        "down_seconds": round(a.down_seconds, 3),
-        "unreachable_seconds": round(a.unreachable_seconds, 3),
-        "maintenance_seconds": round(a.maintenance_seconds, 3),
-        "unknown_seconds": round(a.unknown_seconds, 3),
-        "observed_seconds": round(a.observed_seconds, 3),
-        "period_seconds": round(a.period_seconds, 3),
+        "up_seconds": a.up_seconds,
+        "down_seconds": a.down_seconds,
+        "unreachable_seconds": a.unreachable_seconds,
+        "maintenance_seconds": a.maintenance_seconds,
+        "unknown_seconds": a.unknown_seconds,
+        "observed_seconds": a.observed_seconds,
+        "period_seconds": a.period_seconds,
         "data_ratio": a.data_ratio,
     }
 

@@ -34,6 +34,8 @@ class ReportTables:
     """
 
     summary: tuple[tuple[str, str], ...]
+    period: pd.DataFrame
+    sites: pd.DataFrame
     offices: pd.DataFrame
     districts: pd.DataFrame
     outages: pd.DataFrame
@@ -44,6 +46,8 @@ class ReportTables:
     def tables(self) -> dict[str, pd.DataFrame]:
         """The tables by CSV name."""
         return {
+            "period": self.period,
+            "sites": self.sites,
             "offices": self.offices,
             "districts": self.districts,
             "outages": self.outages,
@@ -56,6 +60,31 @@ def local_time(t: float, zone: tzinfo) -> str:
     if t != t:
         return ""
     return datetime.fromtimestamp(t, zone).isoformat(timespec="seconds")
+
+
+SITE_COLUMNS = ["site", "name", "kind", "district", "availability", "up_s", "downtime_s"]
+SITE_COLUMNS += ["unreachable_s", "maintenance_s", "unknown_s", "observed_s", "outages"]
+
+
+def site_table(analysis: Analysis) -> pd.DataFrame:
+    """Availability of every registered site (no data: empty availability)."""
+    return analysis.sites[SITE_COLUMNS].sort_values("site").reset_index(drop=True)
+
+
+def period_table(analysis: Analysis, zone: tzinfo = UTC) -> pd.DataFrame:
+    """The period and how far its data reach: Unix seconds (exact) and local text."""
+    observed_to = min(analysis.end, analysis.observed_to)
+    return pd.DataFrame(
+        {
+            "start_unix": [analysis.start],
+            "end_unix": [analysis.end],
+            "data_to_unix": [observed_to],
+            "start": [local_time(analysis.start, zone)],
+            "end": [local_time(analysis.end, zone)],
+            "data_to": [local_time(observed_to, zone)],
+            "timezone": [getattr(zone, "key", str(zone))],
+        }
+    )
 
 
 def office_table(analysis: Analysis) -> pd.DataFrame:
@@ -130,6 +159,8 @@ def report_tables(analysis: Analysis, zone: tzinfo = UTC) -> ReportTables:
     ]  # fmt: skip
     return ReportTables(
         summary=tuple(facts),
+        period=period_table(analysis, zone),
+        sites=site_table(analysis),
         offices=office_table(analysis),
         districts=district_table(analysis),
         outages=outage_table(analysis, zone),
@@ -142,13 +173,12 @@ def report_tables(analysis: Analysis, zone: tzinfo = UTC) -> ReportTables:
 def write_report(
     analysis: Analysis, out: Path, zone: tzinfo = UTC, progress: Progress = null_progress
 ) -> list[Path]:
-    """Write ``report.html``, ``offices.csv``, ``districts.csv``, ``outages.csv``, ``gaps.csv``
-    and the maps."""
+    """Write ``report.html``, one CSV per table of :class:`ReportTables` and the maps."""
     paths = write_all(analysis, out, progress=progress)
     report = report_tables(analysis, zone)
     for name, table in report.tables().items():
         path = out / f"{name}.csv"
-        table.to_csv(path, index=False, float_format="%.6f")
+        table.to_csv(path, index=False)  # full precision: the API's figures, to the bit
         paths.append(path)
     path = out / "report.html"
     path.write_text(render_report(analysis, report, out), encoding="utf-8")
@@ -173,6 +203,7 @@ def render_report(analysis: Analysis, report: ReportTables, folder: Path) -> str
         f"<h2>{title}</h2>{_table(tables[key])}"
         for key, title in (
             ("offices", "Availability per office"),
+            ("sites", "Availability per site"),
             ("districts", "Availability, supervision coverage and blankspots per district"),
             ("outages", f"Outages (times in {report.zone})"),
             ("gaps", "Sites without data for part of the period (not counted as up)"),
