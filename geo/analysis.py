@@ -88,6 +88,7 @@ class Analysis:
     end: float
     problems: tuple[str, ...]
     observed_to: float = float("inf")  # the source's data reach up to here (its "now")
+    zone: str = "UTC"  # IANA zone for printed times ([report] timezone)
 
 
 def analyse(

@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import sys
 import time
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,7 +31,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("map", help="blankspot and supervision maps per district")
     _common(p)
     when = p.add_mutually_exclusive_group()
-    when.add_argument("--at", type=parse_when, help="snapshot time (RFC 3339 or YYYY-MM-DD, UTC)")
+    when.add_argument(
+        "--at",
+        type=parse_when,
+        help="snapshot time (RFC 3339, or YYYY-MM-DD: midnight in [report] timezone)",
+    )
     when.add_argument("--from", dest="start", type=parse_when, help="period start")
     p.add_argument("--to", dest="end", type=parse_when, help="period end (default now)")
     p.set_defaults(func=_map)
@@ -52,18 +56,25 @@ def _common(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def parse_when(text: str) -> float:
-    """RFC 3339 time, or a UTC date ``YYYY-MM-DD`` (midnight), as Unix seconds."""
+def parse_when(text: str) -> float | date:
+    """RFC 3339 time as Unix seconds, or a date ``YYYY-MM-DD`` (see :func:`at_midnight`)."""
     from pantau.events import parse_time
 
     try:
         if len(text) == 10:
-            return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
+            return datetime.strptime(text, "%Y-%m-%d").date()
         return parse_time(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a time; use 2026-11-23T18:00:00Z or 2026-11-23"
         ) from None
+
+
+def at_midnight(value: float | date | None, zone: tzinfo) -> float | None:
+    """A date as the Unix seconds of its midnight in ``zone``; times pass through."""
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=zone).timestamp()
+    return value
 
 
 def parse_month_text(text: str) -> tuple[int, int]:
@@ -149,10 +160,11 @@ def run_analysis(
         probe_at = min(at, obs.now) if obs.now is not None else at
         obs = dataclasses.replace(obs, states=states_at(ids, obs.timelines, probe_at, since))
     maintenance = config_maintenance(config.collector)
-    return analyse(
+    analysis = analyse(
         districts, sites, obs, geo, at=at, start=start, end=end, settlements=settlements,
         maintenance=maintenance, progress=progress,
     )  # fmt: skip
+    return dataclasses.replace(analysis, zone=config.report.timezone)
 
 
 def _map(args: argparse.Namespace) -> int:
@@ -160,6 +172,8 @@ def _map(args: argparse.Namespace) -> int:
     from pantau.geo.render import write_all
 
     config = load_config(args.config)
+    zone = config.report.zone
+    args.at, args.start, args.end = (at_midnight(v, zone) for v in (args.at, args.start, args.end))
     now = time.time()
     if args.end is not None and args.start is None:
         raise ConfigError("--to needs --from (or use --at for a snapshot)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import html
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +18,7 @@ import pandas as pd
 
 from pantau.geo.htmlmap import render_html_map
 from pantau.geo.progress import Progress, null_progress
-from pantau.geo.render import CHOROPLETHS, write_all
+from pantau.geo.render import CHOROPLETHS, local_time, write_all
 
 if TYPE_CHECKING:
     from pantau.geo.analysis import Analysis
@@ -53,13 +53,6 @@ class ReportTables:
             "outages": self.outages,
             "gaps": self.gaps,
         }
-
-
-def local_time(t: float, zone: tzinfo) -> str:
-    """``t`` as ISO 8601 in ``zone`` with its offset (``2026-11-01T00:00:00+08:00``)."""
-    if t != t:
-        return ""
-    return datetime.fromtimestamp(t, zone).isoformat(timespec="seconds")
 
 
 SITE_COLUMNS = ["site", "name", "kind", "district", "availability", "up_s", "downtime_s"]
