@@ -240,8 +240,11 @@ def in_maintenance(maintenance: Iterable[Maintenance], site: Located, t: float) 
 class _Decided(Protocol):
     """The part of :class:`pantau.collector.outages.Decision` used here."""
 
-    timelines: Mapping[str, Timeline]
-    parents: Mapping[str, str | None]
+    @property
+    def timelines(self) -> Mapping[str, Timeline]: ...
+
+    @property
+    def parents(self) -> Mapping[str, str | None]: ...
 
 
 def availability(

@@ -201,7 +201,8 @@ def _report(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     zone = config.report.zone
-    start, end = month_bounds(*args.month, zone)
+    year, month = args.month
+    start, end = month_bounds(year, month, zone)
     now = time.time()
     if start > now:
         raise ConfigError(f"--month: {args.month[0]}-{args.month[1]:02d} has not started yet")

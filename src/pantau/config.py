@@ -426,6 +426,8 @@ def _layer_ids(config: Config) -> set[str]:
     except ImportError:
         return set()
     geo = config.geo
+    if geo.districts is None:
+        return set()
     try:
         layer = read_districts(
             geo.districts, layer=geo.layer, id_field=geo.id_field, name_field=geo.name_field
