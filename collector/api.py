@@ -148,7 +148,10 @@ async def _outages(request: web.Request) -> web.Response:
         int(q.get("limit", "1000")),
     )
     now = c.clock()
-    return web.json_response({"outages": [outage_json(o, now) for o in found]})
+    listed = [outage_json(o, now) for o in found]
+    for item in listed:  # the district's name travels with its code
+        item["district_name"] = c.district_names.get(item["district"] or "")
+    return web.json_response({"outages": listed})
 
 
 async def _sites(request: web.Request) -> web.Response:
