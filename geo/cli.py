@@ -158,7 +158,10 @@ def run_analysis(
         since = start if period else None
         ids = sites["site"].tolist()
         probe_at = min(at, obs.now) if obs.now is not None else at
-        obs = dataclasses.replace(obs, states=states_at(ids, obs.timelines, probe_at, since))
+        states = states_at(ids, obs.timelines, probe_at, since)
+        if period:  # observed in the period: supervised in it, whatever the snapshot time
+            states.loc[states["last_result"].notna(), "last_result"] = float(at)
+        obs = dataclasses.replace(obs, states=states)
     maintenance = config_maintenance(config.collector)
     analysis = analyse(
         districts, sites, obs, geo, at=at, start=start, end=end, settlements=settlements,
