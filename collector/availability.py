@@ -20,13 +20,13 @@ same rules over the collector's exported decision (``pantau_collector_site_up``,
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
-import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from pantau.collector.votes import DOWN, UP, Timeline, state_at
+from pantau.collector.votes import DOWN, UNKNOWN, UP, Timeline
 
 if TYPE_CHECKING:
     from pantau.config import CollectorConfig
@@ -109,8 +109,14 @@ class Availability:
         return self.observed_seconds / outside if outside > 0 else None
 
     def __add__(self, other: Availability) -> Availability:
-        mine, theirs = dataclasses.astuple(self), dataclasses.astuple(other)
-        return Availability(*(a + b for a, b in zip(mine, theirs, strict=True)))
+        return Availability(
+            self.up_seconds + other.up_seconds,
+            self.down_seconds + other.down_seconds,
+            self.unreachable_seconds + other.unreachable_seconds,
+            self.maintenance_seconds + other.maintenance_seconds,
+            self.unknown_seconds + other.unknown_seconds,
+            self.period_seconds + other.period_seconds,
+        )
 
 
 def merge_windows(windows: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -126,16 +132,24 @@ def merge_windows(windows: Iterable[tuple[float, float]]) -> list[tuple[float, f
 
 def _inside(start: float, end: float, windows: Windows) -> float:
     """Seconds of ``[start, end)`` inside the (merged) windows."""
+    if not windows:
+        return 0.0
     return sum(max(0.0, min(end, we) - max(start, ws)) for ws, we in windows)
 
 
 def _segments(timeline: Timeline, start: float, end: float) -> Iterable[tuple[float, float, str]]:
     """``(lo, hi, state)`` pieces of ``[start, end)``, ``unknown`` where the timeline is silent."""
-    cuts = [t for t, _ in timeline if start < t < end]
-    bounds = [start, *cuts, end]
-    for lo, hi in itertools.pairwise(bounds):
-        if hi > lo:
-            yield lo, hi, state_at(timeline, lo)
+    i = bisect.bisect_right(timeline, (start, "~"))  # the changes at or before start
+    state, lo = (timeline[i - 1][1] if i else UNKNOWN), start
+    for t, new in timeline[i:]:
+        if t >= end:
+            break
+        if t > lo:
+            yield lo, t, state
+            lo = t
+        state = new
+    if end > lo:
+        yield lo, end, state
 
 
 def timeline_availability(
