@@ -152,6 +152,18 @@ def _segments(timeline: Timeline, start: float, end: float) -> Iterable[tuple[fl
         yield lo, end, state
 
 
+def unknown_spans(timeline: Timeline, start: float, end: float) -> list[tuple[float, float]]:
+    """The spans of ``[start, end)`` without data (state ``unknown`` or no timeline yet)."""
+    spans: list[tuple[float, float]] = []
+    for lo, hi, state in _segments(timeline, start, end):
+        if state not in (UP, DOWN):
+            if spans and spans[-1][1] == lo:
+                spans[-1] = (spans[-1][0], hi)
+            else:
+                spans.append((lo, hi))
+    return spans
+
+
 def timeline_availability(
     timeline: Timeline,
     start: float,

@@ -21,6 +21,7 @@ from pantau.collector.availability import (
     figures,
     merge_windows,
     site_windows,
+    unknown_spans,
 )
 from pantau.geo.assign import assign_sites, assignment_problems
 from pantau.geo.coverage import (
@@ -134,12 +135,16 @@ def analyse(
     )
     # Only watched points have a history; an unwatched one is not assumed to have worked.
     watched = states[states["probes"] > 0]
+    # A point delivers coverage only while it was observed working: time without data (and the
+    # future of a period still running) counts as not covered, never as covered.
+    stop = end if observations.now is None else max(start, min(end, observations.now))
+    not_working = _not_working(observations, watched["site"].tolist(), start, stop)
     history = blankspot_history(
         districts,
         watched,
-        observations.outages,
+        not_working,
         start,
-        end,
+        stop if stop > start else end,
         settlements=settlements,
         progress=progress,
     )
@@ -175,6 +180,22 @@ def analyse(
         problems=tuple(assignment_problems(assigned, geo.snap_m)),
         observed_to=float("inf") if observations.now is None else observations.now,
     )
+
+
+def _not_working(
+    observations: Observations, site_ids: list[str], start: float, stop: float
+) -> pd.DataFrame:
+    """Outages plus each site's spans without data in ``[start, stop)`` (site, start, end)."""
+    rows = [
+        (site, lo, hi)
+        for site in site_ids
+        for lo, hi in unknown_spans(observations.timelines.get(site, ()), start, stop)
+    ]
+    gaps = pd.DataFrame(rows, columns=["site", "start", "end"]).astype(
+        {"start": float, "end": float}
+    )
+    known = observations.outages[["site", "start", "end"]]
+    return pd.concat([known, gaps], ignore_index=True) if len(gaps) else known
 
 
 def _windows(

@@ -236,3 +236,12 @@ def test_report_timezone_must_be_an_iana_zone(tmp_path):
 
     with pytest.raises(ConfigError, match=r"report.timezone: 'WITA' is not an IANA time zone"):
         load_config(_config(tmp_path, timezone="WITA"))
+
+
+def test_spans_without_data_are_found_for_coverage_too():
+    from pantau.collector.availability import unknown_spans
+
+    timeline = ((20.0, "up"), (40.0, "unknown"), (60.0, "down"))
+    assert unknown_spans(timeline, 0, 100) == [(0, 20), (40, 60)]
+    assert unknown_spans((), 0, 100) == [(0, 100)]
+    assert unknown_spans(((0.0, "up"),), 0, 100) == []
