@@ -42,20 +42,9 @@ NOW = T0 + 1000
 
 def _layer(tmp_path):
     """d1 holds core (-1.2, 116.8) and office (-1.3, 116.8); d2 holds bts (-1.2, 116.9)."""
-    import geopandas as gpd
-    import shapely
+    from geo_layouts import two_boxes_layer
 
-    frame = gpd.GeoDataFrame(
-        {"kode": ["d1", "d2"], "nama": ["Satu", "Dua"]},
-        geometry=[
-            shapely.box(116.75, -1.35, 116.85, -1.15),
-            shapely.box(116.85, -1.35, 116.95, -1.15),
-        ],
-        crs=4326,
-    )
-    path = tmp_path / "d.geojson"
-    frame.to_file(path)
-    return path
+    return two_boxes_layer(tmp_path)
 
 
 def _sites():

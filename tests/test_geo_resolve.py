@@ -13,21 +13,10 @@ from pantau.inventory import Site
 
 
 def _layer(tmp_path):
-    """d1 west of 116.85, d2 east of it (hand-drawn boxes, known answers)."""
-    import geopandas as gpd
-    import shapely
+    """d1 holds core (-1.2, 116.8) and office (-1.3, 116.8); d2 holds bts (-1.2, 116.9)."""
+    from geo_layouts import two_boxes_layer
 
-    frame = gpd.GeoDataFrame(
-        {"kode": ["d1", "d2"], "nama": ["Satu", "Dua"]},
-        geometry=[
-            shapely.box(116.75, -1.35, 116.85, -1.15),
-            shapely.box(116.85, -1.35, 116.95, -1.15),
-        ],
-        crs=4326,
-    )
-    path = tmp_path / "d.geojson"
-    frame.to_file(path)
-    return path
+    return two_boxes_layer(tmp_path)
 
 
 SITES = (
