@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pantau.events import format_time
+from pantau.geo.render import local_time
 
 if TYPE_CHECKING:
     from pantau.geo.analysis import Analysis
@@ -64,8 +64,11 @@ def map_data(analysis: Analysis, max_vertices: int = 400_000) -> dict:
         "districts": districts,
         "sites": sites,
         "metrics": {k: {"label": v[0], "worse_high": v[1]} for k, v in METRICS.items()},
-        "at": format_time(analysis.at),
-        "period": [format_time(analysis.start), format_time(analysis.end)],
+        "at": local_time(analysis.at, analysis.zone),
+        "period": [
+            local_time(analysis.start, analysis.zone),
+            local_time(analysis.end, analysis.zone),
+        ],
     }
 
 

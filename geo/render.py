@@ -6,8 +6,10 @@ Everything here writes files; nothing computes figures (see :mod:`pantau.geo.ana
 from __future__ import annotations
 
 import json
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from pantau.csvsafe import safe_frame
 from pantau.events import format_time
@@ -137,10 +139,21 @@ def write_png(analysis: Analysis, column: str, title: str, path: Path) -> Path:
     return path
 
 
+def local_time(t: float, zone: tzinfo | str = "UTC") -> str:
+    """``t`` as ISO 8601 in ``zone`` with its offset (``2026-11-01T00:00:00+08:00``); "" for NaN."""
+    if t != t:
+        return ""
+    tz = ZoneInfo(zone) if isinstance(zone, str) else zone
+    return datetime.fromtimestamp(t, tz).isoformat(timespec="seconds")
+
+
 def _period(analysis: Analysis) -> str:
+    def short(t: float) -> str:
+        return local_time(t, analysis.zone)[:16]
+
     return (
-        f"at {format_time(analysis.at)[:16]}Z; availability {format_time(analysis.start)[:16]}Z"
-        f" .. {format_time(analysis.end)[:16]}Z"
+        f"at {short(analysis.at)}; availability {short(analysis.start)} .. {short(analysis.end)}"
+        f" ({analysis.zone})"
     )
 
 
@@ -150,6 +163,7 @@ def analysis_json(analysis: Analysis) -> dict:
     return {
         "at": format_time(analysis.at),
         "start": format_time(analysis.start),
+        "timezone": analysis.zone,
         "end": format_time(analysis.end),
         "districts": json.loads(frame.to_json(orient="records")),
     }

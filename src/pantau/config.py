@@ -10,9 +10,11 @@ from __future__ import annotations
 import os
 import socket
 import tomllib
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -26,7 +28,7 @@ from pydantic import (
 )
 
 from pantau.errors import ConfigError
-from pantau.inventory import SITE_KINDS, Inventory, load_inventory
+from pantau.inventory import SITE_KINDS, Inventory, Site, load_inventory
 from pantau.urls import has_userinfo, redact_text, redact_url
 
 
@@ -365,6 +367,31 @@ class GeoConfig(_Model):
         return {**_default_coverage(), **value}
 
 
+class ReportConfig(_Model):
+    """``[report]``: how reports, maps and alert texts show time."""
+
+    timezone: str = Field(
+        "UTC", description="IANA zone for months, days and printed times, e.g. Asia/Makassar"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not an IANA time zone; use Asia/Jakarta (WIB), Asia/Makassar "
+                "(WITA), Asia/Jayapura (WIT) or UTC"
+            ) from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The zone as a ``tzinfo``."""
+        return ZoneInfo(self.timezone)
+
+
 class InventoryConfig(_Model):
     sites: tuple[Path, ...] = ()
 
@@ -381,6 +408,7 @@ class Config(_Model):
     snmp: SnmpConfig = SnmpConfig()
     collector: CollectorConfig = CollectorConfig()
     geo: GeoConfig = GeoConfig()
+    report: ReportConfig = ReportConfig()
     inventory: InventoryConfig = InventoryConfig()
     sites: tuple[dict[str, Any], ...] = Field((), description="inline [[sites]] tables")
     source: Path | None = Field(None, exclude=True)
@@ -444,4 +472,49 @@ def check_config(path: str | os.PathLike[str]) -> tuple[Config | None, list[str]
     from pantau.secretcheck import secret_problems  # it imports this module
 
     inventory = config.load_sites()
-    return config, [*secret_problems(config, os.environ), *inventory.problems]
+    return config, [
+        *secret_problems(config, os.environ),
+        *inventory.problems,
+        *maintenance_problems(config, inventory.sites),
+    ]
+
+
+def maintenance_problems(config: Config, sites: Sequence[Site]) -> list[str]:
+    """One message per maintenance window naming a site or district no inventory site has.
+
+    Districts count as known when a site declares them or, with ``[geo] districts`` set, when the
+    layer has them (sites without a declared district get theirs from the coordinates).
+    """
+    ids = {s.id for s in sites}
+    districts = {s.district for s in sites if s.district}
+    if config.geo.districts is not None and config.geo.districts.exists():
+        districts |= _layer_ids(config)
+    out = []
+    for i, w in enumerate(config.collector.maintenance):
+        at = f"{config.source}: collector.maintenance.{i}"
+        if w.site is not None and w.site not in ids:
+            out.append(f"{at}.site: {w.site!r} is not a site of the inventory; fix the id")
+        if w.district is not None and w.district not in districts:
+            out.append(
+                f"{at}.district: {w.district!r} is no district of any site (nor of "
+                "[geo] districts); use a district code of the inventory or the layer"
+            )
+    return out
+
+
+def _layer_ids(config: Config) -> set[str]:
+    """District ids of the ``[geo]`` layer, when the geo extra can read it; else none."""
+    try:
+        from pantau.geo.districts import read_districts
+    except ImportError:
+        return set()
+    geo = config.geo
+    if geo.districts is None:
+        return set()
+    try:
+        layer = read_districts(
+            geo.districts, layer=geo.layer, id_field=geo.id_field, name_field=geo.name_field
+        )
+    except (ConfigError, ImportError, OSError):
+        return set()
+    return {str(d) for d in layer["district"]}
