@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: ``[collector]`` keys a reload cannot change: the running values stay until a restart.
-RESTART_KEYS = ("listen", "database", "database_env")
+RESTART_KEYS = ("name", "listen", "database", "database_env")
 
 
 def register(subparsers: Any) -> None:
@@ -71,6 +71,10 @@ async def reload(path: str | Path, collector: Collector, running: Config) -> Con
     try:
         inventory = _inventory(config)
         changed = await collector.reconfigure(new, inventory.sites)
+    except ConfigError as exc:
+        for line in exc.problems:
+            log.error("reload refused, keeping the running config problem=%s", line)
+        return running
     except PantauError as exc:
         log.error("reload failed, keeping what runs error=%s", exc)
         return running
@@ -107,7 +111,9 @@ async def serve(config_path: str) -> int:
 
     config = load_config(config_path)
     inventory = _inventory(config)
-    store = await asyncio.to_thread(open_store, config.collector.database_url())
+    store = await asyncio.to_thread(
+        open_store, config.collector.database_url(), config.collector.name
+    )
     collector = Collector(config.collector, inventory.sites, store)
     registry = CollectorRegistry(auto_describe=True)
     registry.register(CollectorMetrics(collector))
