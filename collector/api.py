@@ -71,7 +71,14 @@ def _check_query(request: web.Request, allowed: Iterable[str]) -> None:
 
 
 def _t(value: float | None) -> str | None:
-    return None if value is None else format_time(value)
+    """RFC 3339, or None for no time and for one no calendar can show (a store written before
+    ingest refused such times must still answer)."""
+    if value is None:
+        return None
+    try:
+        return format_time(value)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def outage_json(o: Outage, now: float) -> dict[str, Any]:
@@ -174,7 +181,10 @@ async def _availability(request: web.Request) -> web.Response:
         if request.query.get("site", r.id) == r.id
         and request.query.get("district", r.district) == r.district
     ]
-    sites, districts = availability(c.decision, refs, start, end, c.maintenance)
+    # Seconds of CPU at 10,000 sites: off the event loop, so pulls and other clients go on.
+    sites, districts = await asyncio.to_thread(
+        availability, c.decision, refs, start, end, list(c.maintenance)
+    )
     return web.json_response(
         {
             "from": _t(start),
@@ -245,11 +255,36 @@ async def _agents(request: web.Request) -> web.Response:
                     "ingested": h.ingested,
                     "missed": h.missed,
                     "rejected": dict(h.rejected),
+                    "lost": dict(h.lost),
+                    "held": dict(h.held),
+                    "clock_offset_seconds": h.clock_offset,
+                    "identity_conflict": h.conflict,
                 }
                 for h in c.agents
             ]
         }
     )
+
+
+async def _agents_accept(request: web.Request) -> web.Response:
+    """Adopt the identity now answering at an agent URL (its pages were refused)."""
+    c = request.app[_CTX].collector
+    try:
+        body = await request.json()
+    except ValueError:
+        raise _bad("body is not JSON") from None
+    if not isinstance(body, dict) or set(body) != {"source"} or not isinstance(body["source"], str):
+        raise _bad('body must be {"source": "AGENT URL"}, a URL of [collector] agents')
+    try:
+        accepted = await c.accept_identity(body["source"])
+    except KeyError:
+        raise _bad(f"{body['source']!r} is not in [collector] agents") from None
+    except (OSError, TimeoutError, ValueError) as exc:  # the agent cannot be read right now
+        return web.json_response({"error": f"agent not readable: {exc}"}, status=503)
+    if accepted is None:
+        raise _bad(f"{body['source']!r} has no identity conflict to accept")
+    log.warning("agent identity accepted through the API source=%s", body["source"])
+    return web.json_response({"source": body["source"], "accepted": accepted})
 
 
 async def _healthz(request: web.Request) -> web.Response:
@@ -311,6 +346,7 @@ def make_app(
     r.add_get("/api/v1/maintenance", _maintenance_get)
     r.add_post("/api/v1/maintenance", _maintenance_post)
     r.add_get("/api/v1/agents", _agents)
+    r.add_post("/api/v1/agents/accept", _agents_accept)
     r.add_get("/api/v1/openapi.json", _openapi)
     r.add_get("/healthz", _healthz)
     r.add_get("/metrics", _metrics)

@@ -184,6 +184,7 @@ async def test_openapi_documents_every_route_and_extensions_plug_in(running):
         "/api/v1/availability",
         "/api/v1/maintenance",
         "/api/v1/agents",
+        "/api/v1/agents/accept",
         "/api/v1/openapi.json",
         "/healthz",
         "/metrics",
