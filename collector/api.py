@@ -316,6 +316,15 @@ async def _openapi(_request: web.Request) -> web.Response:
     return web.Response(text=text, content_type="application/json")
 
 
+@web.middleware
+async def _store_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """A store that cannot be read is a 503 naming it (``/healthz`` says why), never a 500."""
+    try:
+        return await handler(request)  # type: ignore[no-any-return]
+    except StoreError as exc:
+        return web.json_response({"error": str(exc)}, status=503)
+
+
 def installed_extensions() -> list[Extension]:
     """``register`` of every module in :data:`EXTENSION_MODULES` that is installed."""
     found = []
@@ -336,7 +345,7 @@ def make_app(
     config: Config | None = None,
 ) -> web.Application:
     """The collector's aiohttp application; ``extensions`` add their routes and collectors."""
-    app = web.Application()
+    app = web.Application(middlewares=[_store_errors])
     ctx = ApiContext(collector, registry, config)
     app[_CTX] = ctx
     r = app.router

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 from pathlib import Path
@@ -88,6 +89,34 @@ async def reload(path: str | Path, collector: Collector, running: Config) -> Con
     return config
 
 
+async def start_when_writable(
+    collector: Collector, stop: asyncio.Event, backoff: tuple[float, float] = (1.0, 30.0)
+) -> bool:
+    """Open the store and start the collector, retrying with back-off while the store fails.
+
+    Meanwhile the API answers (``/healthz`` 503 naming the store's error and its fix, the view
+    empty). Returns False when ``stop`` came first.
+    """
+    from pantau.errors import StoreError
+
+    wait, last = backoff[0], None
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(collector.store.open)
+            await collector.start()
+            if last is not None:
+                log.info("store writable again, collector started store=%s", collector.store.name)
+            return True
+        except StoreError as exc:
+            if str(exc) != last:  # once per cause, not once per retry
+                log.error("collector starting degraded, retrying error=%s retry_s=%.0f", exc, wait)
+            last = str(exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), wait)
+        wait = min(backoff[1], wait * 2)
+    return False
+
+
 async def serve(config_path: str) -> int:
     """Run the collector until SIGTERM or SIGINT; return the exit code."""
     loop = asyncio.get_running_loop()
@@ -106,14 +135,12 @@ async def serve(config_path: str) -> int:
     from pantau.collector.api import installed_extensions, make_app
     from pantau.collector.metrics import CollectorMetrics
     from pantau.collector.service import Collector
-    from pantau.collector.store import open_store
+    from pantau.collector.store import connect_store
     from pantau.config import load_config
 
     config = load_config(config_path)
     inventory = _inventory(config)
-    store = await asyncio.to_thread(
-        open_store, config.collector.database_url(), config.collector.name
-    )
+    store = connect_store(config.collector.database_url(), config.collector.name)
     collector = Collector(config.collector, inventory.sites, store)
     registry = CollectorRegistry(auto_describe=True)
     registry.register(CollectorMetrics(collector))
@@ -142,9 +169,9 @@ async def serve(config_path: str) -> int:
 
     reloader: asyncio.Task[None] | None = None
     try:
-        await collector.start()
-        reloader = asyncio.create_task(reloads(), name="reload")
-        await collector.run(stop)
+        if await start_when_writable(collector, stop):
+            reloader = asyncio.create_task(reloads(), name="reload")
+            await collector.run(stop)
     finally:
         if reloader is not None:
             reloader.cancel()

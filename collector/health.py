@@ -76,6 +76,12 @@ def fix_hint(error: str, database: str, path: str | None) -> str:
                 "retries every round and keeps nothing half-written"
             )
         return "free space on the database server's data filesystem; the collector retries"
+    if "disk i/o error" in e:
+        where = f"the filesystem holding {folder}" if folder else "the database's filesystem"
+        return (
+            f"check {where}: full (df -h) or failing (dmesg); SQLite cannot even read its "
+            "database without room for its shared-memory file; the collector retries"
+        )
     if any(w in e for w in _READONLY):
         target = f"{path} and its folder {folder}" if path else "the database"
         return f"make {target} writable by the collector's user (owner pantau, mode 0640/0750)"

@@ -171,6 +171,27 @@ class Store:
         if write:
             self.health.succeeded(write)
 
+    def open(self) -> None:
+        """Create the SQLite file's folder and migrate the schema to the newest revision.
+
+        A failure is reported to :attr:`health` (write kind ``open``) until it works.
+
+        Raises
+        ------
+        StoreError
+            When the database cannot be reached, created or migrated; the message says which.
+        """
+        database = self.engine.url.database
+        try:
+            if self.engine.dialect.name == "sqlite" and database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            migrate(self.engine)
+        except (sa.exc.SQLAlchemyError, OSError) as exc:
+            detail = _detail(exc)
+            self.health.failed("open", "opening and migrating the store", detail, time.time())
+            raise StoreError(f"store {self.name}: cannot open or migrate: {detail}") from exc
+        self.health.succeeded("open")
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -458,27 +479,26 @@ def migrate(engine: Engine) -> None:
         alembic.command.upgrade(config, "head")
 
 
-def open_store(url: str, collector: str = "") -> Store:
-    """Connect to ``url`` (``sqlite:///PATH`` or ``postgresql://...``) and migrate it.
+def connect_store(url: str, collector: str = "") -> Store:
+    """A store over ``url`` (``sqlite:///PATH`` or ``postgresql://...``), not yet opened.
 
-    ``collector`` names this collector (``[collector] name``): its cursors are its own.
+    Nothing is read or written: :meth:`Store.open` creates or migrates the schema, and may be
+    retried while the database cannot be written (a full disk). ``collector`` names this
+    collector (``[collector] name``): its cursors are its own.
 
     Raises
     ------
     StoreError
-        When the database cannot be reached, created or migrated; the message says which.
+        When the URL names no usable driver.
     """
     parsed = engine_url(url)
     try:
         if parsed.get_backend_name() == "sqlite":
-            if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             engine = sa.create_engine(parsed)
             sa.event.listen(engine, "connect", _sqlite_pragmas)
         else:
             engine = sa.create_engine(parsed, pool_pre_ping=True)
-        migrate(engine)
-    except (sa.exc.SQLAlchemyError, OSError) as exc:
+    except sa.exc.SQLAlchemyError as exc:
         shown = parsed.render_as_string(hide_password=True)
         raise StoreError(f"store {shown}: cannot open or migrate: {_detail(exc)}") from exc
     except ModuleNotFoundError as exc:
@@ -486,3 +506,16 @@ def open_store(url: str, collector: str = "") -> Store:
             f"store: driver {exc.name} missing; install pantau[postgres] for PostgreSQL"
         ) from exc
     return Store(engine, collector)
+
+
+def open_store(url: str, collector: str = "") -> Store:
+    """Connect to ``url`` and migrate it (:func:`connect_store`, then :meth:`Store.open`).
+
+    Raises
+    ------
+    StoreError
+        When the database cannot be reached, created or migrated; the message says which.
+    """
+    store = connect_store(url, collector)
+    store.open()
+    return store
