@@ -30,6 +30,12 @@ from pantau.events import format_time, parse_time
 
 log = logging.getLogger(__name__)
 
+#: Connections the API keeps open at most; more are closed as they arrive (logged once), so slow
+#: or idle clients can never use up the file descriptors that pulls and the store need.
+MAX_CONNECTIONS = 512
+#: Seconds a connection may stay without a complete request: idle keep-alive, or headers that
+#: trickle in (aiohttp's keep-alive timer runs from the connection's start).
+IDLE_TIMEOUT = 15.0
 #: Modules adding routes/collectors to the collector's app; skipped when not installed.
 EXTENSION_MODULES = ("pantau.geo.collector_ext",)
 DAY = 86400.0
@@ -362,3 +368,40 @@ def make_app(
     for register in extensions:
         register(app, ctx)
     return app
+
+
+async def start_api(
+    app: web.Application,
+    listen: str,
+    max_connections: int = MAX_CONNECTIONS,
+    idle_timeout: float = IDLE_TIMEOUT,
+) -> web.AppRunner:
+    """Serve the collector's ``app`` on ``HOST:PORT`` with bounded, timed-out connections."""
+    host, _, port = listen.rpartition(":")
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=idle_timeout)
+    await runner.setup()
+    server = runner.server
+    assert server is not None
+    admit = server.connection_made
+    full = False
+
+    def bounded(handler: Any, transport: asyncio.Transport) -> None:
+        nonlocal full
+        admit(handler, transport)
+        over = len(server.connections) > max_connections
+        if over and not full:
+            log.warning(
+                "API connections at the bound, closing new ones max_connections=%d",
+                max_connections,
+            )
+        elif not over and full:
+            log.info("API connections below the bound again max_connections=%d", max_connections)
+        full = over
+        if over:
+            # After the handler's start task has run: closing inside connection_made makes
+            # aiohttp's task find no server ("assert manager is not None").
+            asyncio.get_running_loop().call_soon(transport.close)
+
+    server.connection_made = bounded  # type: ignore[method-assign]
+    await web.TCPSite(runner, host.strip("[]"), int(port)).start()
+    return runner

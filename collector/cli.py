@@ -131,8 +131,7 @@ async def serve(config_path: str) -> int:
 
     from prometheus_client import CollectorRegistry
 
-    from pantau.agent.runtime.server import start_server
-    from pantau.collector.api import installed_extensions, make_app
+    from pantau.collector.api import installed_extensions, make_app, start_api
     from pantau.collector.metrics import CollectorMetrics
     from pantau.collector.service import Collector
     from pantau.collector.store import connect_store
@@ -148,7 +147,7 @@ async def serve(config_path: str) -> int:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runner = await start_server(app, config.collector.listen)
+    runner = await start_api(app, config.collector.listen)
     log.info(
         "collector listening listen=%s database=%s agents=%d sites=%d",
         config.collector.listen,

@@ -361,3 +361,39 @@ async def test_two_collectors_over_one_database_each_see_every_change(tmp_path):
     finally:
         east.close()
         west.close()
+
+
+async def test_slow_clients_are_cut_and_bounded_and_the_api_still_answers(store, caplog):
+    """300 clients that open a connection and trickle half a request line never get the
+    answer they wait for, nor stop the API accepting: beyond the bound they are closed as they
+    come, and all of them after the idle time-out."""
+    import asyncio
+
+    from pantau.collector.api import start_api
+
+    c = await started(store)
+    runner = await start_api(make_app(c, metrics(c)), "127.0.0.1:0", 100, 2.0)
+    port = bound_port(runner)
+    slow = []
+    try:
+        for _ in range(300):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /api/v1/sites HTTP/1.1\r\nHost: x\r\n")  # never finished
+            slow.append((reader, writer))
+        closed = 0
+        for reader, _ in slow:  # 200 closed at once (over the bound), 100 at the time-out
+            try:
+                closed += await asyncio.wait_for(reader.read(), 10) == b""
+            except ConnectionResetError:  # closed with our unread half request: a reset
+                closed += 1
+        assert closed == 300
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{port}/healthz") as r,
+        ):
+            assert r.status == 200
+        assert caplog.text.count("API connections at the bound") >= 1
+    finally:
+        for _, writer in slow:
+            writer.close()
+        await runner.cleanup()
