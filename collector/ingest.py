@@ -110,6 +110,7 @@ class Puller:
         self._told_unknown: set[str] = set()
         self._last_hw: tuple[int, float] | None = None  # agent high-water, when read
         self._verified = False  # the event at our cursor compared with the stored one
+        self._refusing: str | None = None  # why the last page was refused, until a good one
         self.configure(sites, limit=limit, skew=skew, timeout=timeout, max_bytes=max_bytes)
 
     def configure(
@@ -182,6 +183,9 @@ class Puller:
             except BadPage as exc:
                 self._refuse_page(exc)
                 return stored_any
+            if self._refusing:
+                log.info("pages accepted again agent=%s", page.agent)
+                self._refusing = None
             self.health.held["future"] = page.held
             try:
                 stored_any |= await self._store_page(page, after)
@@ -198,9 +202,14 @@ class Puller:
 
     def _refuse_page(self, exc: BadPage) -> None:
         self.health.rejected[exc.reason] += 1
-        log.warning(
-            "page rejected agent=%s reason=%s detail=%s", self.health.label, exc.reason, exc
-        )
+        if self._refusing != exc.reason:  # once per cause, not every pull (the metric counts)
+            log.warning(
+                "page rejected, counted until a good page agent=%s reason=%s detail=%s",
+                self.health.label,
+                exc.reason,
+                exc,
+            )
+        self._refusing = exc.reason
 
     def _checks(self) -> Checks:
         offset = self.health.clock_offset

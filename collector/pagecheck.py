@@ -146,12 +146,7 @@ def check_page(obj: dict[str, Any], after: int, checks: Checks) -> Page:
             assert event is not None
             # Held: the page ends before it, so it is read again, in order, next time.
             held, nxt = len(raw) - i, event.cursor - 1
-            log.warning(
-                "events held agent=%s reason=future cursor=%d detail=%s",
-                agent,
-                event.cursor,
-                detail,
-            )
+            log.debug("events held agent=%s reason=future cursor=%d", agent, event.cursor)
             break
         if event is None:
             rejected[reason] += 1
