@@ -69,9 +69,11 @@ class AgentProcess:
         ns: str | None = None,
         command: str = "agent",
         cwd: Path | None = None,
+        wrapper: tuple[str, ...] = (),
     ) -> None:
         self.config, self.port, self.ns = config, port, ns
-        prefix = ["ip", "netns", "exec", ns] if ns else []
+        # ``wrapper``: a command the agent runs under, e.g. ("faketime", "-f", "-1d").
+        prefix = [*(["ip", "netns", "exec", ns] if ns else []), *wrapper]
         self.base = f"http://127.0.0.1:{port}"
         self.log = config.parent / "agent.log"
         argv = [sys.executable, "-P", "-m", "pantau.cli", command, "--config", str(config)]

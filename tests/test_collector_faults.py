@@ -455,3 +455,77 @@ def test_collector_starts_degraded_on_a_full_disk_and_recovers(tmp_path, tiny_di
     finally:
         c.reap()
         agent.__exit__()
+
+
+def faked_agent(folder: Path, name: str, service: Service, offset: str) -> AgentProcess:
+    """An agent whose wall clock is off by ``offset`` (libfaketime; its monotonic clock, which
+    schedules rounds, stays true)."""
+    if shutil.which("faketime") is None:
+        pytest.skip("faketime not installed (Debian package faketime, in .ci/install-deps)")
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    config = write_config(
+        folder / "agent.toml", port, [SITE(service)], name=name, up_after=1, down_after=1
+    )
+    os.environ["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"
+    try:
+        agent = AgentProcess(config, port, wrapper=("faketime", "-f", offset))
+    finally:
+        del os.environ["FAKETIME_DONT_FAKE_MONOTONIC"]
+    agent.wait_ready()
+    return agent
+
+
+@pytest.mark.slow
+def test_an_agent_clock_ahead_is_held_then_stored_never_skipped(tmp_path, service):
+    agent = faked_agent(tmp_path / "a1", "a1", service, "+20s")
+    c = Collector(tmp_path / "c", [agent.base], [SITE(service)], "clock_skew = 5\n")
+    try:
+        c.start()
+        held = wait_for(
+            lambda: c.metric("pantau_collector_events_held", agent="a1", reason="future"),
+            "events held",
+        )
+        assert held >= 1
+        offset = c.metric("pantau_collector_agent_clock_offset_seconds", agent="a1")
+        assert 18 < offset < 22, offset
+        (warning,) = [p for p in get(f"{c.api}/healthz")[1]["problems"] if "clock" in p["message"]]
+        assert (
+            warning["message"].startswith("agent a1 clock is ")
+            and "s ahead of" in warning["message"]
+        )
+        flap(agent, service, 1)
+        events = agent.events()
+        wait_for(lambda: c.stored() == content(events), "stored once the collector caught up")
+        assert outages(c) == decided(events)
+        assert c.metric("pantau_collector_events_held", agent="a1", reason="future") == 0
+    finally:
+        c.reap()
+        agent.__exit__()
+
+
+@pytest.mark.slow
+def test_an_agent_clock_a_day_slow_writes_no_phantom_outage(tmp_path, service):
+    agent = faked_agent(tmp_path / "a1", "a1", service, "-1d")
+    c = Collector(tmp_path / "c", [agent.base], [SITE(service)])
+    try:
+        c.start()
+        first = agent.wait_for(lambda ev: ev and ev[-1]["new"] == "up")
+        wait_for(lambda: c.stored() == content(first), "the first pull")
+        flap(agent, service, 2)
+        later = agent.events()[len(first) :]
+        wait_for(
+            lambda: (
+                c.metric(
+                    "pantau_collector_events_rejected_total", agent="a1", reason="clock_behind"
+                )
+                == len(later)
+            ),
+            "every event of the wrong clock refused",
+        )
+        assert c.stored() == content(first) and outages(c) == []
+        offset = c.metric("pantau_collector_agent_clock_offset_seconds", agent="a1")
+        assert -86402 < offset < -86398, offset
+    finally:
+        c.reap()
+        agent.__exit__()
