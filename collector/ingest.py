@@ -233,8 +233,8 @@ class Puller:
         """The body (at most ``max_page_bytes``) and the answer's Date, as Unix seconds."""
         url = f"{self.source}/api/v1/events"
         params = {"after": after, "limit": limit}
-        kwargs = {} if self._timeout is None else {"timeout": self._timeout}
-        async with session.get(url, params=params, **kwargs) as resp:
+        timeout = self._timeout or session.timeout
+        async with session.get(url, params=params, timeout=timeout) as resp:
             if resp.status != 200:
                 head = await resp.content.read(200)
                 raise aiohttp.ClientResponseError(

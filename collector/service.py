@@ -78,7 +78,7 @@ def refresh(
     """
     dirty = store.dirty()
     affected = _closure(dirty, refs)
-    needed = affected | {refs[s].parent for s in affected if refs[s].parent in refs}
+    needed = affected | {p for s in affected if (p := refs[s].parent) is not None and p in refs}
     events = store.events_for(needed)  # with every agent event: isolation for the view
     decision = decide(events, [refs[s] for s in sorted(needed)], params, store.agent_down())
     # Unmark only this collector's sites: regional collectors may share one database.

@@ -248,7 +248,9 @@ class Store:
     def _put_cursor(self, conn: Connection, cur: Cursor) -> None:
         values = {**dataclasses.asdict(cur), "segment": cur.key, "collector": self.collector}
         stmt = self._insert(cursors).values(values)
-        update = {k: stmt.excluded[k] for k in values if k not in ("source", "collector")}
+        update: dict[str, sa.ColumnElement[object]] = {
+            k: stmt.excluded[k] for k in values if k not in ("source", "collector")
+        }
         update["missed"] = cursors.c.missed + stmt.excluded.missed
         conn.execute(
             stmt.on_conflict_do_update(index_elements=["collector", "source"], set_=update)

@@ -23,7 +23,7 @@ DEFAULT_LIMIT, MAX_LIMIT = 1000, 10000
 _REGISTRY = web.AppKey("registry", CollectorRegistry)
 _EVENTLOG = web.AppKey("eventlog", EventLog)
 _AGENT = web.AppKey("agent", str)
-_CLOCK = web.AppKey("clock", Callable[[], float])  # type: ignore[arg-type]
+_CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 Families = Callable[[], Iterable[TextFamily]]
 _FAMILIES = web.AppKey("families", Families)  # type: ignore[type-abstract]
 
