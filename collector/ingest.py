@@ -221,6 +221,7 @@ class Puller:
             fresh[0] if fresh else None,
             fresh[1] if fresh else 0.0,
             behind,
+            clock_right=offset is not None and abs(offset) <= self._skew,
         )
 
     def _measure_clock(self, agent_now: Any, sent: float, received: float) -> None:
@@ -280,7 +281,7 @@ class Puller:
         self.health.rejected["identity"] += 1
         return False
 
-    async def accept_identity(self) -> str | None:
+    async def accept_identity(self, session: aiohttp.ClientSession) -> str | None:
         """Adopt the identity now answering at the source (an operator's decision).
 
         Its log is read from the start, under its own log id; what the old log had beyond the
@@ -288,8 +289,7 @@ class Puller:
         """
         if self.health.conflict is None or self._cursor is None:
             return None
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-            body, _ = await self._fetch(session, 0, 1)
+        body, _ = await self._fetch(session, 0, 1)
         obj = parse_page(body)
         old, now = self._cursor, self._clock()
         lost = max(0, self._last_hw[0] - old.next) if self._last_hw else 0

@@ -52,6 +52,8 @@ class Checks:
     ``now`` and ``skew``: events after ``now + skew`` are held (up to ``now + MAX_AHEAD``).
     ``fresh_after``/``fresh_since``: the agent's high-water mark at the previous pull and when it
     was read; ``clock_behind``: the agent's clock is measured behind by more than ``skew`` now.
+    ``clock_right``: it is measured within ``skew``; an event ahead was then recorded by a clock
+    that was ahead, and holding it would stall the agent's log until its time came: refused.
     """
 
     now: float
@@ -59,6 +61,7 @@ class Checks:
     fresh_after: int | None = None
     fresh_since: float = 0.0
     clock_behind: bool = False
+    clock_right: bool = False  # the agent's clock is measured within ``skew`` now
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -189,6 +192,12 @@ def _check_event(
     if not MIN_TIME <= event.time <= checks.now + MAX_AHEAD:
         return None, "implausible_time", f"time {shown!r} is outside 2000 .. now + 1 day"
     if event.time > checks.now + checks.skew:
+        if checks.clock_right:
+            return (
+                None,
+                "implausible_time",
+                f"time {shown!r} is ahead of the collector's clock, by an agent clock right now",
+            )
         return event, "future", f"time {shown!r} is ahead of the collector's clock"
     if (
         checks.clock_behind

@@ -250,8 +250,8 @@ class Collector:
         """
         by_source = {p.source: p for p in self.pullers}
         puller = by_source[source.rstrip("/")]
-        async with self._round_lock:
-            return await puller.accept_identity()
+        async with self._round_lock, client_session(self.config) as session:
+            return await puller.accept_identity(session)
 
     async def _refresh(self) -> None:
         """Re-derive what changed, or every site after a reload changed sites or parameters."""

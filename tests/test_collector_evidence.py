@@ -124,6 +124,21 @@ async def test_events_ahead_of_the_collector_are_held_then_stored_in_order(tmp_p
         assert (o.start, o.end) == (T0 + 200, T0 + 210)
 
 
+async def test_an_event_ahead_from_a_clock_now_right_never_stalls_the_log(tmp_path, store):
+    """A clock that was 6 h ahead for a moment (then corrected) left one event dated 6 h ahead:
+    holding it would hold everything after it for 6 h. The agent's clock is right now: refused."""
+    async with agent_api(tmp_path / "a1.db", "a1") as a1:
+        a1.emit("bts", "unknown", "up", T0)
+        a1.emit("bts", "up", "down", NOW + 6 * 3600)
+        a1.emit("bts", "down", "up", T0 + 3000)
+        c = await started(store, a1.url)
+        await pull(c)  # the offset is measured before the page is checked
+        await pull(c)
+        assert store.count_events() == 2 and store.cursors()[a1.url].next == 3
+        assert c.agents[0].rejected == {"implausible_time": 1}
+        assert c.agents[0].held["future"] == 0
+
+
 async def test_a_clock_a_day_slow_writes_no_phantom_outage(tmp_path, store):
     day = 86400.0
     async with agent_api(tmp_path / "a1.db", "a1", clock=lambda: NOW - day) as a1:
