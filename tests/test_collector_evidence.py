@@ -10,6 +10,7 @@ import shutil
 import aiohttp
 import pytest
 from _collector_env import NOW, SITES, agent_api
+from _postgres import new_database, postgres_server  # noqa: F401  (fixture)
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
@@ -357,10 +358,14 @@ async def test_a_reload_removing_most_sites_is_refused_unless_forced(store):
     assert c.sites == {}
 
 
-async def test_two_collectors_over_one_database_each_see_every_change(tmp_path):
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_two_collectors_over_one_database_each_see_every_change(tmp_path, request, backend):
     """Regional collectors sharing a database, both pulling one agent (docs/scaling.md)."""
-    east = open_store(f"sqlite:///{tmp_path}/shared.db", "east")
-    west = open_store(f"sqlite:///{tmp_path}/shared.db", "west")
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path}/shared.db"
+    else:
+        url = new_database(request.getfixturevalue("postgres_server"))
+    east, west = open_store(url, "east"), open_store(url, "west")
     try:
         async with agent_api(tmp_path / "a1.db", "a1") as a1:
             a1.emit("bts", "unknown", "up", T0)

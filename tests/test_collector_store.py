@@ -178,6 +178,28 @@ def test_disk_full_is_a_store_error_and_a_retry_stores_everything(tmp_path):
     store.close()
 
 
+def test_migration_0003_goes_down_and_up_again(db_url):
+    """The lead chains migrations at merge: this one must downgrade and upgrade cleanly."""
+    from importlib import resources
+
+    import alembic.command
+    from alembic.config import Config
+
+    s = open_store(db_url, "c1")
+    s.ingest("u", "a1", "L", [ev(1)], 1, now=1)
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("pantau.collector.migrations")))
+    with s.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        alembic.command.downgrade(config, "0001")
+    s.close()
+    s = open_store(db_url, "c2")  # upgraded again: the old cursor is every collector's start
+    try:
+        assert s.cursors()["u"].next == 1 and s.count_events() == 1
+    finally:
+        s.close()
+
+
 def test_cursors_are_per_collector_and_old_cursors_are_adopted(db_url):
     """Two regional collectors over one database never share a cursor; a cursor of the schema
     before (0001, no collector) is where each starts."""

@@ -65,9 +65,19 @@ def downgrade() -> None:
         sa.Column("updated", sa.Double, nullable=False),
         sa.Column("missed", sa.BigInteger, nullable=False),
     )
-    op.execute(
-        "INSERT INTO cursors_old (source, agent, log_id, next, updated, missed)"
-        " SELECT source, agent, log_id, next, updated, missed FROM cursors WHERE collector = ''"
+    # One cursor per source again: the furthest behind, so that nothing is skipped (what is
+    # read twice is stored once).
+    rows = op.get_bind().execute(
+        sa.text("SELECT source, agent, log_id, next, updated, missed FROM cursors ORDER BY next")
     )
+    kept: dict[str, dict[str, object]] = {}
+    for row in rows.mappings():
+        kept.setdefault(str(row["source"]), dict(row))
+    if kept:
+        old = sa.table(
+            "cursors_old",
+            *(sa.column(c) for c in ("source", "agent", "log_id", "next", "updated", "missed")),
+        )
+        op.bulk_insert(old, list(kept.values()))
     op.drop_table("cursors")
     op.rename_table("cursors_old", "cursors")
