@@ -291,6 +291,8 @@ class Collector:
                 await self._refresh()
             except StoreError as exc:
                 log.error("outage derivation failed error=%s", exc)
+            except Exception:  # a bug must not end the collector: pulls go on, retried next round
+                log.exception("outage derivation failed, retried next round")
 
     async def add_maintenance(self, window: Maintenance) -> Maintenance:
         async with self._lock:
