@@ -34,9 +34,16 @@ from pantau.collector.writes import WriteCounts, Writes
 from pantau.config import Config
 from pantau.errors import StoreError
 from pantau.events import format_time, parse_time
+from pantau.webconfig import WebConfig
 
 log = logging.getLogger(__name__)
 
+#: Connections the API keeps open at most; more are closed as they arrive (logged once), so slow
+#: or idle clients can never use up the file descriptors that pulls and the store need.
+MAX_CONNECTIONS = 512
+#: Seconds a connection may stay without a complete request: idle keep-alive, or headers that
+#: trickle in (aiohttp's keep-alive timer runs from the connection's start).
+IDLE_TIMEOUT = 15.0
 #: Modules adding routes/collectors to the collector's app; skipped when not installed.
 EXTENSION_MODULES = ("pantau.collector.home", "pantau.geo.collector_ext")
 DAY = 86400.0
@@ -85,7 +92,14 @@ def _check_query(request: web.Request, allowed: Iterable[str]) -> None:
 
 
 def _t(value: float | None) -> str | None:
-    return None if value is None else format_time(value)
+    """RFC 3339, or None for no time and for one no calendar can show (a store written before
+    ingest refused such times must still answer)."""
+    if value is None:
+        return None
+    try:
+        return format_time(value)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def outage_json(o: Outage, now: float) -> dict[str, Any]:
@@ -199,7 +213,10 @@ async def _availability(request: web.Request) -> web.Response:
         if request.query.get("site", r.id) == r.id
         and request.query.get("district", r.district) == r.district
     ]
-    sites, districts = availability(c.decision, refs, start, end, c.maintenance, now=now)
+    # Seconds of CPU at 10,000 sites: off the event loop, so pulls and other clients go on.
+    sites, districts = await asyncio.to_thread(
+        availability, c.decision, refs, start, end, list(c.maintenance), now=now
+    )
     return web.json_response(
         {
             "from": _t(start),
@@ -265,11 +282,36 @@ async def _agents(request: web.Request) -> web.Response:
                     "ingested": h.ingested,
                     "missed": h.missed,
                     "rejected": dict(h.rejected),
+                    "lost": dict(h.lost),
+                    "held": dict(h.held),
+                    "clock_offset_seconds": h.clock_offset,
+                    "identity_conflict": h.conflict,
                 }
                 for h in c.agents
             ]
         }
     )
+
+
+async def _agents_accept(request: web.Request) -> web.Response:
+    """Adopt the identity now answering at an agent URL (its pages were refused)."""
+    c = request.app[_CTX].collector
+    try:
+        body = await request.json()
+    except ValueError:
+        raise _bad("body is not JSON") from None
+    if not isinstance(body, dict) or set(body) != {"source"} or not isinstance(body["source"], str):
+        raise _bad('body must be {"source": "AGENT URL"}, a URL of [collector] agents')
+    try:
+        accepted = await c.accept_identity(body["source"])
+    except KeyError:
+        raise _bad(f"{body['source']!r} is not in [collector] agents") from None
+    except (OSError, TimeoutError, ValueError) as exc:  # the agent cannot be read right now
+        return web.json_response({"error": f"agent not readable: {exc}"}, status=503)
+    if accepted is None:
+        raise _bad(f"{body['source']!r} has no identity conflict to accept")
+    log.warning("agent identity accepted through the API source=%s", body["source"])
+    return web.json_response({"source": body["source"], "accepted": accepted})
 
 
 async def _healthz(request: web.Request) -> web.Response:
@@ -301,6 +343,15 @@ async def _openapi(_request: web.Request) -> web.Response:
     return web.Response(text=text, content_type="application/json")
 
 
+@web.middleware
+async def _store_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """A store that cannot be read is a 503 naming it (``/healthz`` says why), never a 500."""
+    try:
+        return await handler(request)  # type: ignore[no-any-return]
+    except StoreError as exc:
+        return web.json_response({"error": str(exc)}, status=503)
+
+
 def installed_extensions() -> list[Extension]:
     """``register`` of every module in :data:`EXTENSION_MODULES` that is installed."""
     found = []
@@ -321,7 +372,7 @@ def make_app(
     config: Config | None = None,
 ) -> web.Application:
     """The collector's aiohttp application; ``extensions`` add their routes and collectors."""
-    app = web.Application()
+    app = web.Application(middlewares=[_store_errors])
     ctx = ApiContext(collector, registry, config)
     app[_CTX] = ctx
     r = app.router
@@ -337,9 +388,55 @@ def make_app(
     r.add_delete("/api/v1/maintenance/{id}", writes.delete)
     r.add_get("/api/v1/audit", writes.audit)
     r.add_get("/api/v1/agents", _agents)
+    r.add_post("/api/v1/agents/accept", _agents_accept)
     r.add_get("/api/v1/openapi.json", _openapi)
     r.add_get("/healthz", _healthz)
     r.add_get("/metrics", _metrics)
     for register in extensions:
         register(app, ctx)
     return app
+
+
+async def start_api(
+    app: web.Application,
+    listen: str,
+    web_config: WebConfig | None = None,
+    max_connections: int = MAX_CONNECTIONS,
+    idle_timeout: float = IDLE_TIMEOUT,
+) -> web.AppRunner:
+    """Serve the collector's ``app`` on ``HOST:PORT`` with bounded, timed-out connections.
+
+    With ``web_config`` every route needs one of its users (basic auth) and TLS is served when it
+    has ``tls_server_config``.
+    """
+    host, _, port = listen.rpartition(":")
+    if web_config is not None:
+        app.middlewares.insert(0, web_config.middleware())
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=idle_timeout)
+    await runner.setup()
+    server = runner.server
+    assert server is not None
+    admit = server.connection_made
+    full = False
+
+    def bounded(handler: Any, transport: asyncio.Transport) -> None:
+        nonlocal full
+        admit(handler, transport)
+        over = len(server.connections) > max_connections
+        if over and not full:
+            log.warning(
+                "API connections at the bound, closing new ones max_connections=%d",
+                max_connections,
+            )
+        elif not over and full:
+            log.info("API connections below the bound again max_connections=%d", max_connections)
+        full = over
+        if over:
+            # After the handler's start task has run: closing inside connection_made makes
+            # aiohttp's task find no server ("assert manager is not None").
+            asyncio.get_running_loop().call_soon(transport.close)
+
+    server.connection_made = bounded  # type: ignore[method-assign]
+    tls = None if web_config is None else web_config.ssl_context
+    await web.TCPSite(runner, host.strip("[]"), int(port), ssl_context=tls).start()
+    return runner

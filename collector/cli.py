@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 from pathlib import Path
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 
 #: ``[collector]`` keys a reload cannot change: the running values stay until a restart.
 RESTART_KEYS = (
+    "name",
     "listen",
     "database",
     "database_env",
@@ -105,6 +107,10 @@ async def reload(path: str | Path, collector: Collector, running: Config) -> Con
         inventory = _inventory(config)
         districts = await asyncio.to_thread(site_districts, config, inventory.sites)
         changed = await collector.reconfigure(new, districts.sites, districts.names)
+    except ConfigError as exc:
+        for line in exc.problems:
+            log.error("reload refused, keeping the running config problem=%s", line)
+        return running
     except PantauError as exc:
         log.error("reload failed, keeping what runs error=%s", exc)
         return running
@@ -116,6 +122,34 @@ async def reload(path: str | Path, collector: Collector, running: Config) -> Con
         ",".join(changed) or "nothing",
     )
     return config
+
+
+async def start_when_writable(
+    collector: Collector, stop: asyncio.Event, backoff: tuple[float, float] = (1.0, 30.0)
+) -> bool:
+    """Open the store and start the collector, retrying with back-off while the store fails.
+
+    Meanwhile the API answers (``/healthz`` 503 naming the store's error and its fix, the view
+    empty). Returns False when ``stop`` came first.
+    """
+    from pantau.errors import StoreError
+
+    wait, last = backoff[0], None
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(collector.store.open)
+            await collector.start()
+            if last is not None:
+                log.info("store writable again, collector started store=%s", collector.store.name)
+            return True
+        except StoreError as exc:
+            if str(exc) != last:  # once per cause, not once per retry
+                log.error("collector starting degraded, retrying error=%s retry_s=%.0f", exc, wait)
+            last = str(exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), wait)
+        wait = min(backoff[1], wait * 2)
+    return False
 
 
 async def serve(config_path: str) -> int:
@@ -132,11 +166,10 @@ async def serve(config_path: str) -> int:
 
     from prometheus_client import CollectorRegistry
 
-    from pantau.agent.runtime.server import start_server
-    from pantau.collector.api import installed_extensions, make_app
+    from pantau.collector.api import installed_extensions, make_app, start_api
     from pantau.collector.metrics import CollectorMetrics
     from pantau.collector.service import Collector
-    from pantau.collector.store import open_store
+    from pantau.collector.store import connect_store
     from pantau.config import load_config
     from pantau.webconfig import load_web_config, warn_if_exposed
 
@@ -146,7 +179,7 @@ async def serve(config_path: str) -> int:
     warn_if_exposed(config.collector.listen, web, "collector")
     config.collector.agent_password()  # an unset variable stops the start, naming it
     inventory = _inventory(config)
-    store = await asyncio.to_thread(open_store, config.collector.database_url())
+    store = connect_store(config.collector.database_url(), config.collector.name)
     districts = await asyncio.to_thread(site_districts, config, inventory.sites)
     collector = Collector(config.collector, districts.sites, store, names=districts.names)
     registry = CollectorRegistry(auto_describe=True)
@@ -155,7 +188,7 @@ async def serve(config_path: str) -> int:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runner = await start_server(app, config.collector.listen, web)
+    runner = await start_api(app, config.collector.listen, web)
     log.info(
         "collector listening listen=%s page=http://%s/ database=%s agents=%d sites=%d",
         config.collector.listen,
@@ -177,9 +210,9 @@ async def serve(config_path: str) -> int:
 
     reloader: asyncio.Task[None] | None = None
     try:
-        await collector.start()
-        reloader = asyncio.create_task(reloads(), name="reload")
-        await collector.run(stop)
+        if await start_when_writable(collector, stop):
+            reloader = asyncio.create_task(reloads(), name="reload")
+            await collector.run(stop)
     finally:
         if reloader is not None:
             reloader.cancel()

@@ -76,6 +76,12 @@ def fix_hint(error: str, database: str, path: str | None) -> str:
                 "retries every round and keeps nothing half-written"
             )
         return "free space on the database server's data filesystem; the collector retries"
+    if "disk i/o error" in e:
+        where = f"the filesystem holding {folder}" if folder else "the database's filesystem"
+        return (
+            f"check {where}: full (df -h) or failing (dmesg); SQLite cannot even read its "
+            "database without room for its shared-memory file; the collector retries"
+        )
     if any(w in e for w in _READONLY):
         target = f"{path} and its folder {folder}" if path else "the database"
         return f"make {target} writable by the collector's user (owner pantau, mode 0640/0750)"
@@ -206,4 +212,87 @@ def read_problem(message: str, error: str, database: str, path: str | None, now:
         now,
         fix_hint(error, database, path),
         (("database", database), ("operation", "reading")),
+    )
+
+
+def evidence_problems(agents: Iterable[Any], skew: float, now: float) -> list[Problem]:
+    """Warnings about the evidence of each agent: a clock off by more than ``skew``, an identity
+    refused, events held or lost.
+
+    ``agents`` are :class:`~pantau.collector.ingest.AgentHealth`. The identity conflict is
+    critical: the collector refuses that agent's pages until an operator decides.
+    """
+    out = []
+    for h in agents:
+        who = (("agent", h.label), ("source", h.source))
+        if h.clock_offset is not None and abs(h.clock_offset) > skew:
+            way = "ahead of" if h.clock_offset > 0 else "behind"
+            out.append(
+                Problem(
+                    "agent",
+                    WARNING,
+                    f"agent {h.label} clock is {abs(h.clock_offset):.1f} s {way} the collector's",
+                    "clock offset",
+                    now,
+                    "synchronise the agent's clock (timedatectl; chrony or systemd-timesyncd): "
+                    "its events ahead are held, those dated before a pull are refused",
+                    (*who, ("clock_offset_seconds", round(h.clock_offset, 3))),
+                )
+            )
+        if h.conflict:
+            out.append(
+                Problem(
+                    "agent",
+                    CRITICAL,
+                    f"agent {h.label}: {h.source} answers as {h.conflict}; its pages are refused",
+                    "identity changed",
+                    now,
+                    "if it is the same agent with a new state directory, accept it with "
+                    f'POST /api/v1/agents/accept {{"source": "{h.source}"}}; otherwise fix '
+                    "[collector] agents",
+                    who,
+                )
+            )
+        lost = sum(h.lost.values())
+        if lost:
+            out.append(
+                Problem(
+                    "agent",
+                    WARNING,
+                    f"agent {h.label}: {lost} events lost before the collector read them",
+                    ", ".join(f"{r}={n}" for r, n in sorted(h.lost.items()) if n),
+                    now,
+                    "pull more often than the agent's retention drops events, and keep its "
+                    "state_dir out of backup restores",
+                    (*who, ("lost", dict(h.lost))),
+                )
+            )
+        for reason, n in sorted(h.held.items()):
+            if n:
+                out.append(
+                    Problem(
+                        "agent",
+                        WARNING,
+                        f"agent {h.label}: {n} events held ({reason})",
+                        reason,
+                        now,
+                        "add the sites to the collector's inventory"
+                        if reason == "unknown_site"
+                        else "synchronise the agent's clock",
+                        (*who, ("held", n), ("reason", reason)),
+                    )
+                )
+    return out
+
+
+def removal_refused(running: set[str], loaded: set[str], max_share: float) -> str | None:
+    """Why a reload that removes more than ``max_share`` of the running sites is refused."""
+    removed = running - loaded
+    if not running or len(removed) <= max_share * len(running):
+        return None
+    return (
+        f"reload refused: it would remove {len(removed)} of {len(running)} sites "
+        f"({len(removed) / len(running):.0%}, more than collector.max_site_removal = "
+        f"{max_share}); check the inventory files (caught half-written?); to remove them on "
+        "purpose set [collector] max_site_removal = 1 and reload, then set it back"
     )

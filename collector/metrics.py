@@ -13,8 +13,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector as _PromCollector
 
 from pantau.collector.availability import availability, in_maintenance
-from pantau.collector.ingest import REJECT_REASONS
+from pantau.collector.ingest import LOST_REASONS
 from pantau.collector.outages import CAUSES, DOWN, UNREACHABLE, UP
+from pantau.collector.pagecheck import REJECT_REASONS
 from pantau.collector.service import Collector
 
 DAY = 86400.0
@@ -151,6 +152,27 @@ class CollectorMetrics(_PromCollector):
             "Events or pages rejected, by reason",
             labels=["agent", "reason"],
         )
+        offset = GaugeMetricFamily(
+            "pantau_collector_agent_clock_offset_seconds",
+            "Agent clock minus collector clock at the last pull (half the round trip corrected)",
+            labels=["agent"],
+        )
+        lost = CounterMetricFamily(
+            "pantau_collector_events_lost",
+            "Events the agent recorded that can never be stored (detected), by cause",
+            labels=["agent", "reason"],
+        )
+        held = GaugeMetricFamily(
+            "pantau_collector_events_held",
+            "Events waiting: ahead of the collector's clock (future) or of sites not in the "
+            "inventory (unknown_site)",
+            labels=["agent", "reason"],
+        )
+        conflict = GaugeMetricFamily(
+            "pantau_collector_agent_identity_conflict",
+            "1 while the source answers under another agent name or log id than the pinned one",
+            labels=["agent"],
+        )
         isolated_now = self._c.isolated_agents(now)
         for h in self._c.agents:
             if h.up is not None:
@@ -163,4 +185,12 @@ class CollectorMetrics(_PromCollector):
             for reason in REJECT_REASONS:
                 if h.rejected[reason]:
                     rejected.add_metric([h.label, reason], h.rejected[reason])
-        yield from (up, isolated, lag, ingested, rejected)
+            if h.clock_offset is not None:
+                offset.add_metric([h.label], h.clock_offset)
+            if h.up is not None:
+                conflict.add_metric([h.label], 1.0 if h.conflict else 0.0)
+                for reason in LOST_REASONS:
+                    lost.add_metric([h.label, reason], h.lost[reason])
+                for reason in ("future", "unknown_site"):
+                    held.add_metric([h.label, reason], h.held.get(reason, 0))
+        yield from (up, isolated, lag, ingested, rejected, offset, lost, held, conflict)

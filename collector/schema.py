@@ -51,13 +51,18 @@ events = Table(
     ),
 )
 
-#: Where the collector is in each agent's log; written in the transaction of the events it covers.
+#: Where each collector is in each agent's log; written in the transaction of the events it covers.
+#: Keyed by collector too: regional collectors sharing one database each read every agent they
+#: pull from their own position. ``agent``/``log_id`` pin the identity answering at ``source``;
+#: ``segment`` is the log_id events are stored under (``LOG_ID.N`` after the log went back N times).
 cursors = Table(
     "cursors",
     metadata,
+    Column("collector", String(128), primary_key=True),
     Column("source", String(512), primary_key=True),
     Column("agent", String(128), nullable=False),
     Column("log_id", String(128), nullable=False),
+    Column("segment", String(128), nullable=False),
     Column("next", BigInteger, nullable=False),
     Column("updated", Double, nullable=False),
     Column("missed", BigInteger, nullable=False),
@@ -71,6 +76,7 @@ agent_status = Table(
     Column("agent", String(128), nullable=False),
     Column("time", Double, nullable=False),
     Column("up", Boolean, nullable=False),
+    Column("collector", String(128), nullable=False, server_default=""),
     Index("ix_agent_status_agent_time", "agent", "time"),
 )
 
@@ -93,8 +99,13 @@ outages = Table(
     Index("ix_outages_district_start", "district", "start"),
 )
 
-#: Sites whose events changed since their outages were last derived.
-dirty_sites = Table("dirty_sites", metadata, Column("site", String(64), primary_key=True))
+#: Sites whose events changed since each collector last derived their outages.
+dirty_sites = Table(
+    "dirty_sites",
+    metadata,
+    Column("collector", String(128), primary_key=True),
+    Column("site", String(64), primary_key=True),
+)
 
 maintenance = Table(
     "maintenance",

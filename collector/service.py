@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 
 import aiohttp
@@ -17,12 +18,18 @@ import aiohttp
 from pantau.collector.agentclient import agent_session
 from pantau.collector.audit import AuditRecord
 from pantau.collector.availability import Maintenance, config_maintenance
-from pantau.collector.health import AGENT_PROBLEM_AFTER, Problem, agent_problems
+from pantau.collector.health import (
+    AGENT_PROBLEM_AFTER,
+    Problem,
+    agent_problems,
+    evidence_problems,
+    removal_refused,
+)
 from pantau.collector.ingest import AgentHealth, Puller
 from pantau.collector.outages import Decision, OutageParams, SiteRef, decide
 from pantau.collector.store import Store
 from pantau.config import CollectorConfig
-from pantau.errors import StoreError
+from pantau.errors import ConfigError, StoreError
 from pantau.inventory import Site
 
 log = logging.getLogger(__name__)
@@ -99,6 +106,7 @@ class Collector:
         self._wake = asyncio.Event()  # set by a reload: pull at once with the new settings
         self._rederive = False  # every site to re-derive (a reload changed sites or parameters)
         self.pullers: list[Puller] = []
+        self._site_events: dict[str, Counter[str]] = {}  # stored site events, agent -> site
 
     @property
     def agents(self) -> list[AgentHealth]:
@@ -106,6 +114,9 @@ class Collector:
 
     async def start(self) -> None:
         """Load cursors and maintenance, re-derive every site once (crash recovery)."""
+        counts = await asyncio.to_thread(self.store.site_event_counts)
+        for (agent, site), n in counts.items():
+            self._site_events.setdefault(agent, Counter())[site] = n
         self.pullers = await self._pullers(self.config.agents, {})
         await asyncio.to_thread(self.store.mark_dirty, self.refs)
         await self._refresh()
@@ -130,6 +141,8 @@ class Collector:
                     write_lock=self._lock,
                     cursor=cur,
                     timeout=self.config.agent_timeout,
+                    max_bytes=self.config.max_page_bytes,
+                    site_events=self._site_events.get(cur.agent) if cur else None,
                 )
                 if cur and down.get(cur.agent) and down[cur.agent][-1][1] is None:
                     p.health.up = False
@@ -151,10 +164,14 @@ class Collector:
         A changed inventory or outage parameters re-derive every site. ``listen`` and the
         database cannot change here: the caller keeps the running ones (restart needed).
         """
+        sites_by_id = {s.id: s for s in sites}
+        removed = removal_refused(set(self.sites), set(sites_by_id), config.max_site_removal)
+        if removed:
+            raise ConfigError(removed)
         async with self._round_lock:
             if names is not None:
                 self.district_names = dict(names)
-            return await self._reconfigure(config, {s.id: s for s in sites})
+            return await self._reconfigure(config, sites_by_id)
 
     async def _reconfigure(self, config: CollectorConfig, sites: dict[str, Site]) -> list[str]:
         changed = [
@@ -176,6 +193,7 @@ class Collector:
                 limit=config.page_limit,
                 skew=config.clock_skew,
                 timeout=config.agent_timeout,
+                max_bytes=config.max_page_bytes,
             )
         self.pullers = pullers  # the next round pulls these; one running now finishes
         for p in removed:
@@ -215,10 +233,30 @@ class Collector:
         return changed
 
     def problems(self, now: float | None = None) -> list[Problem]:
-        """What is wrong now: failing store writes, agents not pulled for a while."""
+        """What is wrong now: failing store writes, agents not pulled for a while, agents'
+        clocks off, identities refused, events lost or held."""
         now = self.clock() if now is None else now
         after = max(AGENT_PROBLEM_AFTER, 3 * self.config.pull_interval)
-        return [*self.store.health.problems(), *agent_problems(self.agents, now, after)]
+        return [
+            *self.store.health.problems(),
+            *agent_problems(self.agents, now, after),
+            *evidence_problems(self.agents, self.config.clock_skew, now),
+        ]
+
+    async def accept_identity(self, source: str) -> str | None:
+        """Adopt the identity now answering at ``source`` (see :meth:`Puller.accept_identity`).
+
+        Returns the identity accepted, None when ``source`` is pulled without a conflict.
+
+        Raises
+        ------
+        KeyError
+            ``source`` is not an agent this collector pulls.
+        """
+        by_source = {p.source: p for p in self.pullers}
+        puller = by_source[source.rstrip("/")]
+        async with self._round_lock, agent_session(self.config) as session:
+            return await puller.accept_identity(session)
 
     async def _refresh(self) -> None:
         """Re-derive what changed, or every site after a reload changed sites or parameters."""
@@ -247,7 +285,10 @@ class Collector:
 
         async def one(p: Puller) -> None:
             async with gate:
-                await p.pull(session)
+                try:
+                    await p.pull(session)
+                except Exception:  # one agent's answer must never stop the others: its error
+                    log.exception("pull failed, retried next round agent=%s", p.health.label)
 
         async with self._round_lock:
             await asyncio.gather(*(one(p) for p in self.pullers))
@@ -255,6 +296,8 @@ class Collector:
                 await self._refresh()
             except StoreError as exc:
                 log.error("outage derivation failed error=%s", exc)
+            except Exception:  # a bug must not end the collector: pulls go on, retried next round
+                log.exception("outage derivation failed, retried next round")
 
     async def add_maintenance(
         self, window: Maintenance, audit: AuditRecord | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import logging
 import operator
 import sys
@@ -62,6 +63,39 @@ _EVENT_COLUMNS = (
 )
 _INSERT_COLUMNS = ("log_id", *_EVENT_COLUMNS)
 _event_fields = operator.attrgetter(*_EVENT_COLUMNS)
+#: Stored event times outside this range are not read back: they cannot be rendered (years
+#: 1 to 9999 UTC). Ingest refuses them (pagecheck); a store written before it may hold some.
+SANE_TIMES = (-62135596800.0, 253402300799.0)
+
+
+def fit(text: str | None, width: int) -> str | None:
+    """``text`` made to fit a column of ``width`` characters, still unique (hash suffix).
+
+    An HTTP probe's URL may be longer than the ``probe`` column; PostgreSQL would refuse the row
+    and, with it, the whole page. The shortened value keeps its start and a digest of the rest.
+    """
+    if text is None or len(text) <= width:
+        return text
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return f"{text[: width - 17]}~{digest}"
+
+
+def _row(segment: str, e: Event) -> tuple[object, ...]:
+    agent, type_, site, probe, old, new, t, reason, isolated, hop, cursor = _event_fields(e)
+    return (
+        segment,
+        agent,
+        type_,
+        site,
+        fit(probe, 512),
+        old,
+        new,
+        t,
+        reason,
+        isolated,
+        fit(hop, 256),
+        cursor,
+    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -74,6 +108,12 @@ class Cursor:
     next: int
     updated: float
     missed: int = 0
+    segment: str = ""  # the log_id events are stored under; "" means ``log_id``
+
+    @property
+    def key(self) -> str:
+        """The log id this reader's events are stored under."""
+        return self.segment or self.log_id
 
 
 def engine_url(url: str) -> sa.URL:
@@ -99,8 +139,10 @@ def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
 class Store:
     """The outage store over one engine. Build it with :func:`open_store`."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, collector: str = "") -> None:
         self.engine = engine
+        #: This collector's name (``[collector] name``): its cursors and dirty sites are its own.
+        self.collector = collector
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self.name = engine.url.render_as_string(hide_password=True)
         path = engine.url.database if engine.dialect.name == "sqlite" else None
@@ -116,7 +158,10 @@ class Store:
             f"VALUES ({', '.join([mark] * len(_INSERT_COLUMNS))}) "
             "ON CONFLICT (agent, log_id, cursor) DO NOTHING"
         )
-        self._mark_sql = f"INSERT INTO dirty_sites (site) VALUES ({mark}) ON CONFLICT DO NOTHING"
+        self._mark_sql = (
+            f"INSERT INTO dirty_sites (collector, site) VALUES ({mark}, {mark}) "
+            "ON CONFLICT DO NOTHING"
+        )
 
     @contextlib.contextmanager
     def _tx(self, operation: str, write: str | None = None) -> Iterator[Connection]:
@@ -134,6 +179,27 @@ class Store:
         if write:
             self.health.succeeded(write)
 
+    def open(self) -> None:
+        """Create the SQLite file's folder and migrate the schema to the newest revision.
+
+        A failure is reported to :attr:`health` (write kind ``open``) until it works.
+
+        Raises
+        ------
+        StoreError
+            When the database cannot be reached, created or migrated; the message says which.
+        """
+        database = self.engine.url.database
+        try:
+            if self.engine.dialect.name == "sqlite" and database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            migrate(self.engine)
+        except (sa.exc.SQLAlchemyError, OSError) as exc:
+            detail = _detail(exc)
+            self.health.failed("open", "opening and migrating the store", detail, time.time())
+            raise StoreError(f"store {self.name}: cannot open or migrate: {detail}") from exc
+        self.health.succeeded("open")
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -149,10 +215,12 @@ class Store:
         *,
         now: float,
         missed: int = 0,
+        segment: str = "",
     ) -> int:
         """Store a page of events and the cursor after it in one transaction.
 
-        Events already stored (same agent, log_id, cursor) are skipped. Sites they concern are
+        Events are stored under ``segment`` (default ``log_id``); those already stored (same
+        agent, segment, cursor) are skipped. Sites they concern are
         marked for outage derivation; an agent event marks every site that agent reported.
 
         Returns
@@ -160,7 +228,7 @@ class Store:
         int
             Events newly stored.
         """
-        rows = [(log_id, *_event_fields(e)) for e in batch]
+        rows = [_row(segment or log_id, e) for e in batch]
         sites = {e.site for e in batch if e.type == "site" and e.site}
         with self._tx(f"storing {len(rows)} events from {source}", f"ingest {source}") as conn:
             stored = 0
@@ -171,7 +239,8 @@ class Store:
             if any(e.type == "agent" for e in batch):
                 sites |= self._sites_of(conn, agent)
             self._mark(conn, sites - self._marked)
-            self._put_cursor(conn, Cursor(source, agent, log_id, next_cursor, now, missed))
+            cursor = Cursor(source, agent, log_id, next_cursor, now, missed, segment or log_id)
+            self._put_cursor(conn, cursor)
         self._marked |= sites
         return stored
 
@@ -180,32 +249,81 @@ class Store:
         return set(conn.scalars(q.distinct()))
 
     def _mark(self, conn: Connection, sites: Iterable[str]) -> None:
-        rows = [(s,) for s in sorted(sites)]
+        rows = [(self.collector, s) for s in sorted(sites)]
         if rows:
             conn.exec_driver_sql(self._mark_sql, rows)
 
     def _put_cursor(self, conn: Connection, cur: Cursor) -> None:
-        values = dataclasses.asdict(cur)
+        values = {**dataclasses.asdict(cur), "segment": cur.key, "collector": self.collector}
         stmt = self._insert(cursors).values(values)
-        update: dict[str, Any] = {k: stmt.excluded[k] for k in values if k != "source"}
+        update: dict[str, Any] = {
+            k: stmt.excluded[k] for k in values if k not in ("source", "collector")
+        }
         update["missed"] = cursors.c.missed + stmt.excluded.missed
-        conn.execute(stmt.on_conflict_do_update(index_elements=["source"], set_=update))
+        conn.execute(
+            stmt.on_conflict_do_update(index_elements=["collector", "source"], set_=update)
+        )
+
+    def put_cursor(self, cur: Cursor) -> None:
+        """Move this collector's cursor of ``cur.source`` (a log that went back, an identity
+        accepted); ``cur.missed`` adds to the events counted lost."""
+        with self._tx(f"moving the cursor of {cur.source}", f"ingest {cur.source}") as conn:
+            self._put_cursor(conn, cur)
 
     def cursors(self) -> dict[str, Cursor]:
-        """Every agent's cursor, by source URL."""
+        """This collector's cursor of every agent, by source URL.
+
+        A source this collector has no cursor of starts from the one of a schema before
+        per-collector cursors (collector ``""``), if any.
+        """
+        q = sa.select(cursors).where(cursors.c.collector.in_(["", self.collector]))
+        out: dict[str, Cursor] = {}
         with self._tx("reading cursors") as conn:
-            return {r.source: Cursor(**r._asdict()) for r in conn.execute(sa.select(cursors))}
+            for r in conn.execute(q.order_by(cursors.c.collector == self.collector)):
+                m = r._mapping
+                fields = {f.name: m[f.name] for f in dataclasses.fields(Cursor)}
+                out[m["source"]] = Cursor(**fields)
+        return out
+
+    def event_at(self, agent: str, log_id: str, cursor: int) -> Event | None:
+        """The event stored at ``cursor`` of ``agent``'s log ``log_id`` (any of its segments),
+        the newest segment's if several; None when not stored."""
+        cols = [events.c[c] for c in _EVENT_COLUMNS]
+        q = (
+            sa.select(*cols)
+            .where(
+                events.c.agent == agent,
+                events.c.cursor == cursor,
+                sa.or_(events.c.log_id == log_id, events.c.log_id.startswith(f"{log_id}.")),
+            )
+            .order_by(events.c.id.desc())
+            .limit(1)
+        )
+        with self._tx("reading an event") as conn:
+            row = conn.execute(q).first()
+        return None if row is None else Event(*row)
+
+    def site_event_counts(self) -> dict[tuple[str, str], int]:
+        """Stored site events per (agent, site): what waits for sites not in the inventory."""
+        q = (
+            sa.select(events.c.agent, events.c.site, sa.func.count())
+            .where(events.c.type == "site")
+            .group_by(events.c.agent, events.c.site)
+        )
+        with self._tx("counting events per site") as conn:
+            return {(a, s): int(n) for a, s, n in conn.execute(q)}
 
     def events_for(self, sites: Iterable[str]) -> list[Event]:
         """Every stored site event of ``sites`` and every agent event, in replay order."""
         sites = sorted(set(sites))
         cols = [events.c[c] for c in _EVENT_COLUMNS]
         out: list[Event] = []
+        sane = events.c.time.between(*SANE_TIMES)  # one stored before times were checked
         with self._tx("reading events") as conn:
             for i in range(0, len(sites), 500):
-                q = sa.select(*cols).where(events.c.site.in_(sites[i : i + 500]))
+                q = sa.select(*cols).where(events.c.site.in_(sites[i : i + 500]), sane)
                 out.extend(Event(*r) for r in conn.execute(q))
-            q = sa.select(*cols).where(events.c.type == "agent")
+            q = sa.select(*cols).where(events.c.type == "agent", sane)
             out.extend(Event(*r) for r in conn.execute(q))
         out.sort(key=lambda e: (e.time, e.agent, e.cursor))
         return out
@@ -219,14 +337,19 @@ class Store:
     def agent_status(self, agent: str, time: float, up: bool) -> None:
         """Record that the collector could (``up``) or could not reach ``agent`` from ``time``."""
         with self._tx(f"recording agent {agent} status", f"agent-status {agent}") as conn:
-            conn.execute(sa.insert(agent_status).values(agent=agent, time=time, up=up))
+            row = {"agent": agent, "time": time, "up": up, "collector": self.collector}
+            conn.execute(sa.insert(agent_status).values(row))
             self._mark(conn, self._sites_of(conn, agent))
 
     def agent_down(self) -> dict[str, list[tuple[float, float | None]]]:
         """Per agent, the periods when the collector could not reach it (end None: still)."""
         periods: dict[str, list[tuple[float, float | None]]] = {}
         with self._tx("reading agent status") as conn:
-            q = sa.select(agent_status).order_by(agent_status.c.agent, agent_status.c.time)
+            q = (
+                sa.select(agent_status)
+                .where(agent_status.c.collector == self.collector)
+                .order_by(agent_status.c.agent, agent_status.c.time)
+            )
             for r in conn.execute(q):
                 mine = periods.setdefault(r.agent, [])
                 if not r.up and (not mine or mine[-1][1] is not None):
@@ -239,7 +362,8 @@ class Store:
 
     def dirty(self) -> set[str]:
         with self._tx("reading sites to update") as conn:
-            return set(conn.scalars(sa.select(dirty_sites.c.site)))
+            q = sa.select(dirty_sites.c.site).where(dirty_sites.c.collector == self.collector)
+            return set(conn.scalars(q))
 
     def mark_dirty(self, sites: Iterable[str]) -> None:
         sites = set(sites)
@@ -255,7 +379,10 @@ class Store:
         with self._tx(f"storing outages of {len(derived)} sites", "derive") as conn:
             for i in range(0, len(clean), 500):
                 conn.execute(
-                    sa.delete(dirty_sites).where(dirty_sites.c.site.in_(clean[i : i + 500]))
+                    sa.delete(dirty_sites).where(
+                        dirty_sites.c.collector == self.collector,
+                        dirty_sites.c.site.in_(clean[i : i + 500]),
+                    )
                 )
             sites = sorted(derived)
             for i in range(0, len(sites), 500):
@@ -399,13 +526,17 @@ def migrate(engine: Engine) -> None:
         alembic.command.upgrade(config, "head")
 
 
-def open_store(url: str) -> Store:
-    """Connect to ``url`` (``sqlite:///PATH`` or ``postgresql://...``) and migrate it.
+def connect_store(url: str, collector: str = "") -> Store:
+    """A store over ``url`` (``sqlite:///PATH`` or ``postgresql://...``), not yet opened.
+
+    Nothing is read or written: :meth:`Store.open` creates or migrates the schema, and may be
+    retried while the database cannot be written (a full disk). ``collector`` names this
+    collector (``[collector] name``): its cursors are its own.
 
     Raises
     ------
     StoreError
-        When the database cannot be reached, created or migrated; the message says which.
+        When the URL names no usable driver.
     """
     parsed = engine_url(url)
     try:
@@ -416,12 +547,24 @@ def open_store(url: str) -> Store:
             sa.event.listen(engine, "connect", _sqlite_pragmas)
         else:
             engine = sa.create_engine(parsed, pool_pre_ping=True)
-        migrate(engine)
-    except (sa.exc.SQLAlchemyError, OSError) as exc:
+    except sa.exc.SQLAlchemyError as exc:
         shown = parsed.render_as_string(hide_password=True)
         raise StoreError(f"store {shown}: cannot open or migrate: {_detail(exc)}") from exc
     except ModuleNotFoundError as exc:
         raise MissingExtra.of(exc, sys.executable) or StoreError(
             f"store: driver {exc.name} missing"
         ) from exc
-    return Store(engine)
+    return Store(engine, collector)
+
+
+def open_store(url: str, collector: str = "") -> Store:
+    """Connect to ``url`` and migrate it (:func:`connect_store`, then :meth:`Store.open`).
+
+    Raises
+    ------
+    StoreError
+        When the database cannot be reached, created or migrated; the message says which.
+    """
+    store = connect_store(url, collector)
+    store.open()
+    return store

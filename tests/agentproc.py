@@ -71,11 +71,13 @@ class AgentProcess:
         ns: str | None = None,
         command: str = "agent",
         cwd: Path | None = None,
+        wrapper: tuple[str, ...] = (),
     ) -> None:
         self.config, self.port, self.ns = config, port, ns
         if ns and shutil.which("curl") is None:  # the API inside a namespace is read with curl
             pytest.fail("curl not found: install the Debian package curl (bash .ci/install-deps)")
-        prefix = ["ip", "netns", "exec", ns] if ns else []
+        # ``wrapper``: a command the agent runs under, e.g. ("faketime", "-f", "-1d").
+        prefix = [*(["ip", "netns", "exec", ns] if ns else []), *wrapper]
         self.base = f"http://127.0.0.1:{port}"
         self.log = config.parent / "agent.log"
         argv = [sys.executable, "-P", "-m", "pantau.cli", command, "--config", str(config)]

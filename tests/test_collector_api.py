@@ -227,6 +227,7 @@ async def test_openapi_documents_every_route_and_extensions_plug_in(running):
         "/api/v1/maintenance/{id}",
         "/api/v1/audit",
         "/api/v1/agents",
+        "/api/v1/agents/accept",
         "/api/v1/openapi.json",
         "/healthz",
         "/metrics",

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from pantau.agent.runtime.eventlog import Retention
 from pantau.agent.runtime.server import bound_port, start_server
-from pantau.collector.ingest import BadPage, check_page
+from pantau.collector.pagecheck import BadPage, Checks, check_page, parse_page
 from pantau.collector.service import Collector
 from pantau.collector.store import open_store
 from pantau.config import CollectorConfig
@@ -63,7 +63,7 @@ async def test_pages_cursor_and_restart_repeat_nothing(tmp_path, store):
         assert c2.decision.label_at("bts", T0 + 200) == "down"
 
 
-async def test_replaced_agent_log_restarts_from_zero(tmp_path, store):
+async def test_replaced_agent_log_is_refused_until_accepted_then_read_from_zero(tmp_path, store):
     async with agent_api(tmp_path / "a1.db", "a1") as a1:
         for i in range(3):
             a1.emit(
@@ -78,7 +78,15 @@ async def test_replaced_agent_log_restarts_from_zero(tmp_path, store):
     async with agent_api(tmp_path / "new.db", "a1", port=port) as again:
         again.emit("bts", "unknown", "up", T0 + 50)
         await pull(c)
-        assert store.count_events() == 4
+        assert store.count_events() == 3  # refused: the identity pinned to the URL changed
+        (h,) = c.agents
+        assert h.conflict == f"agent 'a1' log {again.log.log_id!r}"
+        assert h.rejected["identity"] == 1
+        [problem] = [p for p in c.problems() if p.severity == "critical"]
+        assert "POST /api/v1/agents/accept" in problem.hint
+        assert await c.accept_identity(again.url) == f"a1 {again.log.log_id}"
+        await pull(c)
+        assert store.count_events() == 4 and h.conflict is None
         cur = store.cursors()[again.url]
         assert (cur.log_id, cur.next) == (again.log.log_id, 1)
 
@@ -138,8 +146,11 @@ def page(events, nxt=None, agent="x"):
 
 
 BAD_EVENTS = {
-    "unknown-site": ({**GOOD, "site": "nowhere"}, "unknown_site"),
-    "future": ({**GOOD, "time": "2031-01-01T00:00:00Z"}, "future"),
+    "far-future": ({**GOOD, "time": "2031-01-01T00:00:00Z"}, "implausible_time"),
+    "year-1": ({**GOOD, "time": "0001-01-01T00:00:00+23:59"}, "implausible_time"),
+    "year-9999": ({**GOOD, "time": "9999-12-31T23:59:59-23:59"}, "implausible_time"),
+    "before-2000": ({**GOOD, "time": "1999-12-31T23:59:59Z"}, "implausible_time"),
+    "long-site": ({**GOOD, "site": "s" * 65}, "bad_event"),
     "wrong-type": ({**GOOD, "isolated": False, "cursor": "1"}, "bad_event"),
     "bad-state": ({**GOOD, "new": "sideways"}, "bad_event"),
     "bad-time": ({**GOOD, "time": "yesterday"}, "bad_event"),
@@ -151,7 +162,7 @@ BAD_EVENTS = {
 @pytest.mark.parametrize("item,reason", BAD_EVENTS.values(), ids=BAD_EVENTS.keys())
 def test_check_page_rejects_bad_events_and_keeps_the_good(item, reason):
     good = {**GOOD, "cursor": 2}
-    p = check_page(page([item, good], nxt=2), 0, {"bts"}, T0, 60)
+    p = check_page(parse_page(page([item, good], nxt=2)), 0, Checks(T0, 60))
     assert dict(p.rejected) == {reason: 1}
     assert [e.cursor for e in p.events] == [2] and p.next == 2
 
@@ -168,12 +179,14 @@ def test_check_page_rejects_bad_events_and_keeps_the_good(item, reason):
             "bad_page",
         ),
         (json.dumps({"agent": "x", "events": []}).encode(), "bad_page"),
+        (b"[" * 100_000 + b"]" * 100_000, "bad_json"),
+        (b'{"a":' * 50_000 + b"1" + b"}" * 50_000, "bad_json"),
     ],
-    ids=["not-json", "a-list", "negative-next", "no-log-id"],
+    ids=["not-json", "a-list", "negative-next", "no-log-id", "deep-list", "deep-object"],
 )
 def test_check_page_refuses_what_is_not_a_page(body, reason):
     with pytest.raises(BadPage) as err:
-        check_page(body, 0, {"bts"}, T0, 60)
+        check_page(parse_page(body), 0, Checks(T0, 60))
     assert err.value.reason == reason
 
 
@@ -197,11 +210,12 @@ async def test_malformed_input_changes_nothing_stored(store):
                 b"<html>oops",
                 page(
                     [
-                        {**GOOD, "cursor": 2, "site": "nowhere"},
+                        {**GOOD, "cursor": 2, "time": "0001-01-01T00:00:00+23:59"},
                         {**GOOD, "cursor": 3, "new": "sideways"},
                         {**GOOD, "cursor": 4, "time": "2031-01-01T00:00Z"},
                     ]
                 ),
+                b"[" * 200_000 + b"]" * 200_000,  # RecursionError in json.loads
             ]
         )
         await pull(c)  # bad JSON: nothing moves
@@ -209,11 +223,12 @@ async def test_malformed_input_changes_nothing_stored(store):
         await pull(c)  # three bad events: counted, skipped, nothing stored
         assert store.count_events() == before[0] and store.outages() == before[2]
         assert store.cursors()[url].next == 4
+        await pull(c)  # nested too deep to parse: that agent's error, nothing moves
+        assert store.cursors()[url].next == 4
         assert dict(c.agents[0].rejected) == {
-            "bad_json": 1,
-            "unknown_site": 1,
+            "bad_json": 2,
             "bad_event": 1,
-            "future": 1,
+            "implausible_time": 2,
         }
     finally:
         await runner.cleanup()

@@ -18,6 +18,17 @@ from pantau.errors import StoreError
 from pantau.events import Event
 
 
+def _head() -> str:
+    from importlib import resources
+
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("pantau.collector.migrations")))
+    return str(ScriptDirectory.from_config(config).get_current_head())
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path):
     if request.param == "sqlite":
@@ -57,18 +68,6 @@ def test_migrated_schema_equals_the_tables_and_reopening_is_a_noop(db_url):
         version = conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
     s.close()
     assert diff == [] and version == _head()
-
-
-def _head() -> str:
-    """The newest migration shipped (the lead chains migrations at merge)."""
-    from importlib import resources
-
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-
-    config = Config()
-    config.set_main_option("script_location", str(resources.files("pantau.collector.migrations")))
-    return str(ScriptDirectory.from_config(config).get_current_head())
 
 
 def test_ingest_is_idempotent_and_keeps_the_cursor(store):
@@ -177,3 +176,81 @@ def test_disk_full_is_a_store_error_and_a_retry_stores_everything(tmp_path):
     store.engine.dispose()
     assert store.ingest("u", "a1", "L", page, 2999, now=3) == len(page)
     store.close()
+
+
+def test_migration_0003_goes_down_and_up_again(db_url):
+    """The lead chains migrations at merge: this one must downgrade and upgrade cleanly."""
+    from importlib import resources
+
+    import alembic.command
+    from alembic.config import Config
+
+    s = open_store(db_url, "c1")
+    s.ingest("u", "a1", "L", [ev(1)], 1, now=1)
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("pantau.collector.migrations")))
+    with s.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        alembic.command.downgrade(config, "0001")
+    s.close()
+    s = open_store(db_url, "c2")  # upgraded again: the old cursor is every collector's start
+    try:
+        assert s.cursors()["u"].next == 1 and s.count_events() == 1
+    finally:
+        s.close()
+
+
+def test_cursors_are_per_collector_and_old_cursors_are_adopted(db_url):
+    """Two regional collectors over one database never share a cursor; a cursor of the schema
+    before (0001, no collector) is where each starts."""
+    from importlib import resources
+
+    import alembic.command
+    from alembic.config import Config
+
+    from pantau.collector.store import engine_url
+
+    engine = sa.create_engine(engine_url(db_url))
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("pantau.collector.migrations")))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        alembic.command.upgrade(config, "0001")
+        conn.execute(
+            sa.text(
+                "INSERT INTO cursors (source, agent, log_id, next, updated, missed) "
+                "VALUES ('u', 'a1', 'L', 7, 1.0, 2)"
+            )
+        )
+    engine.dispose()
+    east, west = open_store(db_url, "east"), open_store(db_url, "west")
+    try:
+        assert east.cursors()["u"].next == 7 and west.cursors()["u"].next == 7
+        east.ingest("u", "a1", "L", [ev(8), ev(9)], 9, now=2)
+        assert east.cursors()["u"].next == 9 and west.cursors()["u"].next == 7
+        west.ingest("u", "a1", "L", [ev(8)], 8, now=3)
+        assert (east.cursors()["u"].next, west.cursors()["u"].next) == (9, 8)
+        assert east.count_events() == 2  # the second reader stored nothing twice
+        # Dirty marks are per collector: one deriving does not hide the change from the other.
+        assert east.dirty() == {"s1"} and west.dirty() == {"s1"}
+        east.replace_outages({}, {"s1"}, 4)
+        assert east.dirty() == set() and west.dirty() == {"s1"}
+    finally:
+        east.close()
+        west.close()
+
+
+def test_long_probe_and_hop_are_stored_shortened_not_refused(store):
+    """An HTTP probe's URL may be longer than the column (512): PostgreSQL would refuse the
+    row and stall the agent's ingest."""
+    url = "http:https://example.invalid/" + "x" * 900
+    long = [
+        dataclasses.replace(ev(1), type="probe", probe=url),
+        dataclasses.replace(ev(2), type="probe", probe=url + "y", hop="h" * 400),
+    ]
+    assert store.ingest("u", "a1", "L", long, 2, now=1) == 2
+    first, second = (store.event_at("a1", "L", c) for c in (1, 2))
+    assert first is not None and second is not None
+    assert len(first.probe) == 512 and first.probe != second.probe
+    assert first.probe.startswith("http:https://example.invalid/xxx")
+    assert len(second.hop) == 256

@@ -36,6 +36,11 @@ BAD_ROWS = {
     "unknown-profile": ("x,X,router,0,0,127.0.0.1,snmp:core,,,", "unknown SNMP profile 'core'"),
     "bad-id": ("x y,X,office,0,0,127.0.0.1,icmp,,,", "id: String should match pattern"),
     "negative-coverage": ("x,X,bts,0,0,127.0.0.1,icmp,,-5,", "coverage_m: Input should be greater"),
+    # The store's district column holds 64 characters: longer would stall outage derivation.
+    "long-district": (
+        "x,X,office,0,0,127.0.0.1,icmp,,," + "d" * 65,
+        "district: String should have at most 64 characters",
+    ),
 }
 
 

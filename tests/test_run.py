@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import re
 import signal
 import socketserver
 import threading
@@ -63,6 +65,23 @@ def test_run_starts_agent_and_collector_and_stops_both(tmp_path):
                 raise AssertionError(f"not both reloaded:\n{both.log_text()[-3000:]}")
             with urllib.request.urlopen(sites_url, timeout=5) as resp:
                 assert json.load(resp)["sites"][0]["state"] == "up"
+            # The collector child dies: restarted (after 1 s of back-off), the agent untouched.
+            first = int(re.search(r"collector started pid=(\d+)", both.log_text()).group(1))
+            os.kill(first, signal.SIGKILL)
+            deadline, pids = time.monotonic() + 30, [first]
+            while time.monotonic() < deadline and len(pids) < 2:
+                pids = [int(p) for p in re.findall(r"collector started pid=(\d+)", both.log_text())]
+                time.sleep(0.2)
+            assert len(pids) == 2 and pids[1] != first, both.log_text()[-3000:]
+            assert "collector exited, restarting code=-9 restart_in_s=1" in both.log_text()
+            deadline, state = time.monotonic() + 30, None
+            while time.monotonic() < deadline and state != "up":
+                try:
+                    with urllib.request.urlopen(sites_url, timeout=5) as resp:
+                        state = json.load(resp)["sites"][0]["state"]
+                except OSError:
+                    time.sleep(0.3)
+            assert state == "up", both.log_text()[-3000:]
             assert both.stop(signal.SIGTERM) == 0
         text = both.log_text()
         assert "collector started pid=" in text and "collector stopped" in text

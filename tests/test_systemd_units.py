@@ -71,6 +71,10 @@ def test_collector_runs_with_no_capability() -> None:
     assert service["AmbientCapabilities"] == "" and service["CapabilityBoundingSet"] == ""
     # SIGHUP re-reads the config (collector/cli.py reload), like the agent's.
     assert service["ExecReload"] == "/bin/kill -HUP $MAINPID"
+    # Above the collector's own API connection bound (collector/api.py) plus pulls and store.
+    from pantau.collector.api import MAX_CONNECTIONS
+
+    assert int(service["LimitNOFILE"]) >= 4 * MAX_CONNECTIONS
 
 
 @pytest.mark.parametrize(

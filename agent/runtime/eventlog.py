@@ -175,6 +175,21 @@ class EventLog:
         events = tuple(_row_event(r) for r in rows[:limit])
         return Page(events, events[-1].cursor if events else after, oldest, len(rows) > limit)
 
+    def high_water(self) -> int:
+        """The highest cursor this log ever handed out (0 for a new log).
+
+        The collector compares it with its own cursor: a log restored from a backup, or one that
+        lost its last WAL frames, has a high-water mark below what the collector already read.
+        """
+        with self._lock:
+            try:
+                row = self._db.execute(
+                    "SELECT seq FROM sqlite_sequence WHERE name = 'events'"
+                ).fetchone()
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: cannot read the event log: {exc}") from exc
+        return int(row[0]) if row else 0
+
     def _oldest(self) -> int:
         row = self._db.execute("SELECT MIN(cursor) FROM events").fetchone()
         if row[0] is not None:

@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT / "tests"))  # the throwaway PostgreSQL of the tests
 
 from _postgres import Unavailable, new_database, temp_postgres  # noqa: E402
 
-from pantau.collector.ingest import check_page  # noqa: E402
 from pantau.collector.outages import OutageParams, SiteRef  # noqa: E402
+from pantau.collector.pagecheck import Checks, check_page, parse_page  # noqa: E402
 from pantau.collector.service import refresh  # noqa: E402
 from pantau.collector.store import open_store  # noqa: E402
 from pantau.events import Event  # noqa: E402
@@ -94,7 +94,7 @@ def ingest(url: str, logs: list[list[bytes]], sites: set[str]) -> dict:
     for a, pages in enumerate(logs):
         after = 0
         for body in pages:
-            p = check_page(body, after, sites, now, 60)
+            p = check_page(parse_page(body), after, Checks(now, 60))
             n += store.ingest(f"http://agent-{a}", p.agent, p.log_id, p.events, p.next, now=now)
             after = p.next
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu

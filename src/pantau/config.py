@@ -221,6 +221,12 @@ class MaintenanceWindow(_Model):
 
 
 class CollectorConfig(_Model):
+    name: str = Field(
+        default_factory=socket.gethostname,
+        min_length=1,
+        max_length=128,
+        description="this collector's name: its cursors in a database shared by collectors",
+    )
     listen: HostPort = "127.0.0.1:9470"
     database: str = "sqlite:///state/collector.db"
     database_env: EnvName = Field(
@@ -237,6 +243,15 @@ class CollectorConfig(_Model):
     page_limit: int = Field(1000, ge=1, le=10000, description="events asked per pull request")
     clock_skew: float = Field(
         60.0, ge=0, description="seconds an event's time may be ahead of the collector's clock"
+    )
+    max_page_bytes: int = Field(
+        64 << 20, ge=1 << 16, description="an agent's answer larger than this is refused (bytes)"
+    )
+    max_site_removal: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="a reload removing more than this share of all sites is refused; 1 forces it",
     )
     maintenance: tuple[MaintenanceWindow, ...] = ()
     web_config: Path | None = Field(

@@ -83,7 +83,8 @@ class Site:
     probes: tuple[ProbeSpec, ...] = ()
     parent: str | None = None
     coverage_m: Annotated[float | None, Field(ge=0)] = None
-    district: str | None = None
+    # The store's district column holds 64 characters (collector/schema.py).
+    district: Annotated[str | None, Field(max_length=64)] = None
 
     @field_validator("address", "parent", "district", "coverage_m", mode="before")
     @classmethod

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_security"
-down_revision = "0001"
+down_revision = "0003_chain_cursors"
 branch_labels = None
 depends_on = None
 
