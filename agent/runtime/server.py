@@ -15,8 +15,8 @@ from pantau.agent.runtime import exposition
 from pantau.agent.runtime.eventlog import EventLog
 from pantau.agent.runtime.exposition import TextFamily
 from pantau.errors import StoreError
-from pantau.webconfig import WebConfig
 from pantau.events import format_time
+from pantau.webconfig import WebConfig
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The audit trail of API writes (who, from where, when, what).
 
 Revision ID: 0004_security
-Revises: 0001
+Revises: 0003_chain_cursors
 Create Date: 2026-12-01
 """
 
