@@ -24,6 +24,7 @@ from pantau.agent.icmp.tracing import Tracer
 from pantau.agent.probes import ProbeJob, ProbeResult
 from pantau.agent.runtime.eventlog import EventLog, Retention
 from pantau.agent.runtime.exposition import TextFamily
+from pantau.agent.runtime.health import Problem, eventlog_problems
 from pantau.agent.runtime.metrics import AgentCollector, AgentStats, SiteFamilies
 from pantau.agent.runtime.probers import ProberSet
 from pantau.agent.runtime.recorder import Recorder
@@ -103,6 +104,10 @@ class Agent:
                 out.extend(families())
         return out
 
+    def problems(self) -> list[Problem]:
+        """What ``/healthz`` reports now."""
+        return eventlog_problems(self._recorder.health())
+
     # -- lifecycle -------------------------------------------------------------------------
     async def run(self) -> int:
         """Run until SIGTERM/SIGINT; return the exit code."""
@@ -112,13 +117,23 @@ class Agent:
         self.agent_name = agent.name
         retention = Retention(agent.event_retention_days * 86400, agent.event_retention_max)
         eventlog = EventLog(agent.state_dir / "events.db", retention, self._clock)
-        self._recorder = Recorder(eventlog, self.stats)
+        self._recorder = Recorder(
+            eventlog, self.stats, limit=agent.event_pending_max, clock=self._clock
+        )
         self._tracer = Tracer()
         registry = CollectorRegistry()
         registry.register(AgentCollector(self))
         try:
             runner = await start_server(
-                make_app(registry, eventlog, agent.name, self.families), agent.listen
+                make_app(
+                    registry,
+                    eventlog,
+                    agent.name,
+                    self.families,
+                    health=self.problems,
+                    dropped=lambda: self._recorder.health().dropped,
+                ),
+                agent.listen,
             )
         except OSError as exc:
             eventlog.close()

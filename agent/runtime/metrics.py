@@ -28,6 +28,9 @@ from pantau.agent.runtime.exposition import TextFamily, label_value, number
 from pantau.agent.runtime.state import SiteState
 from pantau.inventory import Site
 
+#: Reasons of ``pantau_agent_events_dropped_total`` (see pantau.agent.runtime.recorder).
+DROP_REASONS = ("probe_detail", "coalesced", "overflow", "stop")
+
 #: Buckets of the scheduling lag histogram: a healthy agent starts rounds within milliseconds.
 LAG_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, float("inf"))
 
@@ -55,6 +58,11 @@ class AgentStats:
         default_factory=collections.Counter
     )
     round_duration: dict[str, float] = dataclasses.field(default_factory=dict)
+    events_pending: int = 0  # decided, waiting for the event log
+    events_dropped: collections.Counter[str] = dataclasses.field(
+        default_factory=collections.Counter
+    )
+    eventlog_up: bool | None = None  # None until the event log is open
     lag: Histogram = dataclasses.field(default_factory=_lag_histogram)
 
     def forget_site(self, site: str) -> None:
@@ -243,3 +251,18 @@ class AgentCollector(Collector):
             ["type"],
             {**dict.fromkeys(("probe", "site", "agent"), 0.0), **stats.events},
         )
+        if stats.eventlog_up is not None:
+            up = _gauge("pantau_agent_eventlog_up", "1 while the event log takes appends, else 0")
+            up.add_metric([], 1.0 if stats.eventlog_up else 0.0)
+            yield up
+            pending = _gauge(
+                "pantau_agent_events_pending", "State changes waiting to be appended to the log"
+            )
+            pending.add_metric([], float(stats.events_pending))
+            yield pending
+            yield _counter(
+                "pantau_agent_events_dropped_total",
+                "State changes never recorded (event log unwritable), by reason",
+                ["reason"],
+                {**dict.fromkeys(DROP_REASONS, 0.0), **stats.events_dropped},
+            )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from pantau.agent.runtime import exposition
 from pantau.agent.runtime.eventlog import EventLog
 from pantau.agent.runtime.exposition import TextFamily
+from pantau.agent.runtime.health import Problem
 from pantau.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,14 @@ _EVENTLOG = web.AppKey("eventlog", EventLog)
 _AGENT = web.AppKey("agent", str)
 Families = Callable[[], Iterable[TextFamily]]
 _FAMILIES = web.AppKey("families", Families)  # type: ignore[type-abstract]
+Health = Callable[[], Sequence[Problem]]
+_HEALTH = web.AppKey("health", Health)  # type: ignore[type-abstract]
+Dropped = Callable[[], int]
+_DROPPED = web.AppKey("dropped", Dropped)  # type: ignore[type-abstract]
+
+
+def _no_problems() -> Sequence[Problem]:
+    return ()
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -83,12 +92,22 @@ async def _events(request: web.Request) -> web.Response:
             "next": page.next,
             "oldest": page.oldest,
             "more": page.more,
+            "dropped": request.app[_DROPPED](),
         }
     )
 
 
 async def _healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok", "agent": request.app[_AGENT]})
+    problems = [p.to_json() for p in request.app[_HEALTH]()]
+    critical = any(p["severity"] == "critical" for p in problems)
+    return web.json_response(
+        {
+            "status": "degraded" if critical else "ok",
+            "agent": request.app[_AGENT],
+            "problems": problems,
+        },
+        status=503 if critical else 200,
+    )
 
 
 def make_app(
@@ -96,14 +115,21 @@ def make_app(
     eventlog: EventLog,
     agent: str,
     families: Families = tuple,
+    *,
+    health: Health = _no_problems,
+    dropped: Dropped | None = None,
 ) -> web.Application:
     """The aiohttp application serving the agent's endpoints.
 
     ``/metrics`` is ``registry``'s exposition followed by ``families()`` (the per-site families).
+    ``/healthz`` answers 503 while ``health()`` lists a critical problem. The events API's
+    ``dropped`` is ``dropped()`` (default: the log's own count).
     """
     app = web.Application()
     app[_REGISTRY] = registry
     app[_FAMILIES] = families
+    app[_HEALTH] = health
+    app[_DROPPED] = dropped or eventlog.dropped
     app[_EVENTLOG] = eventlog
     app[_AGENT] = agent
     app.router.add_get("/metrics", _metrics)

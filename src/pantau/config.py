@@ -115,6 +115,12 @@ class AgentConfig(_Model):
     max_concurrency: int = Field(512, ge=1, le=65536)
     event_retention_days: float = Field(90.0, gt=0)
     event_retention_max: int = Field(1_000_000, ge=1000)
+    event_pending_max: int = Field(
+        100_000,
+        ge=10,
+        le=10_000_000,
+        description="events held in memory while the event log cannot be written",
+    )
     traceroute: bool = Field(True, description="trace a site's path when it goes down")
     icmp: IcmpSettings = IcmpSettings()
     tcp: TcpSettings = TcpSettings()
