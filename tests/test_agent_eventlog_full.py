@@ -9,6 +9,7 @@ collector how many events were lost (kept across a restart).
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import subprocess
@@ -107,7 +108,7 @@ def test_full_disk_is_reported_and_site_chains_survive(tmp_path: Path, tiny_disk
 
             fill(tiny_disk / "junk")
             toggle.close()  # every site goes down: 12 events the log cannot take
-            status, body = wait_until(
+            _, body = wait_until(
                 lambda: (r := agent.get("/healthz"))[0] == 503 and r, 20, "503", agent
             )
             [problem] = body["problems"]
@@ -161,6 +162,6 @@ def assert_chains_unbroken(events: list[dict], final: str) -> None:
     for site in SITES:
         chain = [e for e in events if e["type"] == "site" and e["site"] == site]
         assert chain[0]["old"] == "unknown", chain
-        for before, after in zip(chain, chain[1:], strict=False):
+        for before, after in itertools.pairwise(chain):
             assert after["old"] == before["new"], chain
         assert chain[-1]["new"] == final, chain

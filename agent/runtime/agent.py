@@ -24,7 +24,7 @@ from pantau.agent.icmp.tracing import Tracer
 from pantau.agent.probes import ProbeJob, ProbeResult
 from pantau.agent.runtime.eventlog import EventLog, Retention
 from pantau.agent.runtime.exposition import TextFamily
-from pantau.agent.runtime.health import Problem, eventlog_problems
+from pantau.agent.runtime.health import Problem, eventlog_problems, round_problems
 from pantau.agent.runtime.metrics import AgentCollector, AgentStats, SiteFamilies
 from pantau.agent.runtime.probers import ProberSet
 from pantau.agent.runtime.recorder import Recorder
@@ -97,16 +97,21 @@ class Agent:
 
     def families(self) -> list[TextFamily]:
         """The per-site metric families, a snapshot of now (streamed by ``/metrics``)."""
-        out = self._site_families(self)
-        for prober in self._probers.values():
+        stale = self._scheduler.stale()
+        out = self._site_families(self, stale)
+        for kind, prober in self._probers.items():
             families = getattr(prober, "families", None)
+            if kind in stale:  # its per-site figures are old: no data, not current
+                continue
             if families is not None:
                 out.extend(families())
         return out
 
     def problems(self) -> list[Problem]:
         """What ``/healthz`` reports now."""
-        return eventlog_problems(self._recorder.health())
+        return eventlog_problems(self._recorder.health()) + round_problems(
+            self._scheduler.stale(), self._scheduler.intervals()
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
     async def run(self) -> int:

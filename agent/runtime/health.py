@@ -75,3 +75,20 @@ def eventlog_problems(h: LogHealth) -> list[Problem]:
             details={"path": h.path, "pending": h.pending, "dropped": h.dropped},
         )
     ]
+
+
+def round_problems(stale: Mapping[str, float], intervals: Mapping[str, float]) -> list[Problem]:
+    """A critical problem per probe kind whose rounds stopped finishing (``stale``: kind -> age
+    in seconds, from pantau.agent.runtime.scheduler)."""
+    return [
+        Problem(
+            component="rounds",
+            severity="critical",
+            message=f"no {kind} round finished for {age:.0f} s "
+            f"(interval {intervals.get(kind, 0):g} s); its results are no longer exported",
+            hint="see the agent's log for 'round skipped' or 'probe round failed'; restart the "
+            "agent if rounds do not resume",
+            details={"kind": kind, "age_seconds": round(age, 3)},
+        )
+        for kind, age in sorted(stale.items())
+    ]

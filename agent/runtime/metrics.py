@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, Protocol
 
 from prometheus_client import Histogram
@@ -58,6 +59,7 @@ class AgentStats:
         default_factory=collections.Counter
     )
     round_duration: dict[str, float] = dataclasses.field(default_factory=dict)
+    round_end: dict[str, float] = dataclasses.field(default_factory=dict)  # monotonic
     events_pending: int = 0  # decided, waiting for the event log
     events_dropped: collections.Counter[str] = dataclasses.field(
         default_factory=collections.Counter
@@ -114,10 +116,18 @@ class SiteFamilies:
         self._probe_labels: dict[tuple[str, str], str] = {}
         self._info: dict[str, tuple[Site, str]] = {}
 
-    def __call__(self, src: MetricsSource) -> list[TextFamily]:
+    def __call__(self, src: MetricsSource, stale: Collection[str] = ()) -> list[TextFamily]:
+        """The families now; results of ``stale`` probe kinds (no round finished for a while)
+        are left out, and so is the state of every site with a probe of such a kind: old
+        results are no data, never shown as current."""
         results = dict(src.results)
         failures = dict(src.stats.failures)
         states = dict(src.states)
+        if stale:
+            results = {k: r for k, r in results.items() if _kind(k[1]) not in stale}
+            states = {
+                s: st for s, st in states.items() if not any(_kind(p) in stale for p in st.probes)
+            }
         sites = dict(src.sites)
         old = self._probe_labels
         labels = self._probe_labels = {
@@ -177,6 +187,11 @@ class SiteFamilies:
         ]
 
 
+def _kind(probe: str) -> str:
+    """The probe kind of a probe's text form (``tcp:443`` -> ``tcp``)."""
+    return probe.partition(":")[0]
+
+
 def _info_labels(s: Site) -> str:
     values = {
         "district": s.district or "",
@@ -194,8 +209,11 @@ class AgentCollector(Collector):
     """The agent's own families (one series each, or one per probe kind) plus each prober's own
     ``collect()``; the per-site families are :class:`SiteFamilies`."""
 
-    def __init__(self, source: MetricsSource) -> None:
+    def __init__(
+        self, source: MetricsSource, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self._source = source
+        self._monotonic = monotonic
 
     def collect(self) -> Iterable[Metric]:
         src = self._source
@@ -203,6 +221,15 @@ class AgentCollector(Collector):
         sites.add_metric([], float(len(src.sites)))
         yield sites
         yield from self._agent(src)
+        age = _gauge(
+            "pantau_agent_round_age_seconds",
+            "Seconds since the last round of this kind finished (monotonic clock)",
+            ["kind"],
+        )
+        now = self._monotonic()
+        for kind, end in sorted(src.stats.round_end.items()):
+            age.add_metric([kind], max(0.0, now - end))
+        yield age
         for prober in src.probers():
             collect = getattr(prober, "collect", None)
             if collect is not None:
