@@ -10,10 +10,11 @@ from collections.abc import Callable, Iterable, Sequence
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from pantau.agent.runtime import exposition
 from pantau.agent.runtime.eventlog import EventLog
 from pantau.agent.runtime.exposition import TextFamily
 from pantau.agent.runtime.health import Problem
+from pantau.agent.runtime.limits import BoundedRunner, ConnectionGuard, ServerLimits
+from pantau.agent.runtime.scrape import SharedRender, accepts_gzip, write_inflated
 from pantau.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,8 @@ DEFAULT_LIMIT, MAX_LIMIT = 1000, 10000
 _REGISTRY = web.AppKey("registry", CollectorRegistry)
 _EVENTLOG = web.AppKey("eventlog", EventLog)
 _AGENT = web.AppKey("agent", str)
+_RENDER = web.AppKey("render", SharedRender)
+_GUARD = web.AppKey("guard", ConnectionGuard)
 Families = Callable[[], Iterable[TextFamily]]
 _FAMILIES = web.AppKey("families", Families)  # type: ignore[type-abstract]
 Health = Callable[[], Sequence[Problem]]
@@ -56,16 +59,21 @@ def _int_param(request: web.Request, name: str, default: int, low: int, high: in
 
 
 async def _metrics(request: web.Request) -> web.StreamResponse:
-    # Both parts are snapshots taken now, before the first await; the per-site families are
-    # then formatted while they are written, a slice at a time (see
-    # pantau.agent.runtime.exposition).
-    head = generate_latest(request.app[_REGISTRY])
-    families = request.app[_FAMILIES]()
+    # One render shared by concurrent scrapes, kept gzipped (pantau.agent.runtime.scrape); the
+    # body is written inside the handler, so the request deadline covers a slow reader too.
+    gz = await request.app[_RENDER].gzipped()
     response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPE_LATEST})
-    await response.prepare(request)
+    response.headers["Vary"] = "Accept-Encoding"
+    gzip_ok = accepts_gzip(request.headers.get("Accept-Encoding"))
+    if gzip_ok:
+        response.headers["Content-Encoding"] = "gzip"
+        response.content_length = len(gz)
     try:
-        await response.write(head)
-        await exposition.stream(families, response.write)
+        await response.prepare(request)
+        if gzip_ok:
+            await response.write(gz)
+        else:
+            await write_inflated(gz, response.write)
         await response.write_eof()
     except ConnectionResetError:  # the scraper went away (timeout): nothing to answer
         log.debug("metrics scrape aborted by the client")
@@ -118,16 +126,21 @@ def make_app(
     *,
     health: Health = _no_problems,
     dropped: Dropped | None = None,
+    limits: ServerLimits | None = None,
 ) -> web.Application:
     """The aiohttp application serving the agent's endpoints.
 
     ``/metrics`` is ``registry``'s exposition followed by ``families()`` (the per-site families).
     ``/healthz`` answers 503 while ``health()`` lists a critical problem. The events API's
-    ``dropped`` is ``dropped()`` (default: the log's own count).
+    ``dropped`` is ``dropped()`` (default: the log's own count). ``limits`` bound slow and
+    numerous clients (:class:`ServerLimits`); :func:`start_server` applies the connection ones.
     """
-    app = web.Application()
+    guard = ConnectionGuard(limits or ServerLimits())
+    app = web.Application(middlewares=[guard.middleware])
     app[_REGISTRY] = registry
     app[_FAMILIES] = families
+    app[_RENDER] = SharedRender(lambda: generate_latest(registry), families)
+    app[_GUARD] = guard
     app[_HEALTH] = health
     app[_DROPPED] = dropped or eventlog.dropped
     app[_EVENTLOG] = eventlog
@@ -139,9 +152,15 @@ def make_app(
 
 
 async def start_server(app: web.Application, listen: str) -> web.AppRunner:
-    """Serve ``app`` on ``HOST:PORT`` (port 0 picks a free one); return the runner to stop it."""
+    """Serve ``app`` on ``HOST:PORT`` (port 0 picks a free one); return the runner to stop it.
+
+    Connections beyond ``max_connections`` are closed at once, a connection that has not sent a
+    whole first request within ``header_timeout`` is closed, and one idle between requests for
+    ``keepalive_timeout`` too (the :class:`ServerLimits` given to :func:`make_app`).
+    """
+    guard = app.get(_GUARD) or ConnectionGuard(ServerLimits())
     host, _, port = listen.rpartition(":")
-    runner = web.AppRunner(app, access_log=None)
+    runner = BoundedRunner(app, guard, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host.strip("[]"), int(port))
     await site.start()
