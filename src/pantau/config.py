@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from pantau.errors import ConfigError
-from pantau.inventory import SITE_KINDS, Inventory, load_inventory
+from pantau.inventory import SITE_ID_PATTERN, SITE_KINDS, Inventory, load_inventory
 
 
 def _host_port(value: str) -> str:
@@ -43,6 +43,7 @@ def _env_name(value: str | None) -> str | None:
 
 
 HostPort = Annotated[str, AfterValidator(_host_port)]
+SiteId = Annotated[str, Field(pattern=SITE_ID_PATTERN)]
 EnvName = Annotated[str | None, AfterValidator(_env_name)]
 
 
@@ -85,6 +86,14 @@ class IcmpSettings(ProbeKindSettings):
         0.0, ge=0, description="seconds at least between two echoes to the same target"
     )
     payload_size: int = Field(56, ge=8, le=1472)
+    rtt_histogram: Literal["listed", "all"] = Field(
+        "listed",
+        description="which sites export every bucket of pantau_icmp_rtt_seconds: 'all', or "
+        "'listed' (those in rtt_histogram_sites or rtt_histogram_districts); the others "
+        "export only the +Inf bucket, _sum and _count (3 series, not 16)",
+    )
+    rtt_histogram_sites: tuple[SiteId, ...] = ()
+    rtt_histogram_districts: tuple[str, ...] = ()
 
 
 class TcpSettings(ProbeKindSettings):
@@ -371,4 +380,11 @@ def check_config(path: str | os.PathLike[str]) -> tuple[Config | None, list[str]
     except ConfigError as exc:
         return None, exc.problems
     inventory = config.load_sites()
-    return config, list(inventory.problems)
+    known = {site.id for site in inventory.sites}
+    unknown = [
+        f"{path}: agent.icmp.rtt_histogram_sites: no site {site_id!r} in the inventory; "
+        "remove it or fix its spelling"
+        for site_id in config.agent.icmp.rtt_histogram_sites
+        if site_id not in known
+    ]
+    return config, list(inventory.problems) + unknown
