@@ -142,3 +142,32 @@ async def test_a_client_trickling_headers_is_closed_at_the_header_deadline(serve
         w.close()
     assert r.at_eof()  # closed within the 3 s of trickling: only the header deadline does that
     assert closed_after >= 0.45  # and not before it (0.5 s)
+
+
+async def test_per_site_part_reused_until_its_key_changes_head_always_fresh(tmp_path):
+    """The per-site part is rendered again only when the key changes (a round finished); the
+    agent's own families are fresh in every scrape; the body stays one valid gzip stream."""
+    from prometheus_client import Gauge
+
+    log = EventLog(tmp_path / "events.db", Retention(1e9, 1000), clock=lambda: 1.0)
+    families = Families()
+    registry = CollectorRegistry()
+    gauge = Gauge("pantau_agent_sites", "Sites", registry=registry)
+    key = [1]
+    app = make_app(registry, log, "a1", families, render_key=lambda: key[0])
+    runner = await start_server(app, "127.0.0.1:0")
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/metrics"
+    try:
+        async with aiohttp.ClientSession() as session:
+            bodies = []
+            for value, k in ((1, 1), (2, 1), (3, 2)):
+                gauge.set(value)
+                key[0] = k
+                async with session.get(url, headers={"Accept-Encoding": "gzip"}) as resp:
+                    bodies.append(await resp.text())  # aiohttp inflates it: valid gzip
+                assert f"pantau_agent_sites {value}.0" in bodies[-1]
+                assert 'pantau_site_up{site="s19999"} 1.0' in bodies[-1]
+        assert families.calls == 2  # key 1 once, key 2 once
+    finally:
+        await runner.cleanup()
+        log.close()

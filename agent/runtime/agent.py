@@ -13,7 +13,7 @@ import logging
 import signal
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,7 @@ class Agent:
         self._probers = ProberSet(self.stats, clock)
         self._site_families = SiteFamilies()
         self._reload_lock = asyncio.Lock()
+        self._generation = 0  # configs applied (the per-site families' render key)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._scheduler = RoundScheduler(self.run_round, self.stats)
 
@@ -106,6 +107,14 @@ class Agent:
             if families is not None:
                 out.extend(families())
         return out
+
+    def render_key(self) -> Hashable:
+        """Changes whenever :meth:`families` would: a round finished, a reload, staleness."""
+        return (
+            tuple(sorted(self.stats.rounds.items())),
+            self._generation,
+            tuple(sorted(self._scheduler.stale())),
+        )
 
     def problems(self) -> list[Problem]:
         """What ``/healthz`` reports now."""
@@ -137,6 +146,7 @@ class Agent:
                     self.families,
                     health=self.problems,
                     dropped=lambda: self._recorder.health().dropped,
+                    render_key=self.render_key,
                 ),
                 agent.listen,
             )
@@ -216,6 +226,7 @@ class Agent:
     async def _apply(self, config: Config, inventory: Inventory) -> None:
         agent = config.agent
         self._config = config
+        self._generation += 1
         self._hysteresis = Hysteresis(agent.down_after, agent.up_after)
         stamp = self._stamp()
         wanted = {s.id: [str(p) for p in s.probes] for s in inventory.sites}

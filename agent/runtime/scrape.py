@@ -2,8 +2,11 @@
 
 With 10,000 sites a body is ~19 MB of text; 20 scrapers each rendering their own copy stretched
 ICMP rounds from 3.5 s to 17.8 s (issue 12). Here a scrape that finds a render in progress
-waits for it and gets the same bytes; only a scrape arriving after it finished starts the next
-one, so N concurrent scrapers cost one render, not N.
+waits for it and gets the same bytes, so N concurrent scrapers cost one render, not N. And the
+per-site part, nearly all of the body, changes only when a round finishes: it is rendered once
+per change of its key and reused by every scrape until then; each scrape only adds the agent's
+own small families (compressed onto a copy of the saved compressor, so the body stays one gzip
+stream).
 
 The render is gzip-compressed while it is made (``zlib`` level 1, a slice at a time between
 yields to the event loop), so the agent holds the compressed body only (~15x smaller). A
@@ -14,9 +17,11 @@ gets it decompressed a slice at a time while it is written.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import zlib
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
+from typing import Any
 
 from pantau.agent.runtime import exposition
 from pantau.agent.runtime.exposition import TextFamily
@@ -30,52 +35,81 @@ GZIP_LEVEL = 1
 INFLATE_SLICE = 64 * 1024
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Body:
+    """The per-site part of a render: its key, the gzip bytes so far and the compressor state
+    after them (unflushed, so each scrape can continue the same gzip stream with its head)."""
+
+    key: Hashable
+    data: bytes
+    deflate: Any  # zlib.Compress (no public name before Python 3.12)
+
+
 class SharedRender:
-    """Renders ``head() + families()`` as gzip, sharing a render in progress.
+    """Renders ``families()`` then ``head()`` as one gzip body, sharing a render in progress
+    and reusing the per-site part while ``key()`` is unchanged.
 
     Parameters
     ----------
     head
-        The ``prometheus_client`` part (small families), rendered first.
+        The ``prometheus_client`` part (the agent's own families: a few hundred lines that
+        change all the time), compressed anew for every scrape.
     families
-        The per-site families (streamed text), rendered after ``head``.
+        The per-site families (streamed text), which change only when a round finishes or the
+        inventory is reloaded.
+    key
+        Identifies what ``families()`` would return now (e.g. rounds finished per kind, the
+        inventory generation, the stale kinds); the per-site part is rendered again only when
+        it changes. The default, a new object each call, renders every scrape.
     """
 
     def __init__(
-        self, head: Callable[[], bytes], families: Callable[[], Iterable[TextFamily]]
+        self,
+        head: Callable[[], bytes],
+        families: Callable[[], Iterable[TextFamily]],
+        key: Callable[[], Hashable] = object,
     ) -> None:
         self._head = head
         self._families = families
-        self._inflight: asyncio.Task[bytes] | None = None
-        self.renders = 0  # how many renders were made (tests, the benchmark)
-        self.shared = 0  # how many scrapes got a render another scrape started
+        self._key = key
+        self._body: _Body | None = None
+        self._inflight: asyncio.Task[_Body] | None = None
+        self.renders = 0  # per-site renders made (tests, the benchmark)
+        self.shared = 0  # scrapes that got a render another scrape started or made
 
     async def gzipped(self) -> bytes:
-        """The gzip body: the render in progress if there is one, else a new one."""
+        """The gzip body: the per-site part of this key (rendered now if it must be), then the
+        head, compressed now."""
         task = self._inflight
-        if task is None or task.done():
+        body = self._body
+        if task is not None and not task.done():  # join the render in progress
+            self.shared += 1
+        elif body is not None and body.key == self._key():  # nothing changed since
+            self.shared += 1
+            task = None
+        else:
             task = self._inflight = asyncio.get_running_loop().create_task(
-                self._render(), name="metrics render"
+                self._render(self._key()), name="metrics render"
             )
             self.renders += 1
-        else:
-            self.shared += 1
-        # shield: a scraper that goes away must not cancel the render others wait for.
-        return await asyncio.shield(task)
+        if task is not None:
+            # shield: a scraper that goes away must not cancel the render others wait for.
+            body = self._body = await asyncio.shield(task)
+        assert body is not None
+        deflate = body.deflate.copy()
+        return body.data + deflate.compress(self._head()) + deflate.flush()
 
-    async def _render(self) -> bytes:
-        # Both parts are snapshots taken now, before the first await (see exposition.stream).
-        head = self._head()
+    async def _render(self, key: Hashable) -> _Body:
+        # A snapshot taken now, before the first await (see exposition.stream).
         families = self._families()
         deflate = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)  # wbits 31: gzip framing
-        parts = [deflate.compress(head)]
+        parts: list[bytes] = []
 
         async def write(chunk: bytes) -> None:
             parts.append(deflate.compress(chunk))
 
         await exposition.stream(families, write)
-        parts.append(deflate.flush())
-        return b"".join(parts)
+        return _Body(key, b"".join(parts), deflate)
 
 
 def accepts_gzip(header: str | None) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -127,6 +127,7 @@ def make_app(
     health: Health = _no_problems,
     dropped: Dropped | None = None,
     limits: ServerLimits | None = None,
+    render_key: Callable[[], Hashable] = object,
 ) -> web.Application:
     """The aiohttp application serving the agent's endpoints.
 
@@ -134,12 +135,14 @@ def make_app(
     ``/healthz`` answers 503 while ``health()`` lists a critical problem. The events API's
     ``dropped`` is ``dropped()`` (default: the log's own count). ``limits`` bound slow and
     numerous clients (:class:`ServerLimits`); :func:`start_server` applies the connection ones.
+    ``render_key()`` changes whenever ``families()`` would (see
+    :class:`~pantau.agent.runtime.scrape.SharedRender`); by default every scrape renders.
     """
     guard = ConnectionGuard(limits or ServerLimits())
     app = web.Application(middlewares=[guard.middleware])
     app[_REGISTRY] = registry
     app[_FAMILIES] = families
-    app[_RENDER] = SharedRender(lambda: generate_latest(registry), families)
+    app[_RENDER] = SharedRender(lambda: generate_latest(registry), families, render_key)
     app[_GUARD] = guard
     app[_HEALTH] = health
     app[_DROPPED] = dropped or eventlog.dropped
