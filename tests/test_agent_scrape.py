@@ -36,7 +36,7 @@ async def served(tmp_path, request):
     families = Families()
     header_timeout = getattr(request, "param", 0.5)
     limits = ServerLimits(max_connections=8, header_timeout=header_timeout, request_timeout=5.0)
-    app = make_app(CollectorRegistry(), log, "a1", families, limits=limits)
+    app = make_app(CollectorRegistry(), log, "a1", families, limits=limits, reuse_body_for=0)
     runner = await start_server(app, "127.0.0.1:0")
     port = runner.addresses[0][1]
     yield families, port
@@ -154,7 +154,7 @@ async def test_per_site_part_reused_until_its_key_changes_head_always_fresh(tmp_
     registry = CollectorRegistry()
     gauge = Gauge("pantau_agent_sites", "Sites", registry=registry)
     key = [1]
-    app = make_app(registry, log, "a1", families, render_key=lambda: key[0])
+    app = make_app(registry, log, "a1", families, render_key=lambda: key[0], reuse_body_for=0)
     runner = await start_server(app, "127.0.0.1:0")
     url = f"http://127.0.0.1:{runner.addresses[0][1]}/metrics"
     try:
@@ -168,6 +168,31 @@ async def test_per_site_part_reused_until_its_key_changes_head_always_fresh(tmp_
                 assert f"pantau_agent_sites {value}.0" in bodies[-1]
                 assert 'pantau_site_up{site="s19999"} 1.0' in bodies[-1]
         assert families.calls == 2  # key 1 once, key 2 once
+    finally:
+        await runner.cleanup()
+        log.close()
+
+
+async def test_a_whole_body_is_served_again_within_the_reuse_window(tmp_path):
+    """Scrapers polling back to back get the same bytes for reuse_body_for seconds."""
+    from prometheus_client import Gauge
+
+    log = EventLog(tmp_path / "events.db", Retention(1e9, 1000), clock=lambda: 1.0)
+    registry = CollectorRegistry()
+    gauge = Gauge("pantau_agent_sites", "Sites", registry=registry)
+    families = Families()
+    app = make_app(registry, log, "a1", families, reuse_body_for=30.0)
+    runner = await start_server(app, "127.0.0.1:0")
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/metrics"
+    try:
+        async with aiohttp.ClientSession() as session:
+            texts = []
+            for value in (1, 2):
+                gauge.set(value)
+                async with session.get(url) as resp:
+                    texts.append(await resp.text())
+        assert texts[0] == texts[1] and "pantau_agent_sites 1.0" in texts[1]
+        assert families.calls == 1
     finally:
         await runner.cleanup()
         log.close()

@@ -61,6 +61,9 @@ class SharedRender:
         Identifies what ``families()`` would return now (e.g. rounds finished per kind, the
         inventory generation, the stale kinds); the per-site part is rendered again only when
         it changes. The default, a new object each call, renders every scrape.
+    reuse_for
+        Seconds a whole body (head included) is served again as it is: scrapers polling back
+        to back then cost the agent an HTTP write each, not a render (0: never).
     """
 
     def __init__(
@@ -68,18 +71,25 @@ class SharedRender:
         head: Callable[[], bytes],
         families: Callable[[], Iterable[TextFamily]],
         key: Callable[[], Hashable] = object,
+        reuse_for: float = 0.0,
     ) -> None:
         self._head = head
         self._families = families
         self._key = key
         self._body: _Body | None = None
         self._inflight: asyncio.Task[_Body] | None = None
+        self._reuse_for = reuse_for
+        self._last: tuple[float, bytes] | None = None  # (loop time, whole body) of the last scrape
         self.renders = 0  # per-site renders made (tests, the benchmark)
         self.shared = 0  # scrapes that got a render another scrape started or made
 
     async def gzipped(self) -> bytes:
         """The gzip body: the per-site part of this key (rendered now if it must be), then the
         head, compressed now."""
+        now = asyncio.get_running_loop().time()
+        if self._last is not None and now - self._last[0] < self._reuse_for:
+            self.shared += 1
+            return self._last[1]
         task = self._inflight
         body = self._body
         if task is not None and not task.done():  # join the render in progress
@@ -97,7 +107,10 @@ class SharedRender:
             body = self._body = await asyncio.shield(task)
         assert body is not None
         deflate = body.deflate.copy()
-        return body.data + deflate.compress(self._head()) + deflate.flush()
+        whole = body.data + deflate.compress(self._head()) + deflate.flush()
+        if self._reuse_for:
+            self._last = (asyncio.get_running_loop().time(), whole)
+        return whole
 
     async def _render(self, key: Hashable) -> _Body:
         # A snapshot taken now, before the first await (see exposition.stream).

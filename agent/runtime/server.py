@@ -20,6 +20,8 @@ from pantau.errors import StoreError
 log = logging.getLogger(__name__)
 
 DEFAULT_LIMIT, MAX_LIMIT = 1000, 10000
+#: Seconds a whole /metrics body is served again as it is (scrapers polling back to back).
+REUSE_BODY_FOR = 1.0
 _REGISTRY = web.AppKey("registry", CollectorRegistry)
 _EVENTLOG = web.AppKey("eventlog", EventLog)
 _AGENT = web.AppKey("agent", str)
@@ -128,6 +130,7 @@ def make_app(
     dropped: Dropped | None = None,
     limits: ServerLimits | None = None,
     render_key: Callable[[], Hashable] = object,
+    reuse_body_for: float = REUSE_BODY_FOR,
 ) -> web.Application:
     """The aiohttp application serving the agent's endpoints.
 
@@ -137,12 +140,15 @@ def make_app(
     numerous clients (:class:`ServerLimits`); :func:`start_server` applies the connection ones.
     ``render_key()`` changes whenever ``families()`` would (see
     :class:`~pantau.agent.runtime.scrape.SharedRender`); by default every scrape renders.
+    A whole body is served again as it is for ``reuse_body_for`` seconds.
     """
     guard = ConnectionGuard(limits or ServerLimits())
     app = web.Application(middlewares=[guard.middleware])
     app[_REGISTRY] = registry
     app[_FAMILIES] = families
-    app[_RENDER] = SharedRender(lambda: generate_latest(registry), families, render_key)
+    app[_RENDER] = SharedRender(
+        lambda: generate_latest(registry), families, render_key, reuse_for=reuse_body_for
+    )
     app[_GUARD] = guard
     app[_HEALTH] = health
     app[_DROPPED] = dropped or eventlog.dropped
