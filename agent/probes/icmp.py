@@ -139,7 +139,9 @@ class IcmpProber:
                 time=now,
                 sent=st.sent,
                 rtts=st.rtts,
-                message=f"{ip}: {st.received}/{st.sent} replies",
+                # Built only for failures: 50,000 "ok" strings a round would be memory for logs
+                # that never print them.
+                message="" if st.received else f"{ip}: 0/{st.sent} replies",
             )
         self._series = series
         log.debug("icmp round done targets=%d seconds=%.3f", len(stats), duration)

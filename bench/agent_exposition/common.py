@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import gzip
+import os
 import shutil
 import signal
 import socket
@@ -51,6 +52,11 @@ class Agent:
             if key in ("VmRSS", "VmHWM"):
                 values[key] = int(rest.split()[0]) / 1024
         return values["VmRSS"], values["VmHWM"]
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the agent process so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def body(self, gzip_ok: bool = False) -> bytes:
         headers = {"Accept-Encoding": "gzip" if gzip_ok else "identity"}

@@ -63,10 +63,12 @@ async def scraper(url: str, stop: asyncio.Event, latencies: list[float], sizes: 
     async with aiohttp.ClientSession(auto_decompress=False, timeout=timeout) as session:
         while not stop.is_set():
             started = time.monotonic()
+            size = 0
             async with session.get(url, headers={"Accept-Encoding": "gzip"}) as resp:
-                body = await resp.read()
+                async for chunk in resp.content.iter_any():  # read, never kept or parsed
+                    size += len(chunk)
             latencies.append(time.monotonic() - started)
-            sizes.append(len(body))
+            sizes.append(size)
 
 
 async def phase(agent: Agent, seconds: float, scrapers: int) -> dict[str, object]:
@@ -77,9 +79,11 @@ async def phase(agent: Agent, seconds: float, scrapers: int) -> dict[str, object
         asyncio.create_task(scraper(agent.url + "/metrics", stop, latencies, sizes))
         for _ in range(scrapers)
     ]
+    cpu = agent.cpu_seconds()
     rounds = await watch_rounds(agent, seconds, stop)
-    await asyncio.gather(*tasks)
     out = dict(rounds)
+    out["agent_cpu_share"] = round((agent.cpu_seconds() - cpu) / seconds, 3)
+    await asyncio.gather(*tasks)
     if latencies:
         q = statistics.quantiles(latencies, n=100, method="inclusive")
         out.update(
