@@ -30,13 +30,14 @@ from common import Agent, load, running_agent, wait_rounds
 
 
 def round_sample(agent: Agent) -> tuple[float, float, float]:
-    m = agent.metrics()
-    key = (("kind", "icmp"),)
-    return (
-        m.get(("pantau_agent_rounds_total", key), 0.0),
-        m.get(("pantau_agent_round_overruns_total", key), 0.0),
-        m.get(("pantau_agent_round_duration_seconds", key), float("nan")),
-    )
+    names = [
+        "pantau_agent_rounds_total",
+        "pantau_agent_round_overruns_total",
+        "pantau_agent_round_duration_seconds",
+    ]
+    got = agent.values(names, kind="icmp")
+    rounds, overruns, duration = (got[n] for n in names)
+    return rounds or 0.0, overruns or 0.0, float("nan") if duration is None else duration
 
 
 async def watch_rounds(agent: Agent, seconds: float, stop: asyncio.Event) -> dict[str, object]:
