@@ -25,7 +25,6 @@ from pantau.agent.probes import ProbeJob, ProbeResult
 from pantau.agent.runtime.eventlog import EventLog, Retention
 from pantau.agent.runtime.exposition import TextFamily
 from pantau.agent.runtime.health import Problem, eventlog_problems, round_problems
-from pantau.agent.runtime.heap import heap_trimmer
 from pantau.agent.runtime.metrics import AgentCollector, AgentStats, SiteFamilies
 from pantau.agent.runtime.probers import ProberSet
 from pantau.agent.runtime.recorder import Recorder
@@ -90,7 +89,6 @@ class Agent:
         self._site_families = SiteFamilies()
         self._reload_lock = asyncio.Lock()
         self._generation = 0  # configs applied (the per-site families' render key)
-        self._trim_heap = heap_trimmer()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._scheduler = RoundScheduler(self.run_round, self.stats)
 
@@ -282,7 +280,6 @@ class Agent:
             events = await self._add_hops(events)
         finally:
             self._recorder.record(events)
-            self._trim_heap()
 
     async def _sweep_canaries(self, prober: Any, targets: Sequence[str]) -> dict[str, bool]:
         """Canary target -> answered; names are resolved first (a failed lookup is a failure)."""
