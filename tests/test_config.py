@@ -147,3 +147,27 @@ def test_check_config_cli_fails_on_bad_inventory_rows(tmp_path):
     )
     assert res.returncode == 2
     assert f"{csv}:3: kind: unknown kind 'tower'" in res.stderr
+
+
+def test_rtt_histogram_sites_are_checked_against_the_inventory(tmp_path):
+    path = tmp_path / "pantau.toml"
+    path.write_text(
+        '[agent.icmp]\nrtt_histogram_sites = ["kantor", "kantr"]\n\n[[sites]]\nid = "kantor"\n'
+        'name = "Kantor"\nkind = "office"\nlat = -1.2\nlon = 116.8\naddress = "127.0.0.1"\n'
+        'probes = ["icmp"]\n'
+    )
+    config, problems = check_config(path)
+    assert config is not None and config.agent.icmp.rtt_histogram == "listed"
+    assert problems == [
+        f"{path}: agent.icmp.rtt_histogram_sites: no site 'kantr' in the inventory; "
+        "remove it or fix its spelling"
+    ]
+
+
+def test_rtt_histogram_rejects_an_unknown_mode(tmp_path):
+    path = tmp_path / "pantau.toml"
+    path.write_text('[agent.icmp]\nrtt_histogram = "some"\n')
+    with pytest.raises(
+        ConfigError, match=r"agent\.icmp\.rtt_histogram: Input should be 'listed' or 'all'"
+    ):
+        load_config(path)

@@ -145,6 +145,9 @@ traceroute = false
 interval = 1
 timeout = 0.5
 count = 3
+# The site dashboard's RTT heatmap and p95 need every bucket: opt the panel's site in (the
+# default exports only the +Inf bucket, _sum and _count per site, issue 18).
+rtt_histogram_sites = ["kantor-hidup"]
 
 [agent.tcp]
 interval = 1

@@ -14,11 +14,13 @@ from pantau.agent.probes import PROBES, ProbeContext, ProbeJob
 from pantau.agent.probes.icmp import RTT_BUCKETS, IcmpProber
 from pantau.agent.runtime.exposition import TextCollector
 from pantau.config import IcmpSettings
+from pantau.inventory import Site
 
 pytestmark = needs_icmp
 
 
-def make(count: int = 2, **settings: float) -> tuple[IcmpProber, CollectorRegistry]:
+def make(count: int = 2, **settings: object) -> tuple[IcmpProber, CollectorRegistry]:
+    settings.setdefault("rtt_histogram", "all")
     context = ProbeContext(config=None, limiter=asyncio.Semaphore(4), clock=lambda: 1700000000.0)
     prober = PROBES["icmp"].make_prober(IcmpSettings(count=count, **settings), context)
     assert isinstance(prober, IcmpProber)
@@ -29,6 +31,10 @@ def make(count: int = 2, **settings: float) -> tuple[IcmpProber, CollectorRegist
 
 def job(site: str, address: str | None) -> ProbeJob:
     return ProbeJob(site=site, probe="icmp", arg=None, address=address)
+
+
+def site(site_id: str, district: str | None = None) -> Site:
+    return Site(id=site_id, name=site_id, kind="office", lat=-1.2, lon=116.8, district=district)
 
 
 async def test_round_results_and_metrics() -> None:
@@ -99,7 +105,7 @@ async def test_retain_drops_removed_sites() -> None:
     prober, registry = make(count=1)
     try:
         await prober.run([job("keep", "127.0.0.1"), job("gone", "127.0.0.2")])
-        prober.retain(["keep"])
+        prober.retain({"keep": site("keep")})
     finally:
         await prober.aclose()
     assert registry.get_sample_value("pantau_icmp_packets_sent_total", {"site": "keep"}) == 1
@@ -127,3 +133,42 @@ async def test_promtool_accepts_the_metrics() -> None:
         ["promtool", "check", "metrics"], input=text, capture_output=True, timeout=30
     )
     assert check.returncode == 0 and not check.stdout.strip(), check.stdout + check.stderr
+
+
+async def test_only_listed_sites_export_every_bucket() -> None:
+    """Thinned by default: a site not listed exports the +Inf bucket, _sum and _count only
+    (mean RTT still works); listed by id or by district, it exports all 14 buckets."""
+    prober, registry = make(
+        count=2,
+        rtt_histogram="listed",
+        rtt_histogram_sites=["by-id"],
+        rtt_histogram_districts=["64.71"],
+    )
+    sites = {
+        "by-id": site("by-id"),
+        "by-district": site("by-district", "64.71"),
+        "thin": site("thin"),
+    }
+    try:
+        prober.retain(sites)
+        await prober.run([job(s, f"127.0.0.{i + 1}") for i, s in enumerate(sites)])
+    finally:
+        await prober.aclose()
+    text = generate_latest(registry).decode()
+    for name in ("by-id", "by-district", "thin"):
+        buckets = [
+            line
+            for line in text.splitlines()
+            if line.startswith("pantau_icmp_rtt_seconds_bucket") and f'site="{name}"' in line
+        ]
+        assert len(buckets) == (1 if name == "thin" else len(RTT_BUCKETS) + 1), (name, buckets)
+        value = registry.get_sample_value
+        assert value("pantau_icmp_rtt_seconds_bucket", {"site": name, "le": "+Inf"}) == 2
+        assert value("pantau_icmp_rtt_seconds_count", {"site": name}) == 2
+        assert 0 < value("pantau_icmp_rtt_seconds_sum", {"site": name}) < 2
+    promtool = shutil.which("promtool")
+    if promtool is not None:
+        done = subprocess.run(
+            [promtool, "check", "metrics"], input=text.encode(), capture_output=True, timeout=30
+        )
+        assert done.returncode == 0, done.stdout + done.stderr

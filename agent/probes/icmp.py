@@ -20,6 +20,7 @@ from pantau.agent.runtime.exposition import TextFamily, number
 
 if TYPE_CHECKING:
     from pantau.config import IcmpSettings
+    from pantau.inventory import Site
 
 __all__ = ["RTT_BUCKETS", "IcmpProber", "TargetStats", "make_prober", "resolve", "sweep"]
 
@@ -29,25 +30,39 @@ log = logging.getLogger(__name__)
 RTT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
+_NO_BUCKETS: tuple[int, ...] = ()
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class _SiteSeries:
-    """Everything exported for one site; replaced whole after each round."""
+    """Everything exported for one site; replaced whole after each round.
+
+    ``buckets`` (one count per bucket, the last one +Inf) is kept only for sites that export
+    the whole histogram (``[agent.icmp] rtt_histogram``); the others keep ``count`` only.
+    """
 
     sent: int = 0
     received: int = 0
-    buckets: tuple[int, ...] = (0,) * (len(RTT_BUCKETS) + 1)  # per bucket, last one is +Inf
+    count: int = 0  # RTTs observed
     rtt_sum: float = 0.0
+    buckets: tuple[int, ...] = _NO_BUCKETS
     last: TargetStats | None = None
 
-    def add(self, stats: TargetStats) -> _SiteSeries:
-        buckets = list(self.buckets)
-        for rtt in stats.rtts:
-            buckets[bisect.bisect_left(RTT_BUCKETS, rtt)] += 1
+    def add(self, stats: TargetStats, full: bool) -> _SiteSeries:
+        buckets = self.buckets
+        if full:
+            counts = list(buckets or (0,) * (len(RTT_BUCKETS) + 1))
+            for rtt in stats.rtts:
+                counts[bisect.bisect_left(RTT_BUCKETS, rtt)] += 1
+            buckets = tuple(counts)
+        elif buckets:
+            buckets = _NO_BUCKETS
         return _SiteSeries(
             self.sent + stats.sent,
             self.received + stats.received,
-            tuple(buckets),
+            self.count + len(stats.rtts),
             self.rtt_sum + sum(stats.rtts),
+            buckets,
             stats,
         )
 
@@ -56,14 +71,18 @@ _BOUNDS = [*(repr(b) for b in RTT_BUCKETS), "+Inf"]
 
 
 def _histogram_lines(series: Mapping[str, _SiteSeries]) -> Iterator[str]:
-    # Site ids match [A-Za-z0-9_.-] (inventory), so they need no escaping.
+    # Site ids match [A-Za-z0-9_.-] (inventory), so they need no escaping. A site without
+    # buckets exports the +Inf bucket only: a valid histogram, its mean still computable.
     name = "pantau_icmp_rtt_seconds"
     for site, s in series.items():
-        total = 0
-        for bound, n in zip(_BOUNDS, s.buckets, strict=True):
-            total += n
-            yield f'{name}_bucket{{le="{bound}",site="{site}"}} {number(total)}\n'
-        yield f'{name}_count{{site="{site}"}} {number(total)}\n'
+        if s.buckets:
+            total = 0
+            for bound, n in zip(_BOUNDS, s.buckets, strict=True):
+                total += n
+                yield f'{name}_bucket{{le="{bound}",site="{site}"}} {number(total)}\n'
+        else:
+            yield f'{name}_bucket{{le="+Inf",site="{site}"}} {number(s.count)}\n'
+        yield f'{name}_count{{site="{site}"}} {number(s.count)}\n'
         yield f'{name}_sum{{site="{site}"}} {number(s.rtt_sum)}\n'
 
 
@@ -86,6 +105,7 @@ class IcmpProber:
         self._pinger = pinger or Pinger(payload_size=settings.payload_size)
         self._pinger.open()  # fail at start-up, not in the first round, on missing privileges
         self._series: dict[str, _SiteSeries] = {}
+        self._full: frozenset[str] = frozenset(settings.rtt_histogram_sites)
 
     async def run(self, jobs: Sequence[ProbeJob]) -> dict[tuple[str, str], ProbeResult]:
         """Sweep every job's address once; one result per job (ok when any echo was answered)."""
@@ -110,7 +130,8 @@ class IcmpProber:
                 results[job.key] = ProbeResult(False, reason, duration, now, message=message)
                 continue
             st = stats[ip]
-            series[job.site] = series.get(job.site, _SiteSeries()).add(st)
+            full = s.rtt_histogram == "all" or job.site in self._full
+            series[job.site] = series.get(job.site, _SiteSeries()).add(st, full)
             results[job.key] = ProbeResult(
                 ok=st.received > 0,
                 reason=st.reason,
@@ -118,7 +139,9 @@ class IcmpProber:
                 time=now,
                 sent=st.sent,
                 rtts=st.rtts,
-                message=f"{ip}: {st.received}/{st.sent} replies",
+                # Built only for failures: 50,000 "ok" strings a round would be memory for logs
+                # that never print them.
+                message="" if st.received else f"{ip}: 0/{st.sent} replies",
             )
         self._series = series
         log.debug("icmp round done targets=%d seconds=%.3f", len(stats), duration)
@@ -136,10 +159,15 @@ class IcmpProber:
             period=self._settings.period,
         )
 
-    def retain(self, sites: Iterable[str]) -> None:
-        """Forget the series of sites no longer in the inventory (after a reload)."""
-        keep = set(sites)
-        self._series = {k: v for k, v in self._series.items() if k in keep}
+    def retain(self, sites: Mapping[str, Site]) -> None:
+        """Forget the series of sites no longer in the inventory (after a reload), and note
+        which sites export the whole RTT histogram (listed by id or by district)."""
+        s = self._settings
+        districts = set(s.rtt_histogram_districts)
+        self._full = frozenset(s.rtt_histogram_sites) | {
+            site_id for site_id, site in sites.items() if site.district in districts
+        }
+        self._series = {k: v for k, v in self._series.items() if k in sites}
 
     def families(self) -> list[TextFamily]:
         """The ICMP families of docs/contracts.md, one series (or histogram) per site, as text

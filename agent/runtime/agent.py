@@ -13,7 +13,7 @@ import logging
 import signal
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from pantau.agent.icmp.tracing import Tracer
 from pantau.agent.probes import ProbeJob, ProbeResult
 from pantau.agent.runtime.eventlog import EventLog, Retention
 from pantau.agent.runtime.exposition import TextFamily
+from pantau.agent.runtime.health import Problem, eventlog_problems, round_problems
 from pantau.agent.runtime.metrics import AgentCollector, AgentStats, SiteFamilies
 from pantau.agent.runtime.probers import ProberSet
 from pantau.agent.runtime.recorder import Recorder
@@ -91,6 +92,7 @@ class Agent:
         self._probers = ProberSet(self.stats, clock)
         self._site_families = SiteFamilies()
         self._reload_lock = asyncio.Lock()
+        self._generation = 0  # configs applied (the per-site families' render key)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._scheduler = RoundScheduler(self.run_round, self.stats)
 
@@ -100,12 +102,29 @@ class Agent:
 
     def families(self) -> list[TextFamily]:
         """The per-site metric families, a snapshot of now (streamed by ``/metrics``)."""
-        out = self._site_families(self)  # type: ignore[arg-type]  # dicts as the Mappings
-        for prober in self._probers.values():
+        stale = self._scheduler.stale()
+        out = self._site_families(self, stale)
+        for kind, prober in self._probers.items():
             families = getattr(prober, "families", None)
+            if kind in stale:  # its per-site figures are old: no data, not current
+                continue
             if families is not None:
                 out.extend(families())
         return out
+
+    def render_key(self) -> Hashable:
+        """Changes whenever :meth:`families` would: a round finished, a reload, staleness."""
+        return (
+            tuple(sorted(self.stats.rounds.items())),
+            self._generation,
+            tuple(sorted(self._scheduler.stale())),
+        )
+
+    def problems(self) -> list[Problem]:
+        """What ``/healthz`` reports now."""
+        return eventlog_problems(self._recorder.health()) + round_problems(
+            self._scheduler.stale(), self._scheduler.intervals()
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
     async def run(self) -> int:
@@ -118,13 +137,25 @@ class Agent:
         warn_if_exposed(agent.listen, web, "agent")
         retention = Retention(agent.event_retention_days * 86400, agent.event_retention_max)
         eventlog = EventLog(agent.state_dir / "events.db", retention, self._clock)
-        self._recorder = Recorder(eventlog, self.stats)
+        self._recorder = Recorder(
+            eventlog, self.stats, limit=agent.event_pending_max, clock=self._clock
+        )
         self._tracer = Tracer()
         registry = CollectorRegistry()
         registry.register(AgentCollector(self))  # type: ignore[arg-type]  # dicts as Mappings
         try:
             runner = await start_server(
-                make_app(registry, eventlog, agent.name, self.families), agent.listen, web
+                make_app(
+                    registry,
+                    eventlog,
+                    agent.name,
+                    self.families,
+                    health=self.problems,
+                    dropped=lambda: self._recorder.health().dropped,
+                    render_key=self.render_key,
+                ),
+                agent.listen,
+                web,
             )
         except OSError as exc:
             eventlog.close()
@@ -203,6 +234,7 @@ class Agent:
     async def _apply(self, config: Config, inventory: Inventory) -> None:
         agent = config.agent
         self._config = config
+        self._generation += 1
         self._hysteresis = Hysteresis(agent.down_after, agent.up_after)
         stamp = self._stamp()
         wanted = {s.id: [str(p) for p in s.probes] for s in inventory.sites}

@@ -197,6 +197,38 @@ class EventLog:
         seq = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
         return int(seq[0]) + 1 if seq else 1
 
+    def dropped(self) -> int:
+        """Events the agent decided but could not record, over the life of this log."""
+        with self._lock:
+            try:
+                row = self._db.execute("SELECT value FROM meta WHERE key = 'dropped'").fetchone()
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: cannot read the event log: {exc}") from exc
+        return int(row[0]) if row else 0
+
+    def add_dropped(self, count: int) -> int:
+        """Add ``count`` to :meth:`dropped` (durably); return the new total.
+
+        Raises
+        ------
+        StoreError
+            When the write failed; the stored total is unchanged.
+        """
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                row = self._db.execute("SELECT value FROM meta WHERE key = 'dropped'").fetchone()
+                total = (int(row[0]) if row else 0) + count
+                self._db.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('dropped', ?)", (str(total),)
+                )
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise StoreError(f"{self.path}: cannot record dropped events: {exc}") from exc
+        return total
+
     def close(self) -> None:
         """Checkpoint and close; every appended event is already on disk."""
         with self._lock:

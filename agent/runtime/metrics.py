@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, Protocol
 
 from prometheus_client import Histogram
@@ -27,6 +28,9 @@ from pantau.agent.probes import ProbeResult
 from pantau.agent.runtime.exposition import TextFamily, label_value, number
 from pantau.agent.runtime.state import SiteState
 from pantau.inventory import Site
+
+#: Reasons of ``pantau_agent_events_dropped_total`` (see pantau.agent.runtime.recorder).
+DROP_REASONS = ("probe_detail", "coalesced", "overflow", "stop")
 
 #: Buckets of the scheduling lag histogram: a healthy agent starts rounds within milliseconds.
 LAG_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, float("inf"))
@@ -55,6 +59,12 @@ class AgentStats:
         default_factory=collections.Counter
     )
     round_duration: dict[str, float] = dataclasses.field(default_factory=dict)
+    round_end: dict[str, float] = dataclasses.field(default_factory=dict)  # monotonic
+    events_pending: int = 0  # decided, waiting for the event log
+    events_dropped: collections.Counter[str] = dataclasses.field(
+        default_factory=collections.Counter
+    )
+    eventlog_up: bool | None = None  # None until the event log is open
     lag: Histogram = dataclasses.field(default_factory=_lag_histogram)
 
     def forget_site(self, site: str) -> None:
@@ -98,36 +108,32 @@ class SiteFamilies:
     """The per-site families of docs/contracts.md, as streamed text (:mod:`.exposition`).
 
     One call takes a snapshot of the source (copies of the maps a round updates in place) and
-    returns families whose lines are formatted while they are written. Label fragments of each
-    site and probe are escaped once and kept while the site exists.
+    returns families whose lines are formatted while they are written. Nothing is cached here:
+    the render that calls this runs once per finished round (pantau.agent.runtime.scrape), and
+    a cache of label text was ~15 MiB at 50,000 sites.
     """
 
-    def __init__(self) -> None:
-        self._probe_labels: dict[tuple[str, str], str] = {}
-        self._info: dict[str, tuple[Site, str]] = {}
-
-    def __call__(self, src: MetricsSource) -> list[TextFamily]:
+    def __call__(self, src: MetricsSource, stale: Collection[str] = ()) -> list[TextFamily]:
+        """The families now; results of ``stale`` probe kinds (no round finished for a while)
+        are left out, and so is the state of every site with a probe of such a kind: old
+        results are no data, never shown as current."""
         results = dict(src.results)
         failures = dict(src.stats.failures)
         states = dict(src.states)
+        if stale:
+            results = {k: r for k, r in results.items() if _kind(k[1]) not in stale}
+            states = {
+                s: st for s, st in states.items() if not any(_kind(p) in stale for p in st.probes)
+            }
         sites = dict(src.sites)
-        old = self._probe_labels
-        labels = self._probe_labels = {
-            key: old.get(key) or f'probe="{label_value(key[1])}",site="{key[0]}"' for key in results
-        }
-        old_info = self._info
-        info: dict[str, tuple[Site, str]] = {}
-        for site_id, site in sites.items():
-            cached = old_info.get(site_id)
-            info[site_id] = cached if cached and cached[0] is site else (site, _info_labels(site))
-        self._info = info
+        labels = _probe_labels
         return [
             TextFamily(
                 "pantau_probe_success",
                 "gauge",
                 "Last round of this probe: 1 ok, 0 failed",
                 (
-                    f"pantau_probe_success{{{labels[k]}}} {_FLAG[r.ok]}\n"
+                    f"pantau_probe_success{{{labels(k)}}} {_FLAG[r.ok]}\n"
                     for k, r in results.items()
                 ),
             ),
@@ -136,7 +142,7 @@ class SiteFamilies:
                 "gauge",
                 "How long the last round of this probe took",
                 (
-                    f"pantau_probe_duration_seconds{{{labels[k]}}} {number(r.duration)}\n"
+                    f"pantau_probe_duration_seconds{{{labels(k)}}} {number(r.duration)}\n"
                     for k, r in results.items()
                 ),
             ),
@@ -164,9 +170,19 @@ class SiteFamilies:
                 "pantau_site_info",
                 "gauge",
                 "Site attributes for joins and maps (value 1)",
-                (f"pantau_site_info{{{text}}} 1.0\n" for _, text in info.values()),
+                (f"pantau_site_info{{{_info_labels(site)}}} 1.0\n" for site in sites.values()),
             ),
         ]
+
+
+def _probe_labels(key: tuple[str, str]) -> str:
+    """The label text of one probe of one site (site ids need no escaping: inventory)."""
+    return f'probe="{label_value(key[1])}",site="{key[0]}"'
+
+
+def _kind(probe: str) -> str:
+    """The probe kind of a probe's text form (``tcp:443`` -> ``tcp``)."""
+    return probe.partition(":")[0]
 
 
 def _info_labels(s: Site) -> str:
@@ -186,8 +202,11 @@ class AgentCollector(Collector):
     """The agent's own families (one series each, or one per probe kind) plus each prober's own
     ``collect()``; the per-site families are :class:`SiteFamilies`."""
 
-    def __init__(self, source: MetricsSource) -> None:
+    def __init__(
+        self, source: MetricsSource, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self._source = source
+        self._monotonic = monotonic
 
     def collect(self) -> Iterable[Metric]:
         src = self._source
@@ -195,6 +214,15 @@ class AgentCollector(Collector):
         sites.add_metric([], float(len(src.sites)))
         yield sites
         yield from self._agent(src)
+        age = _gauge(
+            "pantau_agent_round_age_seconds",
+            "Seconds since the last round of this kind finished (monotonic clock)",
+            ["kind"],
+        )
+        now = self._monotonic()
+        for kind, end in sorted(src.stats.round_end.items()):
+            age.add_metric([kind], max(0.0, now - end))
+        yield age
         for prober in src.probers():
             collect = getattr(prober, "collect", None)
             if collect is not None:
@@ -243,3 +271,18 @@ class AgentCollector(Collector):
             ["type"],
             {**dict.fromkeys(("probe", "site", "agent"), 0.0), **stats.events},
         )
+        if stats.eventlog_up is not None:
+            up = _gauge("pantau_agent_eventlog_up", "1 while the event log takes appends, else 0")
+            up.add_metric([], 1.0 if stats.eventlog_up else 0.0)
+            yield up
+            pending = _gauge(
+                "pantau_agent_events_pending", "State changes waiting to be appended to the log"
+            )
+            pending.add_metric([], float(stats.events_pending))
+            yield pending
+            yield _counter(
+                "pantau_agent_events_dropped_total",
+                "State changes never recorded (event log unwritable), by reason",
+                ["reason"],
+                {**dict.fromkeys(DROP_REASONS, 0.0), **stats.events_dropped},
+            )

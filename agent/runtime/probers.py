@@ -45,6 +45,9 @@ class ProberSet:
     def values(self) -> Iterable[Prober]:
         return list(self._probers.values())
 
+    def items(self) -> Iterable[tuple[str, Prober]]:
+        return list(self._probers.items())
+
     async def update(self, config: Any, kinds: Mapping[str, Any]) -> dict[str, Any]:
         """Have a prober for each of ``kinds`` (kind -> settings); return the kinds that have one.
 

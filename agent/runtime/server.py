@@ -6,14 +6,16 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from pantau.agent.runtime import exposition
 from pantau.agent.runtime.eventlog import EventLog
 from pantau.agent.runtime.exposition import TextFamily
+from pantau.agent.runtime.health import Problem
+from pantau.agent.runtime.limits import BoundedRunner, ConnectionGuard, ServerLimits
+from pantau.agent.runtime.scrape import SharedRender, accepts_gzip, write_inflated
 from pantau.errors import StoreError
 from pantau.events import format_time
 from pantau.webconfig import WebConfig
@@ -21,12 +23,24 @@ from pantau.webconfig import WebConfig
 log = logging.getLogger(__name__)
 
 DEFAULT_LIMIT, MAX_LIMIT = 1000, 10000
+#: Seconds a whole /metrics body is served again as it is (scrapers polling back to back).
+REUSE_BODY_FOR = 1.0
 _REGISTRY = web.AppKey("registry", CollectorRegistry)
 _EVENTLOG = web.AppKey("eventlog", EventLog)
 _AGENT = web.AppKey("agent", str)
 _CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
+_RENDER = web.AppKey("render", SharedRender)
+_GUARD = web.AppKey("guard", ConnectionGuard)
 Families = Callable[[], Iterable[TextFamily]]
-_FAMILIES: web.AppKey[Families] = web.AppKey("families")
+_FAMILIES = web.AppKey("families", Families)  # type: ignore[type-abstract]
+Health = Callable[[], Sequence[Problem]]
+_HEALTH = web.AppKey("health", Health)  # type: ignore[type-abstract]
+Dropped = Callable[[], int]
+_DROPPED = web.AppKey("dropped", Dropped)  # type: ignore[type-abstract]
+
+
+def _no_problems() -> Sequence[Problem]:
+    return ()
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -51,16 +65,21 @@ def _int_param(request: web.Request, name: str, default: int, low: int, high: in
 
 
 async def _metrics(request: web.Request) -> web.StreamResponse:
-    # Both parts are snapshots taken now, before the first await; the per-site families are
-    # then formatted while they are written, a slice at a time (see
-    # pantau.agent.runtime.exposition).
-    head = generate_latest(request.app[_REGISTRY])
-    families = request.app[_FAMILIES]()
+    # One render shared by concurrent scrapes, kept gzipped (pantau.agent.runtime.scrape); the
+    # body is written inside the handler, so the request deadline covers a slow reader too.
+    gz = await request.app[_RENDER].gzipped()
     response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPE_LATEST})
-    await response.prepare(request)
+    response.headers["Vary"] = "Accept-Encoding"
+    gzip_ok = accepts_gzip(request.headers.get("Accept-Encoding"))
+    if gzip_ok:
+        response.headers["Content-Encoding"] = "gzip"
+        response.content_length = len(gz)
     try:
-        await response.write(head)
-        await exposition.stream(families, response.write)
+        await response.prepare(request)
+        if gzip_ok:
+            await response.write(gz)
+        else:
+            await write_inflated(gz, response.write)
         await response.write_eof()
     except ConnectionResetError:  # the scraper went away (timeout): nothing to answer
         log.debug("metrics scrape aborted by the client")
@@ -91,12 +110,22 @@ async def _events(request: web.Request) -> web.Response:
             # For the collector's checks: a log that went back in time, the agent's clock.
             "high_water": high_water,
             "now": format_time(request.app[_CLOCK]()),
+            "dropped": request.app[_DROPPED](),
         }
     )
 
 
 async def _healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok", "agent": request.app[_AGENT]})
+    problems = [p.to_json() for p in request.app[_HEALTH]()]
+    critical = any(p["severity"] == "critical" for p in problems)
+    return web.json_response(
+        {
+            "status": "degraded" if critical else "ok",
+            "agent": request.app[_AGENT],
+            "problems": problems,
+        },
+        status=503 if critical else 200,
+    )
 
 
 def make_app(
@@ -105,14 +134,33 @@ def make_app(
     agent: str,
     families: Families = tuple,
     clock: Callable[[], float] = time.time,
+    *,
+    health: Health = _no_problems,
+    dropped: Dropped | None = None,
+    limits: ServerLimits | None = None,
+    render_key: Callable[[], Hashable] = object,
+    reuse_body_for: float = REUSE_BODY_FOR,
 ) -> web.Application:
     """The aiohttp application serving the agent's endpoints.
 
     ``/metrics`` is ``registry``'s exposition followed by ``families()`` (the per-site families).
+    ``/healthz`` answers 503 while ``health()`` lists a critical problem. The events API's
+    ``dropped`` is ``dropped()`` (default: the log's own count). ``limits`` bound slow and
+    numerous clients (:class:`ServerLimits`); :func:`start_server` applies the connection ones.
+    ``render_key()`` changes whenever ``families()`` would (see
+    :class:`~pantau.agent.runtime.scrape.SharedRender`); by default every scrape renders.
+    A whole body is served again as it is for ``reuse_body_for`` seconds.
     """
-    app = web.Application()
+    guard = ConnectionGuard(limits or ServerLimits())
+    app = web.Application(middlewares=[guard.middleware])
     app[_REGISTRY] = registry
     app[_FAMILIES] = families
+    app[_RENDER] = SharedRender(
+        lambda: generate_latest(registry), families, render_key, reuse_for=reuse_body_for
+    )
+    app[_GUARD] = guard
+    app[_HEALTH] = health
+    app[_DROPPED] = dropped or eventlog.dropped
     app[_EVENTLOG] = eventlog
     app[_AGENT] = agent
     app[_CLOCK] = clock
@@ -127,13 +175,17 @@ async def start_server(
 ) -> web.AppRunner:
     """Serve ``app`` on ``HOST:PORT`` (port 0 picks a free one); return the runner to stop it.
 
-    With ``web_config`` every route needs one of its users (basic auth) and TLS is served when
-    it has ``tls_server_config``.
+    Connections beyond ``max_connections`` are closed at once, a connection that has not sent a
+    whole first request within ``header_timeout`` is closed, and one idle between requests for
+    ``keepalive_timeout`` too (the :class:`ServerLimits` given to :func:`make_app`). With
+    ``web_config`` every route needs one of its users (basic auth) and TLS is served when it has
+    ``tls_server_config``.
     """
+    guard = app.get(_GUARD) or ConnectionGuard(ServerLimits())
     host, _, port = listen.rpartition(":")
     if web_config is not None:
         app.middlewares.insert(0, web_config.middleware())
-    runner = web.AppRunner(app, access_log=None)
+    runner = BoundedRunner(app, guard, access_log=None)
     await runner.setup()
     tls = None if web_config is None else web_config.ssl_context
     site = web.TCPSite(runner, host.strip("[]"), int(port), ssl_context=tls)

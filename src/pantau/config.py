@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 from pantau.errors import ConfigError
-from pantau.inventory import SITE_KINDS, Inventory, Site, load_inventory
+from pantau.inventory import SITE_ID_PATTERN, SITE_KINDS, Inventory, Site, load_inventory
 from pantau.urls import has_userinfo, redact_text, redact_url
 
 
@@ -46,6 +46,7 @@ def _env_name(value: str | None) -> str | None:
 
 
 HostPort = Annotated[str, AfterValidator(_host_port)]
+SiteId = Annotated[str, Field(pattern=SITE_ID_PATTERN)]
 EnvName = Annotated[str | None, AfterValidator(_env_name)]
 
 
@@ -88,6 +89,14 @@ class IcmpSettings(ProbeKindSettings):
         0.0, ge=0, description="seconds at least between two echoes to the same target"
     )
     payload_size: int = Field(56, ge=8, le=1472)
+    rtt_histogram: Literal["listed", "all"] = Field(
+        "listed",
+        description="which sites export every bucket of pantau_icmp_rtt_seconds: 'all', or "
+        "'listed' (those in rtt_histogram_sites or rtt_histogram_districts); the others "
+        "export only the +Inf bucket, _sum and _count (3 series, not 16)",
+    )
+    rtt_histogram_sites: tuple[SiteId, ...] = ()
+    rtt_histogram_districts: tuple[str, ...] = ()
 
 
 class TcpSettings(ProbeKindSettings):
@@ -133,6 +142,12 @@ class AgentConfig(_Model):
     max_concurrency: int = Field(512, ge=1, le=65536)
     event_retention_days: float = Field(90.0, gt=0)
     event_retention_max: int = Field(1_000_000, ge=1000)
+    event_pending_max: int = Field(
+        100_000,
+        ge=10,
+        le=10_000_000,
+        description="events held in memory while the event log cannot be written",
+    )
     traceroute: bool = Field(True, description="trace a site's path when it goes down")
     icmp: IcmpSettings = IcmpSettings()
     tcp: TcpSettings = TcpSettings()
@@ -487,10 +502,18 @@ def check_config(path: str | os.PathLike[str]) -> tuple[Config | None, list[str]
     from pantau.secretcheck import secret_problems  # it imports this module
 
     inventory = config.load_sites()
+    known = {site.id for site in inventory.sites}
+    unknown = [
+        f"{path}: agent.icmp.rtt_histogram_sites: no site {site_id!r} in the inventory; "
+        "remove it or fix its spelling"
+        for site_id in config.agent.icmp.rtt_histogram_sites
+        if site_id not in known
+    ]
     return config, [
         *secret_problems(config, os.environ),
         *inventory.problems,
         *maintenance_problems(config, inventory.sites),
+        *unknown,
     ]
 
 

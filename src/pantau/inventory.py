@@ -22,6 +22,8 @@ from pantau.urls import redact_text
 
 SiteKind = Literal["office", "bts", "hotspot", "vsat", "router", "web"]
 SITE_KINDS: tuple[str, ...] = ("office", "bts", "hotspot", "vsat", "router", "web")
+#: What a site id looks like (also the label value in metrics: no escaping needed).
+SITE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 COLUMNS: tuple[str, ...] = (
     "id",
     "name",
@@ -74,7 +76,7 @@ class Site:
     14 MiB of an agent's memory at 10,000 sites. Validate rows with :data:`SITE_ADAPTER`.
     """
 
-    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+    id: Annotated[str, Field(pattern=SITE_ID_PATTERN)]
     name: Annotated[str, Field(min_length=1)]
     kind: SiteKind
     lat: Annotated[float, Field(ge=-90, le=90)]
