@@ -28,6 +28,9 @@ from pantau.agent.runtime.exposition import TextFamily, label_value, number
 from pantau.agent.runtime.state import SiteState
 from pantau.inventory import Site
 
+#: Why a probe kind the inventory uses has no prober (``pantau_agent_probe_kind_enabled{reason}``).
+PROBE_KIND_REASONS = ("ok", "credentials", "permission", "setup", "module")
+
 #: Buckets of the scheduling lag histogram: a healthy agent starts rounds within milliseconds.
 LAG_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, float("inf"))
 
@@ -55,6 +58,8 @@ class AgentStats:
         default_factory=collections.Counter
     )
     round_duration: dict[str, float] = dataclasses.field(default_factory=dict)
+    #: Probe kind -> one of PROBE_KIND_REASONS: "ok" while its prober runs, else why not.
+    probe_kinds: dict[str, str] = dataclasses.field(default_factory=dict)
     lag: Histogram = dataclasses.field(default_factory=_lag_histogram)
 
     def forget_site(self, site: str) -> None:
@@ -231,6 +236,14 @@ class AgentCollector(Collector):
             duration.add_metric([kind], seconds)
         yield duration
         yield from stats.lag.collect()
+        enabled = _gauge(
+            "pantau_agent_probe_kind_enabled",
+            "1 while the probe kind runs, 0 while it is disabled (reason says why)",
+            ["kind", "reason"],
+        )
+        for kind, reason in sorted(stats.probe_kinds.items()):
+            enabled.add_metric([kind, reason], 1.0 if reason == "ok" else 0.0)
+        yield enabled
         yield _counter(
             "pantau_agent_probe_errors_total",
             "Bugs and setup errors inside probes (not network failures)",
