@@ -79,7 +79,6 @@ def test_every_alert_is_tested_firing_and_quiet(alert: str) -> None:
         ("PantauAgentIsolated", ("blip",)),
         ("PantauCollectorDown", ("restart",)),
         ("PantauCollectorStoreDown", ("blip",)),
-        ("PantauDistrictBlankspot", ("short dip", "isolated", "down parent")),
     ],
 )
 def test_quiet_cases_cover_flap_isolation_and_parent(
