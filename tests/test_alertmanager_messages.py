@@ -146,7 +146,7 @@ def test_upstream_down_message_by_email_and_telegram_then_resolved(
     end = start + dt.timedelta(minutes=65)
     with run_server("alertmanager", alertmanager_argv(config, tmp_path / "am"), tmp_path) as am:
         http_json(f"{am.url}/api/v2/alerts", [_upstream_alert(start)])
-        [mail] = wait_until(smtp.received, 30, "the firing e-mail")
+        wait_until(smtp.received, 30, "the firing e-mail")
         wait_until(lambda: telegram.messages(PIKET_CHAT), 30, "the firing Telegram message")
         wait_until(lambda: telegram.messages(TENGAH_CHAT), 30, "the district's Telegram message")
 
@@ -161,7 +161,9 @@ def test_upstream_down_message_by_email_and_telegram_then_resolved(
     firing, resolved = smtp.received()
     assert firing.rcpt == ("piket-jaringan@pemkot.example",)
     assert (firing.login, firing.password) == (SMTP_USER, SMTP_PASSWORD)
-    assert firing.subject == "[GANGGUAN] Router Inti <Balikpapan> & DC mati: 5 kantor tanpa internet"
+    assert firing.subject == (
+        "[GANGGUAN] Router Inti <Balikpapan> & DC mati: 5 kantor tanpa internet"
+    )
     text = firing.part("plain")
     for line in (
         "Situs: Router Inti <Balikpapan> & DC (router)",
