@@ -181,8 +181,8 @@ def test_upstream_down_message_by_email_and_telegram_then_resolved(
     assert "Router Inti &lt;Balikpapan&gt; &amp; DC" in html  # escaped in the HTML part
     assert "<b>5 kantor</b>" in html
     assert resolved.subject.startswith("[PULIH] Router Inti")
-    assert (
-        f"Pulih: {start:%d-%m-%Y} 11:05 WITA, durasi total 1 jam 5 menit" in resolved.part("plain")
+    assert f"Pulih: {start:%d-%m-%Y} 11:05 WITA, durasi total 1 jam 5 menit" in resolved.part(
+        "plain"
     )
 
     # Telegram: HTML the Bot API accepts, the same facts, escaped; resolved gives the duration.
@@ -192,8 +192,9 @@ def test_upstream_down_message_by_email_and_telegram_then_resolved(
     assert "🔴 Router Inti <Balikpapan> & DC mati: 5 kantor tanpa internet" in shown
     assert "Terdampak: 5 kantor" in shown and "Penyebab: putus" in shown
     assert f"Sejak: {start:%d-%m-%Y} 10:00 WITA (sudah 1 jam 4 menit)" in shown
-    assert '<a href="http://grafana.test/d/pantau-site/pantau-site?var-site=core-bpp">' in (
-        tg_firing["text"]
+    assert (
+        '<a href="http://grafana.test/d/pantau-site/pantau-site?var-site=core-bpp">'
+        in (tg_firing["text"])
     )
     _, shown = telegram_html_errors(tg_resolved["text"])
     assert "✅" in shown and "durasi total 1 jam 5 menit" in shown
