@@ -117,7 +117,7 @@ def _upstream_alert(start: dt.datetime, end: dt.datetime | None = None, name: st
             "summary": f"{name or 'Router Inti <Balikpapan> & DC'} mati: 5 kantor tanpa internet",
             "description": "Perangkat putus.",
             "affected_offices": "5",
-            "active_for": "1h 4m 0s",
+            "down_for": "1h 4m 0s",
             "last_hop": "10.20.0.1",
             "dashboard": "http://grafana.test/d/pantau-site/pantau-site?var-site=core-bpp",
             "outage": "http://collector.test:9470/api/v1/outages?site=core-bpp&open=true",
