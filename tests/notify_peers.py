@@ -32,6 +32,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from promstack import free_port
 
+from pantau.lab.runner import wait_until  # noqa: F401  (re-exported for the notification tests)
+
 
 @dataclass(frozen=True)
 class Mail:
@@ -251,18 +253,6 @@ class TelegramStandIn:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-def wait_until(check: Callable[[], object], timeout: float, what: str) -> object:
-    """Poll ``check`` every 0.2 s until it returns something truthy; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(0.2)
 
 
 def alertmanager_test_config(

@@ -86,7 +86,7 @@ class Inbox:
         found = wait_until(
             lambda: [m for m in self.mails(since) if match(m)],
             timeout,
-            f"e-mail to the on-call team; got {[m.subject for m in self.mails()]}",
+            what="the e-mail to the on-call team",
         )
         return found[0].at - since
 
@@ -96,7 +96,7 @@ class Inbox:
         wait_until(
             lambda: [t for t in self.chat(chat_id, since) if match(t)],
             timeout,
-            f"Telegram message to {chat_id}; got {self.chat(chat_id)}",
+            what=f"the Telegram message to chat {chat_id}",
         )
         return time.monotonic() - since
 
