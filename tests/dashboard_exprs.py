@@ -21,6 +21,7 @@ PROMETHEUS = DASHBOARDS / "prometheus"
 RULE_FILES = (
     PROMETHEUS / "rules" / "pantau-recording.yml",
     PROMETHEUS / "rules" / "pantau-alerts.yml",
+    PROMETHEUS / "rules" / "pantau-alerts-health.yml",
 )
 
 #: Grafana's built-in interval variables, replaced by values Prometheus accepts.

@@ -40,6 +40,8 @@ def fast_rules(out_dir: Path, for_seconds: int = 3) -> list[Path]:
             for rule in group["rules"]:
                 if "for" in rule:
                     rule["for"] = f"{for_seconds}s"
+                if "keep_firing_for" in rule:
+                    rule["keep_firing_for"] = f"{for_seconds}s"
                 # Event windows sized for production minutes are kept; the short runs fit in them.
         target = out_dir / path.name
         target.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))

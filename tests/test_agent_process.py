@@ -180,5 +180,8 @@ def test_a_probe_kind_that_cannot_start_is_counted_and_the_rest_runs(tmp_path, l
         _, metrics = agent.get("/metrics")
         assert agent.stop() == 0
     assert 'pantau_agent_probe_errors_total{kind="snmp"} 1.0' in metrics
+    # The alert PantauAgentProbeKindDisabled reads why: the SNMP credentials are missing.
+    assert 'pantau_agent_probe_kind_enabled{kind="snmp",reason="credentials"} 0.0' in metrics
+    assert 'pantau_agent_probe_kind_enabled{kind="tcp",reason="ok"} 1.0' in metrics
     assert "probe kind disabled kind=snmp" in agent.log_text()
     assert "PANTAU_TEST_UNSET_COMMUNITY" in agent.log_text()

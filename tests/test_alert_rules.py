@@ -41,7 +41,7 @@ def test_rules_pass_promtool_check() -> None:
 def test_prometheus_config_passes_promtool_check() -> None:
     proc = _promtool("check", "config", str(PROMETHEUS / "prometheus.yml"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "2 rule files found" in proc.stdout
+    assert f"{len(RULE_FILES)} rule files found" in proc.stdout
 
 
 def test_unit_tests_pass() -> None:
@@ -79,7 +79,6 @@ def test_every_alert_is_tested_firing_and_quiet(alert: str) -> None:
         ("PantauAgentIsolated", ("blip",)),
         ("PantauCollectorDown", ("restart",)),
         ("PantauCollectorStoreDown", ("blip",)),
-        ("PantauDistrictBlankspot", ("short dip", "isolated", "down parent")),
     ],
 )
 def test_quiet_cases_cover_flap_isolation_and_parent(

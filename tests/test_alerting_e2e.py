@@ -1,28 +1,46 @@
-"""End to end: an office's link is cut in a namespace lab, and the on-call webhook hears about it.
+"""End to end: links are cut in a namespace lab, and people hear about it by e-mail and Telegram.
 
-Chain under test, all real processes: pantau agent (root namespace, probing a lab host through a
+Chain under test, all real processes: pantau agent (root namespace, probing lab hosts through a
 veth) -> Prometheus (Debian, the shipped rules with ``for:`` cut to seconds) -> Alertmanager
-(Debian, the shipped alertmanager.yml with its webhooks pointed at a receiver this test runs on
-loopback) -> webhook. Cutting the office's uplink must deliver PantauOfficeWithoutInternet to the
-pager route within the expected time; restoring it must deliver the resolution. Before that, 30%
-loss on a hotspot's path must reach the district's channel as a loss alert without paging; after,
-the router dying must alert once for the router and not page for the office behind it.
+(Debian, the shipped alertmanager.yml and templates, secrets filled from files by
+``pantau alertmanager-config``) -> a real SMTP server on loopback (aiosmtpd) and the Telegram Bot
+API stand-in of ``notify_peers`` (Telegram's servers cannot run here). Only the waits and the
+addresses of the mail server and Telegram are changed for the test.
+
+* An office's link is cut: the on-call team is paged (e-mail and Telegram, in Indonesian); the
+  restore sends the resolution. Before that, 30% loss on a hotspot's path reaches the district's
+  Telegram chat without paging.
+* A core router with five offices behind it is cut off: exactly one e-mail and one Telegram
+  message to the on-call team, naming the router and "5 kantor", none per office; its recovery
+  sends one resolved message each, with the total duration.
 """
 
 from __future__ import annotations
 
-import json
-import threading
+import contextlib
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import yaml
 from dashboard_exprs import DASHBOARDS
 from livestack import fast_rules, have, pantau_process, prometheus, prometheus_config, wait_for
-from promstack import ALERTMANAGER_BIN, PROMETHEUS_BIN, alertmanager_argv, free_port, run_server
+from notify_peers import (
+    Mail,
+    SmtpSink,
+    TelegramStandIn,
+    alertmanager_test_config,
+    telegram_html_errors,
+    wait_until,
+)
+from promstack import (
+    ALERTMANAGER_BIN,
+    PROMETHEUS_BIN,
+    Server,
+    alertmanager_argv,
+    free_port,
+    run_server,
+)
 
 pytestmark = [
     pytest.mark.slow,
@@ -40,79 +58,74 @@ pytestmark = [
 #: group_wait (1 s) + delivery, with slack for a loaded 2-core machine.
 PAGE_WITHIN = 30.0
 RESOLVE_WITHIN = 30.0
+#: Chats of the shipped config: the on-call group and the Balikpapan Tengah team (64.71.04).
+PIKET_CHAT, TENGAH_CHAT = -1001000000001, -1001000006404
+PIKET_MAIL = "piket-jaringan@pemkot.example"
+TOKEN = "987654321:AAE2e-test-token"
+SMTP_USER, SMTP_PASSWORD = "pantau@pemkot.example", "sandi-e2e"
 
 
-class Webhook:
-    """A webhook receiver on loopback that records (time, path, payload) of every POST."""
+class Inbox:
+    """The SMTP sink and the Telegram stand-in, and what reached the on-call team."""
 
-    def __init__(self) -> None:
-        self.received: list[tuple[float, str, dict]] = []
-        self._lock = threading.Lock()
-        outer = self
+    def __init__(self, smtp: SmtpSink, telegram: TelegramStandIn) -> None:
+        self.smtp, self.telegram = smtp, telegram
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                with outer._lock:
-                    outer.received.append((time.monotonic(), self.path, json.loads(body)))
-                self.send_response(200)
-                self.end_headers()
+    def mails(self, since: float = 0.0) -> list[Mail]:
+        return [m for m in self.smtp.received() if m.at >= since and PIKET_MAIL in m.rcpt]
 
-            def log_message(self, *args: object) -> None:  # keep pytest output clean
-                return
+    def chat(self, chat_id: int, since: float = 0.0) -> list[str]:
+        """Texts as Telegram shows them (entities parsed) sent to ``chat_id`` since ``since``."""
+        return [
+            telegram_html_errors(r.params["text"])[1]
+            for r in self.telegram.messages(chat_id)
+            if r.at >= since
+        ]
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+    def wait_mail(self, match: Callable[[Mail], bool], since: float, timeout: float) -> float:
+        found = wait_until(
+            lambda: [m for m in self.mails(since) if match(m)],
+            timeout,
+            what="the e-mail to the on-call team",
+        )
+        return found[0].at - since
 
-    def wait(self, match: Callable[[str, dict], bool], since: float, timeout: float) -> float:
-        """Seconds from ``since`` to the first POST after it that ``match``es."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                for at, path, payload in self.received:
-                    if at >= since and match(path, payload):
-                        return at - since
-            time.sleep(0.1)
-        with self._lock:
-            seen = [
-                (p, d["status"], [a["labels"]["alertname"] for a in d["alerts"]])
-                for _, p, d in self.received
-            ]
-        raise AssertionError(f"no matching notification in {timeout} s; received {seen}")
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def wait_chat(
+        self, chat_id: int, match: Callable[[str], bool], since: float, timeout: float
+    ) -> float:
+        wait_until(
+            lambda: [t for t in self.chat(chat_id, since) if match(t)],
+            timeout,
+            what=f"the Telegram message to chat {chat_id}",
+        )
+        return time.monotonic() - since
 
 
 @pytest.fixture
-def webhook() -> Iterator[Webhook]:
-    hook = Webhook()
+def inbox() -> Iterator[Inbox]:
+    smtp = SmtpSink(SMTP_USER, SMTP_PASSWORD)
+    smtp.start()
+    telegram = TelegramStandIn(TOKEN)
     try:
-        yield hook
+        yield Inbox(smtp, telegram)
     finally:
-        hook.close()
+        telegram.close()
+        smtp.stop()
 
 
-def _alertmanager_config(tmp: Path, webhook_port: int) -> Path:
-    """The shipped example, its webhooks pointed at the test receiver and its waits shortened."""
-    data = yaml.safe_load((DASHBOARDS / "alertmanager" / "alertmanager.yml").read_text())
-    for receiver in data["receivers"]:
-        for hook in receiver.get("webhook_configs", []):
-            hook["url"] = hook["url"].replace("127.0.0.1:9099", f"127.0.0.1:{webhook_port}")
-
-    def shorten(route: dict) -> None:
-        route.update({k: "1s" for k in ("group_wait", "group_interval") if k in route})
-        for child in route.get("routes", []):
-            shorten(child)
-
-    data["route"].update(group_wait="1s", group_interval="1s")
-    shorten(data["route"])
-    out = tmp / "alertmanager.yml"
-    out.write_text(yaml.safe_dump(data, sort_keys=False))
-    return out
+def _alertmanager_config(tmp: Path, inbox: Inbox) -> Path:
+    secrets = tmp / "secrets"
+    secrets.mkdir(mode=0o700)
+    (secrets / "smtp-password").write_text(SMTP_PASSWORD)
+    (secrets / "telegram-bot-token").write_text(TOKEN + "\n")
+    return alertmanager_test_config(
+        DASHBOARDS / "alertmanager" / "alertmanager.yml",
+        tmp,
+        inbox.smtp,
+        secrets / "smtp-password",
+        inbox.telegram,
+        secrets / "telegram-bot-token",
+    )
 
 
 AGENT = """
@@ -129,171 +142,186 @@ traceroute = false
 interval = 1
 timeout = 0.5
 count = 3
+"""
 
+SITE = """
 [[sites]]
-id = "core-lab"
-name = "Router inti lab"
-kind = "router"
+id = "{id}"
+name = "{name}"
+kind = "{kind}"
 lat = -1.2379
 lon = 116.8529
-address = "{core}"
+address = "{address}"
 probes = ["icmp"]
-district = "64.71.04.1001"
-
-[[sites]]
-id = "kantor-lab"
-name = "Kantor Lurah Lab"
-kind = "office"
-lat = -1.2765
-lon = 116.8280
-address = "{office}"
-probes = ["icmp"]
-parent = "core-lab"
-district = "64.71.04.1002"
-
-[[sites]]
-id = "hotspot-lab"
-name = "Wi-Fi Taman Lab"
-kind = "hotspot"
-lat = -1.2700
-lon = 116.8300
-address = "{hotspot}"
-probes = ["icmp"]
-parent = "core-lab"
-district = "64.71.04.1003"
+district = "{district}"
+{parent}
 """
 
 
-def _office_alert(status: str) -> Callable[[str, dict], bool]:
-    def match(path: str, payload: dict) -> bool:
-        return (
-            path == "/pantau/pager"
-            and payload["status"] == status
-            and any(
-                a["labels"]["alertname"] == "PantauOfficeWithoutInternet"
-                and a["labels"]["site"] == "kantor-lab"
-                and a["status"] == status
-                for a in payload["alerts"]
-            )
-        )
-
-    return match
+def _config(tmp: Path, agent_port: int, sites: list[dict[str, str]]) -> Path:
+    text = AGENT.format(agent_port=agent_port, tmp=tmp)
+    for site in sites:
+        parent = f'parent = "{site["parent"]}"' if site.get("parent") else ""
+        text += SITE.format(**{**site, "parent": parent})
+    path = tmp / "pantau.toml"
+    path.write_text(text)
+    return path
 
 
-def test_office_cut_pages_and_restore_resolves(
-    lab_factory: Callable[..., object], webhook: Webhook, tmp_path: Path
-) -> None:
-    lab = lab_factory(tree={"core": None, "office1": "core", "hotspot1": "core"})
-    core = lab.attach_root("core")
-    office = lab.address("office1")
-    agent_port = free_port()
-    config = tmp_path / "pantau.toml"
-    config.write_text(
-        AGENT.format(
-            agent_port=agent_port,
-            tmp=tmp_path,
-            core=core,
-            office=office,
-            hotspot=lab.address("hotspot1"),
-        )
-    )
-    am_config = _alertmanager_config(tmp_path, webhook.port)
-
+@contextlib.contextmanager
+def _stack(tmp: Path, inbox: Inbox, config: Path, agent_port: int) -> Iterator[Server]:
+    """Alertmanager, the agent and Prometheus running; yields Prometheus."""
+    am_config = _alertmanager_config(tmp, inbox)
     with (
-        run_server("alertmanager", alertmanager_argv(am_config, tmp_path / "am"), tmp_path) as am,
-        pantau_process("agent", config, tmp_path, f"http://127.0.0.1:{agent_port}"),
+        run_server("alertmanager", alertmanager_argv(am_config, tmp / "am"), tmp) as am,
+        pantau_process("agent", config, tmp, f"http://127.0.0.1:{agent_port}"),
     ):
         prom_config = prometheus_config(
-            tmp_path / "prometheus.yml",
-            fast_rules(tmp_path),
+            tmp / "prometheus.yml",
+            fast_rules(tmp),
             agents=[f"127.0.0.1:{agent_port}"],
             collectors=[],
             alertmanager=f"127.0.0.1:{am.port}",
         )
-        with prometheus(tmp_path, prom_config) as prom:
-            assert wait_for(prom, 'site:pantau_site_up:max_connected{site="kantor-lab"} == 1', 30)
-            assert wait_for(prom, 'site:pantau_site_up:max_connected{site="core-lab"} == 1', 30)
-            assert wait_for(prom, 'site:pantau_site_up:max_connected{site="hotspot-lab"} == 1', 30)
+        with prometheus(tmp, prom_config) as prom:
+            yield prom
+    log = (tmp / "alertmanager.log").read_text()
+    assert TOKEN not in log and SMTP_PASSWORD not in log
 
-            # 30% loss on the hotspot's path: the loss alert reaches the district's channel, and
-            # the hotspot stays up (3 echoes a round, down only after 2 rounds all lost). The
-            # impairment stays on: clearing it is not needed and re-plumbs the link.
-            lossy_at = time.monotonic()
-            lab.netem("hotspot1", loss=0.3)
-            loss_after = webhook.wait(
-                _district_alert("PantauHighPacketLoss"), lossy_at, PAGE_WITHIN
-            )
-            assert not [p for _, p, _ in webhook.received if p == "/pantau/pager"]
 
-            cut_at = time.monotonic()
-            lab.cut("office1")
-            paged_after = webhook.wait(_office_alert("firing"), cut_at, PAGE_WITHIN)
+def test_office_cut_pages_and_restore_resolves(
+    lab_factory: Callable[..., object], inbox: Inbox, tmp_path: Path
+) -> None:
+    lab = lab_factory(tree={"core": None, "office1": "core", "hotspot1": "core"})
+    agent_port = free_port()
+    config = _config(
+        tmp_path,
+        agent_port,
+        [
+            dict(id="core-lab", name="Router inti lab", kind="router",
+                 address=lab.attach_root("core"), district="64.71.04.1001"),
+            dict(id="kantor-lab", name="Kantor Lurah Lab", kind="office",
+                 address=lab.address("office1"), district="64.71.04.1002", parent="core-lab"),
+            dict(id="hotspot-lab", name="Wi-Fi Taman Lab", kind="hotspot",
+                 address=lab.address("hotspot1"), district="64.71.04.1003", parent="core-lab"),
+        ],
+    )  # fmt: skip
+    with _stack(tmp_path, inbox, config, agent_port) as prom:
+        for site in ("kantor-lab", "core-lab", "hotspot-lab"):
+            assert wait_for(prom, f'site:pantau_site_up:max_connected{{site="{site}"}} == 1', 30)
 
-            # The page names the office, its district and a link to its dashboard.
-            [(_, _, payload)] = [r for r in webhook.received if _office_alert("firing")(*r[1:])][:1]
-            [alert] = [a for a in payload["alerts"] if a["labels"]["site"] == "kantor-lab"]
-            assert alert["labels"]["district"] == "64.71.04.1002"
-            assert alert["labels"]["severity"] == "critical"
-            assert alert["annotations"]["dashboard"] == (
-                "http://grafana.test/d/pantau-site/pantau-site?var-site=kantor-lab"
-            )
-            assert "tanpa internet" in alert["annotations"]["summary"]
-            # The router is still up: nothing else paged.
-            pages = {
-                a["labels"]["alertname"]
-                for _, p, d in webhook.received
-                if p == "/pantau/pager"
-                for a in d["alerts"]
-            }
-            assert pages == {"PantauOfficeWithoutInternet"}
+        # 30% loss on the hotspot's path: the loss warning reaches the district's Telegram chat,
+        # and nobody is paged (3 echoes a round, down only after 2 rounds all lost). The
+        # impairment stays on: clearing it is not needed and re-plumbs the link.
+        lossy_at = time.monotonic()
+        lab.netem("hotspot1", loss=0.3)
+        loss_after = inbox.wait_chat(
+            TENGAH_CHAT, lambda t: "Packet loss tinggi ke Wi-Fi Taman Lab" in t, lossy_at, 60
+        )
+        assert not inbox.mails() and not inbox.chat(PIKET_CHAT)
 
-            restored_at = time.monotonic()
-            lab.restore("office1")
-            resolved_after = webhook.wait(_office_alert("resolved"), restored_at, RESOLVE_WITHIN)
+        cut_at = time.monotonic()
+        lab.cut("office1")
+        paged_after = inbox.wait_mail(
+            lambda m: m.subject == "[GANGGUAN] Kantor Kantor Lurah Lab tanpa internet",
+            cut_at,
+            PAGE_WITHIN,
+        )
+        inbox.wait_chat(PIKET_CHAT, lambda t: "Kantor Lurah Lab tanpa internet" in t, cut_at, 10)
+        # The page names the office, its kind and district, the cause, and links its dashboard.
+        [page] = inbox.mails(cut_at)
+        text = page.part("plain")
+        for line in (
+            "Situs: Kantor Lurah Lab (kantor)",
+            "Wilayah: 64.71.04.1002",
+            "Penyebab: putus",
+            "Dasbor situs: http://grafana.test/d/pantau-site/pantau-site?var-site=kantor-lab",
+            "/api/v1/outages?site=kantor-lab&open=true",
+        ):
+            assert line in text, (line, text)
+        assert " WITA (sudah " in text  # local time from prometheus.yml's `timezone`
+        # The router is still up: nothing else paged.
+        assert [m.subject for m in inbox.mails()] == [page.subject]
 
-            # The router dies: the office behind it is unreachable. The router's alert reaches
-            # its district's channel; the office does not page.
-            killed_at = time.monotonic()
-            lab.kill("core")
-            router_after = webhook.wait(_site_down("core-lab"), killed_at, PAGE_WITHIN)
-            assert wait_for(prom, 'ALERTS{alertname="PantauSiteUnreachable",site="kantor-lab"}', 10)
-            time.sleep(5)  # longer than `for:` plus group_wait: a page would have come by now
-            with pytest.raises(AssertionError, match="no matching notification"):
-                webhook.wait(_office_alert("firing"), killed_at, 0.1)
-            behind = {
-                a["labels"]["site"]
-                for at, _, d in webhook.received
-                if at >= killed_at
-                for a in d["alerts"]
-                if a["status"] == "firing" and a["labels"]["alertname"] == "PantauSiteDown"
-            }
-            assert behind == {"core-lab"}  # the sites behind it are unreachable, not down
+        restored_at = time.monotonic()
+        lab.restore("office1")
+        resolved_after = inbox.wait_mail(
+            lambda m: m.subject.startswith("[PULIH] Kantor Kantor Lurah Lab"),
+            restored_at,
+            RESOLVE_WITHIN,
+        )
+        [resolved] = inbox.mails(restored_at)
+        assert "durasi total " in resolved.part("plain")
     print(
-        f"loss alert {loss_after:.1f} s after 30% loss began; "
-        f"paged {paged_after:.1f} s after the cut; resolved {resolved_after:.1f} s after "
-        f"restore; router alert {router_after:.1f} s after the router died, office silent"
+        f"loss warning {loss_after:.1f} s after 30% loss began; paged {paged_after:.1f} s after "
+        f"the cut; resolved {resolved_after:.1f} s after restore"
     )
 
 
-def _district_alert(alertname: str) -> Callable[[str, dict], bool]:
-    def match(path: str, payload: dict) -> bool:
-        return path == "/pantau/kecamatan/64.71.04" and any(
-            a["labels"]["alertname"] == alertname
-            and a["labels"]["site"] == "hotspot-lab"
-            and a["status"] == "firing"
-            for a in payload["alerts"]
+OFFICES = ["Gunung Sari Ilir", "Klandasan Ulu", "Karang Rejo", "Sumber Rejo", "Mekar Sari"]
+
+
+def test_core_router_cut_pages_once_naming_it_and_5_kantor(
+    lab_factory: Callable[..., object], inbox: Inbox, tmp_path: Path
+) -> None:
+    lab = lab_factory(tree={"core": None, **{f"office{i}": "core" for i in range(1, 6)}})
+    agent_port = free_port()
+    sites = [
+        dict(id="core-bpp", name="Router Inti Balikpapan", kind="router",
+             address=lab.attach_root("core"), district="64.71.04"),
+    ] + [
+        dict(id=f"kantor-{i}", name=f"Kantor Lurah {name}", kind="office",
+             address=lab.address(f"office{i}"), district=f"64.71.04.100{i}", parent="core-bpp")
+        for i, name in enumerate(OFFICES, start=1)
+    ]  # fmt: skip
+    config = _config(tmp_path, agent_port, sites)
+    with _stack(tmp_path, inbox, config, agent_port) as prom:
+        assert wait_for(prom, "count(site:pantau_site_up:max_connected == 1) == 6", 30)
+
+        cut_at = time.monotonic()
+        lab.cut("core", lab.ROOT)  # the router's uplink: it and all five offices drop off
+        paged_after = inbox.wait_mail(
+            lambda m: "Router Inti Balikpapan" in m.subject, cut_at, PAGE_WITHIN
         )
-
-    return match
-
-
-def _site_down(site: str) -> Callable[[str, dict], bool]:
-    def match(path: str, payload: dict) -> bool:
-        return path == "/pantau/kecamatan/64.71.04" and any(
-            a["labels"]["alertname"] == "PantauSiteDown"
-            and a["labels"]["site"] == site
-            and a["status"] == "firing"
-            for a in payload["alerts"]
+        inbox.wait_chat(PIKET_CHAT, lambda t: "Router Inti Balikpapan" in t, cut_at, 10)
+        assert wait_for(
+            prom, 'count(ALERTS{alertname="PantauSiteUnreachable",alertstate="firing"}) == 5', 10
         )
+        time.sleep(6)  # longer than `for:` plus group_wait: a page per office would be here by now
 
-    return match
+        [mail] = inbox.mails(cut_at)
+        assert mail.subject == "[GANGGUAN] Router Inti Balikpapan mati: 5 kantor tanpa internet"
+        text = mail.part("plain")
+        for line in (
+            "Situs: Router Inti Balikpapan (router)",
+            "Penyebab: putus",
+            "Terdampak: 5 kantor di belakangnya",
+            "karena perangkat induk Router Inti Balikpapan mati: 5 kantor (5 situs)",
+        ):
+            assert line in text, (line, text)
+        assert not any(office in text for office in OFFICES)  # one message, not one per office
+        [telegram] = inbox.chat(PIKET_CHAT, cut_at)
+        assert "Router Inti Balikpapan mati: 5 kantor tanpa internet" in telegram
+        assert "Terdampak: 5 kantor" in telegram
+
+        restored_at = time.monotonic()
+        lab.restore("core", lab.ROOT)
+        resolved_after = inbox.wait_mail(
+            lambda m: m.subject.startswith("[PULIH] Router Inti Balikpapan"),
+            restored_at,
+            RESOLVE_WITHIN,
+        )
+        inbox.wait_chat(PIKET_CHAT, lambda t: t.startswith("✅"), restored_at, 10)
+        time.sleep(3)  # a second resolved message (or a late office page) would be here by now
+
+    firing = [m for m in inbox.mails() if m.subject.startswith("[GANGGUAN]")]
+    resolved = [m for m in inbox.mails() if m.subject.startswith("[PULIH]")]
+    assert [m.subject for m in firing] == [mail.subject]
+    assert len(resolved) == 1 and "durasi total " in resolved[0].part("plain")
+    chats = inbox.chat(PIKET_CHAT)
+    assert len(chats) == 2 and chats[1].startswith("✅") and "durasi total " in chats[1]
+    assert not inbox.telegram.refused()
+    print(
+        f"one page {paged_after:.1f} s after the core router was cut off; "
+        f"resolved {resolved_after:.1f} s after restore"
+    )

@@ -31,6 +31,8 @@ from pantau.inventory import Site
 
 #: Reasons of ``pantau_agent_events_dropped_total`` (see pantau.agent.runtime.recorder).
 DROP_REASONS = ("probe_detail", "coalesced", "overflow", "stop")
+#: Why a probe kind the inventory uses has no prober (``pantau_agent_probe_kind_enabled{reason}``).
+PROBE_KIND_REASONS = ("ok", "credentials", "permission", "setup", "module")
 
 #: Buckets of the scheduling lag histogram: a healthy agent starts rounds within milliseconds.
 LAG_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, float("inf"))
@@ -65,6 +67,8 @@ class AgentStats:
         default_factory=collections.Counter
     )
     eventlog_up: bool | None = None  # None until the event log is open
+    #: Probe kind -> one of PROBE_KIND_REASONS: "ok" while its prober runs, else why not.
+    probe_kinds: dict[str, str] = dataclasses.field(default_factory=dict)
     lag: Histogram = dataclasses.field(default_factory=_lag_histogram)
 
     def forget_site(self, site: str) -> None:
@@ -259,6 +263,14 @@ class AgentCollector(Collector):
             duration.add_metric([kind], seconds)
         yield duration
         yield from stats.lag.collect()
+        enabled = _gauge(
+            "pantau_agent_probe_kind_enabled",
+            "1 while the probe kind runs, 0 while it is disabled (reason says why)",
+            ["kind", "reason"],
+        )
+        for kind, reason in sorted(stats.probe_kinds.items()):
+            enabled.add_metric([kind, reason], 1.0 if reason == "ok" else 0.0)
+        yield enabled
         yield _counter(
             "pantau_agent_probe_errors_total",
             "Bugs and setup errors inside probes (not network failures)",

@@ -14,7 +14,7 @@ from typing import Any
 
 from pantau.agent.probes import PROBES, ProbeContext, Prober
 from pantau.agent.runtime.metrics import AgentStats
-from pantau.errors import ProbeSetupError
+from pantau.errors import CredentialsMissing, PermissionDenied, ProbeSetupError
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,8 @@ class ProberSet:
     Parameters
     ----------
     stats
-        ``probe_errors`` counts kinds whose prober could not be built.
+        ``probe_errors`` counts kinds whose prober could not be built; ``probe_kinds`` says
+        which kinds run and why the others do not.
     clock
         Passed to every prober's :class:`ProbeContext`.
     """
@@ -59,6 +60,8 @@ class ProberSet:
             self._limiter, self._limit = asyncio.Semaphore(limit), limit
         for kind in set(self._probers) - set(kinds):
             await self._swap(kind, None, None)
+        for kind in set(self._stats.probe_kinds) - set(kinds):
+            del self._stats.probe_kinds[kind]
         ready = {}
         for kind, settings in kinds.items():
             key = (settings, limit, config.snmp)
@@ -73,9 +76,11 @@ class ProberSet:
             prober = PROBES[kind].make_prober(settings, context)
         except (ProbeSetupError, ImportError) as exc:
             self._stats.probe_errors[kind] += 1
+            self._stats.probe_kinds[kind] = _reason(exc)
             log.error("probe kind disabled kind=%s error=%s", kind, exc)
             await self._swap(kind, None, None)
             return False
+        self._stats.probe_kinds[kind] = "ok"
         await self._swap(kind, prober, key)
         return True
 
@@ -92,3 +97,14 @@ class ProberSet:
         """Close every prober."""
         for kind in list(self._probers):
             await self._swap(kind, None, None)
+
+
+def _reason(exc: BaseException) -> str:
+    """The ``reason`` label of a disabled kind (one of ``PROBE_KIND_REASONS``)."""
+    if isinstance(exc, CredentialsMissing):
+        return "credentials"
+    if isinstance(exc, PermissionDenied):
+        return "permission"
+    if isinstance(exc, ImportError):
+        return "module"
+    return "setup"

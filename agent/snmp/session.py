@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from pantau.agent.snmp import ber as snmp_ber
 from pantau.agent.snmp.ber import GET, GET_BULK, Oid
-from pantau.errors import ProbeSetupError
+from pantau.errors import CredentialsMissing
 
 VarBinds = list[tuple[Oid, object]]
 
@@ -45,16 +45,16 @@ def secret(env: str | None, literal: str | None, where: str) -> str:
 
     Raises
     ------
-    ProbeSetupError
+    CredentialsMissing
         When the environment variable is not set, naming the variable and the profile key.
     """
     if env:
         value = os.environ.get(env)
         if not value:
-            raise ProbeSetupError(f"{where}: environment variable {env} is not set; export it")
+            raise CredentialsMissing(f"{where}: environment variable {env} is not set; export it")
         return value
     if literal is None:
-        raise ProbeSetupError(f"{where}: no secret configured")
+        raise CredentialsMissing(f"{where}: no secret configured")
     return literal
 
 

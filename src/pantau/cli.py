@@ -24,6 +24,7 @@ SUBCOMMAND_MODULES = (
     "pantau.collector.cli",
     "pantau.geo.cli",
     "pantau.lab.cli",
+    "pantau.alertmanager",
 )
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2

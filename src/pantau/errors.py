@@ -5,7 +5,8 @@
     PantauError
     ├── ConfigError          bad config file, inventory or districts layer (names file, key, fix)
     ├── ProbeSetupError      a probe cannot even start (socket, engine)
-    │   └── PermissionDenied no privilege for what the probe needs (says what to run)
+    │   ├── PermissionDenied no privilege for what the probe needs (says what to run)
+    │   └── CredentialsMissing a secret the probe needs is not set (names the variable)
     ├── StoreError           the event log or the outage store cannot be read or written
     └── MissingExtra         an optional extra (geo, postgres) is not installed (says how)
 
@@ -40,6 +41,10 @@ class ProbeSetupError(PantauError):
 
 class PermissionDenied(ProbeSetupError):
     """The process lacks a privilege a probe needs; the message says what to run."""
+
+
+class CredentialsMissing(ProbeSetupError):
+    """A secret a probe needs (an SNMP community or key) is not configured or not set."""
 
 
 class StoreError(PantauError):
