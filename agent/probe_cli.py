@@ -161,32 +161,35 @@ def _read_targets(args: argparse.Namespace) -> list[str]:
 _RTT_STATS = ("min", "avg", "max", "stddev")
 
 
-def _icmp_tail(ip: str | None, stats: Any) -> str:
-    """A JSON line after its ``target`` field, behind one character: ``1`` if the target answered,
-    else ``0``. Formatted by hand: json.dumps of 10,000 dicts cost as much CPU as the sweep's
-    reading of 30,000 replies. Strings go through json's own C escaper."""
+_NO_ADDRESS = "0 0 null null null null null dns"  # a name that did not resolve
+
+
+def _icmp_result(stats: Any) -> str:
+    """One target's result as a short line: sent, received, loss, RTT min/avg/max/stddev (ms)
+    and reason, space-separated, ``null`` for none. A sweep worker sends these up its pipe and
+    the parent keeps them until it prints: a fifth of the JSON line's memory."""
+    loss = "null" if stats.loss is None else repr(stats.loss)
+    rtt = stats.rtt_stats()
+    ms = " ".join(f"{rtt[k] * 1000.0:.4f}" for k in _RTT_STATS) if rtt else "null null null null"
+    return f"{stats.sent} {stats.received} {loss} {ms} {stats.reason}"
+
+
+def _icmp_json(target: str, ip: str | None, result: str) -> str:
+    """The JSON line of ``target`` from its :func:`_icmp_result`. Formatted by hand: json.dumps
+    of 10,000 dicts cost as much CPU as the sweep's reading of 30,000 replies. Strings go through
+    json's own C escaper."""
+    sent, received, loss, low, avg, high, dev, reason = result.split(" ")
     quoted_ip = "null" if ip is None else encode_basestring(ip)
-    if stats is None:
-        sent, received, loss, rtt, reason = 0, 0, "null", None, "dns"
-    else:
-        sent, received, reason = stats.sent, stats.received, stats.reason
-        loss = "null" if stats.loss is None else repr(stats.loss)
-        rtt = stats.rtt_stats()
-    ms = [f"{rtt[k] * 1000.0:.4f}" for k in _RTT_STATS] if rtt else ["null"] * 4
     return (
-        f'{"1" if received else "0"}"address": {quoted_ip}, "sent": {sent}, '
-        f'"received": {received}, "loss": {loss}, "rtt_min_ms": {ms[0]}, "rtt_avg_ms": {ms[1]}, '
-        f'"rtt_max_ms": {ms[2]}, "rtt_stddev_ms": {ms[3]}, "reason": "{reason}"}}'
+        f'{{"target": {encode_basestring(target)}, "address": {quoted_ip}, "sent": {sent}, '
+        f'"received": {received}, "loss": {loss}, "rtt_min_ms": {low}, "rtt_avg_ms": {avg}, '
+        f'"rtt_max_ms": {high}, "rtt_stddev_ms": {dev}, "reason": "{reason}"}}'
     )
 
 
 def _icmp_line(target: str, ip: str | None, stats: Any) -> str:
-    """One JSON line for ``target`` (see :func:`_icmp_tail`)."""
-    return _join(target, _icmp_tail(ip, stats))
-
-
-def _join(target: str, tail: str) -> str:
-    return f'{{"target": {encode_basestring(target)}, {tail[1:]}'
+    """One JSON line for ``target`` (``stats`` None: the name did not resolve)."""
+    return _icmp_json(target, ip, _NO_ADDRESS if stats is None else _icmp_result(stats))
 
 
 def _worker_count(asked: int | str, targets: int, rate: float) -> int:
@@ -249,18 +252,18 @@ def _icmp(args: argparse.Namespace) -> int:
         print(results, file=sys.stderr, end="")
         return EXIT_FAILURE
 
-    tails: dict[str, str] = {}
+    by_ip: dict[str, str] = {}
     for ips_slice, lines in zip(slices, results, strict=True):
-        tails.update(zip(ips_slice, lines, strict=True))
+        by_ip.update(zip(ips_slice, lines, strict=True))
     del results
     failed, batch = 0, []
     # Written in batches: the whole output joined at once (and encoded) was the largest single
     # allocation of a sweep, 2.5 MB per copy at 10,000 targets.
     for target in dict.fromkeys(targets):
         ip = names[target]
-        tail = tails[ip] if ip else _icmp_tail(None, None)
-        failed += tail[0] == "0"
-        batch.append(_join(target, tail))
+        result = by_ip[ip] if ip else _NO_ADDRESS
+        failed += result.split(" ", 2)[1] == "0"
+        batch.append(_icmp_json(target, ip, result))
         if len(batch) == _WRITE_BATCH:
             sys.stdout.write("\n".join(batch) + "\n")
             batch.clear()
@@ -269,8 +272,8 @@ def _icmp(args: argparse.Namespace) -> int:
     return EXIT_FAILURE if failed else EXIT_OK
 
 
-def _sweep_tails(pinger: Any, ips: list[str], args: argparse.Namespace, n: int) -> list[str]:
-    """Sweep ``ips`` (one worker's slice, at 1/``n`` of the rate); their lines' tails in order."""
+def _sweep(pinger: Any, ips: list[str], args: argparse.Namespace, n: int) -> list[str]:
+    """Sweep ``ips`` (one worker's slice, at 1/``n`` of the rate); their results in order."""
 
     try:
         stats = pinger.sweep_blocking(
@@ -282,7 +285,7 @@ def _sweep_tails(pinger: Any, ips: list[str], args: argparse.Namespace, n: int) 
         )
     finally:
         pinger.close()
-    return [_icmp_tail(ip, stats[ip]) for ip in ips]
+    return [_icmp_result(stats[ip]) for ip in ips]
 
 
 def _worker_bound(packets: int, n: int, args: argparse.Namespace) -> float:
@@ -312,7 +315,7 @@ def _run_workers(
 ) -> list[list[str]] | str:
     """Sweep every slice, the first in this process and each other one in a forked child.
 
-    Returns each slice's tails, or the error message (a line per failed worker).
+    Returns each slice's results, or the error message (a line per failed worker).
     """
     n = len(slices)
     workers: list[_Worker] = []
@@ -321,7 +324,7 @@ def _run_workers(
     try:
         for number in range(2, n + 1):
             workers.append(_fork(number, pingers, slices, args, workers))
-        own = _sweep_tails(pingers[0], slices[0], args, n)
+        own = _sweep(pingers[0], slices[0], args, n)
         _collect(workers, deadline)
     finally:
         pingers[0].close()
@@ -357,7 +360,7 @@ def _fork(
     if pid:
         os.close(w)
         return _Worker(number, pid, r, slices[number - 1])
-    # The child: sweep, send the tails up the pipe, and leave without running the parent's
+    # The child: sweep, send its results up the pipe, and leave without running the parent's
     # cleanup (atexit handlers, buffered stdout, a test runner's state).
     code, data = 1, b""
     try:
@@ -366,8 +369,8 @@ def _fork(
             os.close(worker.fd)
         pingers[0].close()  # our copies of the parent's sockets
         logging.disable(logging.INFO)  # the parent logged sockets and workers already
-        tails = _sweep_tails(pingers[number - 1], slices[number - 1], args, n)
-        data = (f"ok {len(tails)}\n" + "\n".join(tails)).encode()
+        results = _sweep(pingers[number - 1], slices[number - 1], args, n)
+        data = (f"ok {len(results)}\n" + "\n".join(results)).encode()
         code = 0
     except BaseException as exc:  # everything goes to the parent, then _exit
         text = " ".join(f"{type(exc).__name__}: {exc}".split())
@@ -402,12 +405,14 @@ def _collect(workers: list[_Worker], deadline: float) -> None:
 
 
 def _decode(w: _Worker, bound: float) -> tuple[list[str], str | None]:
-    """A worker's tails, and what went wrong if anything did."""
+    """A worker's results, and what went wrong if anything did."""
     if w.late:
         return [], f"did not finish within {bound:g} s (killed)"
     code = os.waitstatus_to_exitcode(w.status or 0)
-    lines = w.data.decode("utf-8", "replace").split("\n")
+    text = w.data.decode("utf-8", "replace")
     w.data = bytearray()  # one copy of a worker's output at a time
+    lines = text.split("\n")
+    del text
     header = lines.pop(0)
     if header.startswith("error "):
         return [], header[len("error ") :]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from time import monotonic
+from types import MappingProxyType
 from typing import NamedTuple
 
 from pantau.agent.icmp import wire
@@ -72,6 +73,9 @@ class Sweep:
                 self.on_done()
 
 
+_NO_ERRORS: Mapping[str, int] = MappingProxyType({})
+
+
 class Record:
     """One target's mutable state during a sweep."""
 
@@ -81,9 +85,11 @@ class Record:
         self.address, self.family, self.sweep = address, family, sweep
         self.sent, self.last = 0, -math.inf
         self.rtts: list[float] = []
-        self.errors: dict[str, int] = {}
+        self.errors: dict[str, int] | None = None  # made on the first error: most have none
 
     def fail(self, reason: str) -> None:
+        if self.errors is None:
+            self.errors = {}
         self.errors[reason] = self.errors.get(reason, 0) + 1
 
     def stats(self, address: str) -> TargetStats:
@@ -93,7 +99,8 @@ class Record:
             reason = max(self.errors, key=self.errors.__getitem__)
         else:
             reason = "timeout" if self.sent else "error"
-        return TargetStats(address, self.sent, tuple(self.rtts), dict(self.errors), reason)
+        errors = _NO_ERRORS if self.errors is None else dict(self.errors)
+        return TargetStats(address, self.sent, tuple(self.rtts), errors, reason)
 
 
 class Pacer:
