@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from time import monotonic
-from types import MappingProxyType
 from typing import NamedTuple
 
 from pantau.agent.icmp import wire
@@ -73,9 +72,6 @@ class Sweep:
                 self.on_done()
 
 
-_NO_ERRORS: Mapping[str, int] = MappingProxyType({})
-
-
 class Record:
     """One target's mutable state during a sweep."""
 
@@ -99,7 +95,7 @@ class Record:
             reason = max(self.errors, key=self.errors.__getitem__)
         else:
             reason = "timeout" if self.sent else "error"
-        errors = _NO_ERRORS if self.errors is None else dict(self.errors)
+        errors = {} if self.errors is None else dict(self.errors)
         return TargetStats(address, self.sent, tuple(self.rtts), errors, reason)
 
 
