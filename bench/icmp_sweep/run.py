@@ -225,8 +225,9 @@ def main() -> int:
             got = sweep_bench(n, args.runs, args.workers, work)
             med = medians(got["results"])
             k = got["fping_processes"]
+            wave = min(k, len(os.sched_getaffinity(0)))
             print(f"\n{n} loopback targets x {COUNT} echoes, median of {args.runs} runs; "
-                  f"fping in {k} process{'es at once' if k > 1 else ''}; pantau "
+                  f"fping in {k} process{f'es, {wave} at a time' if k > 1 else ''}; pantau "
                   f"{'; '.join(sorted(got['seen']))}; load average before {load[0]:.2f}, "
                   f"after {os.getloadavg()[0]:.2f}")  # fmt: skip
             table(med)
