@@ -1,15 +1,22 @@
-"""National-scale geo benchmark: 83,000 villages, 100,000 sites; pantau versus PostGIS.
+"""National-scale geo benchmark: 83,000 villages, 100,000 to 1,000,000 sites; pantau versus PostGIS.
 
-    python bench/geo_national/run.py [--villages 83000] [--sites 100000] [--seed 7] [--no-postgis]
+    python bench/geo_national/run.py [--villages 83000] [--sites 100000,300000,1000000] [--seed 7]
+                                     [--no-postgis] [--postgis-blankspots] [--outages 10000]
+
+Runs from the repository root or anywhere, with the python pantau[geo] is installed for.
 
 1. generate (seeded): a jittered lattice over Indonesia's bounding box cut into village polygons
-   (16 vertices each, neighbours share their edges exactly: a partition, like real villages) and
-   random sites of every kind; written to a GeoPackage and a CSV in a temp folder;
-2. pantau, in a child process so its peak RSS is its own: read the layer (pyogrio), assign sites,
-   supervision, coverage circles and blankspots per village; times per step and peak RSS;
+   (16 vertices each, neighbours share their edges exactly: a partition, like real villages), once;
+   then, per size, random sites of every kind; written to a temp folder (removed at the end);
+2. pantau, in a child process: read the layer (pyogrio), assign sites, supervision, coverage
+   circles and blankspots per village; wall and CPU seconds per step and the child's own peak
+   resident set (``VmHWM``, which starts afresh at exec; ``ru_maxrss`` would count the resident
+   set of this generating parent);
 3. PostGIS, in the same run: a throwaway PostgreSQL 15 cluster run as user postgres on a Unix
-   socket; COPY villages and sites, GiST index, ANALYZE, then the ST_Contains count join.
-Prints every time, the ratios, and checks both joins agree on how many sites fall in a village.
+   socket; COPY villages and sites, GiST index, ANALYZE, then the ST_Contains count join; the
+   backend's CPU seconds and peak; with ``--postgis-blankspots`` also the blankspot areas computed
+   in PostGIS (``pantau.geo.postgis``) and their largest difference from pantau's, per village.
+Prints every figure, the ratios, and checks both joins agree on how many sites fall in a village.
 """
 
 from __future__ import annotations
