@@ -5,7 +5,6 @@ Real sweeps of loopback addresses (127.1.x.y), each bounded in count and time.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -157,14 +156,14 @@ def test_killed_worker_fails_the_sweep_with_a_clear_message(tmp_path: Path) -> N
 def test_worker_exception_is_reported(
     fork_allowed: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    parent, sweep = os.getpid(), Pinger.sweep
+    parent, sweep = os.getpid(), Pinger.sweep_blocking
 
-    async def failing_in_child(self, addresses, **kwargs):
+    def failing_in_child(self, addresses, **kwargs):
         if os.getpid() != parent:
             raise RuntimeError("injected\nfailure")
-        return await sweep(self, addresses, **kwargs)
+        return sweep(self, addresses, **kwargs)
 
-    monkeypatch.setattr(Pinger, "sweep", failing_in_child)
+    monkeypatch.setattr(Pinger, "sweep_blocking", failing_in_child)
     code = main(["probe", "icmp", "-c", "1", "--workers", "2", *loopback_targets(4)])
     out, err = capsys.readouterr()
     assert code == 1 and out == ""
@@ -176,14 +175,14 @@ def test_worker_exception_is_reported(
 def test_worker_past_its_time_bound_is_killed_and_reported(
     fork_allowed: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    parent, sweep = os.getpid(), Pinger.sweep
+    parent, sweep = os.getpid(), Pinger.sweep_blocking
 
-    async def stuck_in_child(self, addresses, **kwargs):
+    def stuck_in_child(self, addresses, **kwargs):
         if os.getpid() != parent:
-            await asyncio.sleep(60)  # killed long before
-        return await sweep(self, addresses, **kwargs)
+            time.sleep(60)  # killed long before
+        return sweep(self, addresses, **kwargs)
 
-    monkeypatch.setattr(Pinger, "sweep", stuck_in_child)
+    monkeypatch.setattr(Pinger, "sweep_blocking", stuck_in_child)
     monkeypatch.setattr(probe_cli, "_worker_bound", lambda packets, n, args: 0.5)
     start = time.monotonic()
     code = main(["probe", "icmp", "-c", "1", "--workers", "2", *loopback_targets(4)])

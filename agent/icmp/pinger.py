@@ -3,36 +3,42 @@
 A :class:`Pinger` sends ``count`` echo requests to every target, round-robin (echo 1 to every
 target, then echo 2, ...), at most ``rate`` packets per second overall and at least ``period``
 seconds apart per target (fping's ``-i`` and ``-p``). Replies are read through the asyncio loop
-(``loop.add_reader``, and between sends while sending) and matched by identifier, sequence and
-target address; RTTs come from monotonic send timestamps. An ICMP error (destination unreachable,
-TTL exceeded) quoting one of our echo requests fails that echo with a reason. Anything else that
-arrives (replies for other pingers, late or duplicate replies, malformed packets) is ignored.
-Sockets and their privileges: :mod:`pantau.agent.icmp.sockets`; packets: :mod:`~.icmp_wire`.
+(``loop.add_reader``, and between sends while sending) or, in :meth:`Pinger.sweep_blocking`, by
+``select`` on the sockets, and matched by identifier, sequence and target address; RTTs come from
+monotonic send timestamps. An ICMP error (destination unreachable, TTL exceeded) quoting one of
+our echo requests fails that echo with a reason. Anything else that arrives (replies for other
+pingers, late or duplicate replies, malformed packets) is ignored. Sockets and their privileges:
+:mod:`pantau.agent.icmp.sockets`; packets: :mod:`~.icmp_wire`.
 
 A Pinger is one process's engine. The agent's rounds stay in one process: they are paced
 (``rate``), so one process keeps up and a fork would only cost memory. ``pantau probe icmp``
 forks sweep workers for large unpaced sweeps (:mod:`pantau.agent.probe_cli`), each with its own
-Pinger and raw-socket identifier.
+Pinger and raw-socket identifier, and sweeps with :meth:`Pinger.sweep_blocking`: asyncio is
+imported inside the async functions only, so a one-shot sweep never loads it (with the ``ssl``
+module it pulls in: ~40 ms and ~10 MiB of a short process).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import logging
 import random
+import select
 import socket
-from collections.abc import Callable, Iterable, Mapping
-from time import monotonic
-from typing import Any
+from collections.abc import Callable, Generator, Iterable, Iterator
+from time import monotonic, sleep
+from typing import TYPE_CHECKING, Any
 
 from pantau.agent.icmp import wire
 from pantau.agent.icmp.rounds import Pacer, Record, Sweep, TargetStats
 from pantau.agent.icmp.sockets import RCVBUF, Channel, Mode, open_channel
 from pantau.errors import PermissionDenied, ProbeSetupError
 
-__all__ = ["Pinger", "TargetStats", "resolve", "sweep"]
+if TYPE_CHECKING:
+    from asyncio import AbstractEventLoop
+
+__all__ = ["Pinger", "TargetStats", "literals", "resolve", "sweep"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +58,27 @@ _LOCAL_UNREACHABLE = frozenset(
     }
 )
 _RETRY = frozenset({errno.EAGAIN, errno.ENOBUFS, errno.EINTR})
+
+
+class _Run:
+    """One sweep's targets and sequence numbers, while it runs."""
+
+    __slots__ = ("canon", "channels", "count", "pacer", "records", "seq0")
+
+    def __init__(
+        self,
+        canon: dict[str, tuple[str, int]],
+        records: dict[tuple[str, int], Record],
+        channels: dict[int, Channel | None],
+        seq0: int,
+        count: int,
+        pacer: Pacer | None,
+    ) -> None:
+        self.canon, self.records, self.channels = canon, records, channels
+        self.seq0, self.count, self.pacer = seq0, count, pacer
+
+    def results(self) -> dict[str, TargetStats]:
+        return {given: self.records[key].stats(given) for given, key in self.canon.items()}
 
 
 class Pinger:
@@ -89,7 +116,7 @@ class Pinger:
         self._pending: dict[tuple[str, int], tuple[Record, float]] = {}
         self._next_seq = random.randrange(0x10000)
         self._sweeps = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop: AbstractEventLoop | None = None
 
     def open(self, families: Iterable[int] = (socket.AF_INET,)) -> None:
         """Open the sockets now (a sweep opens missing ones itself)."""
@@ -165,46 +192,104 @@ class Pinger:
         PermissionDenied
             No ICMP socket may be opened; the message says what to run.
         """
+        import asyncio  # here, not at the top: see the module docstring
+
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def finish() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        sweep = Sweep(timeout, finish)
+        run = self._begin(addresses, count, rate, period, sweep)
+        self._attach(loop)
+        try:
+            for delay in self._sending(run):
+                await asyncio.sleep(delay)  # replies are read by the loop meanwhile
+            sweep.sending = False
+            sweep.check()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(done), timeout)
+        finally:
+            self._end(run)
+            self._detach(loop)
+        return run.results()
+
+    def sweep_blocking(
+        self,
+        addresses: Iterable[str],
+        *,
+        count: int = 3,
+        timeout: float = 1.0,
+        rate: float | None = None,
+        period: float = 0.0,
+    ) -> dict[str, TargetStats]:
+        """:meth:`sweep` without an event loop, for a one-shot process (``pantau probe icmp``).
+
+        The same sends, pacing, matching and results; replies are read while it waits (a
+        ``select`` on the sockets). Must not run while an asyncio sweep of this Pinger does.
+        """
+        sweep = Sweep(timeout)
+        run = self._begin(addresses, count, rate, period, sweep)
+        self._sweeps += 1
+        if self._sweeps == 1:
+            self._drain_all()  # leftovers: late or foreign replies
+        try:
+            for delay in self._sending(run):
+                self._wait(delay)
+            sweep.sending = False
+            sweep.check()
+            deadline = monotonic() + timeout
+            while not sweep.finished and (left := deadline - monotonic()) > 0:
+                self._wait(left)
+        finally:
+            self._end(run)
+            self._sweeps -= 1
+        return run.results()
+
+    def _wait(self, seconds: float) -> None:
+        """Read replies as they arrive, for ``seconds`` at most (returns after a first batch)."""
+        socks = [channel.sock for channel in self._channels.values()]
+        if not socks:
+            sleep(seconds)
+        elif select.select(socks, (), (), seconds)[0]:
+            self._drain_all()
+
+    def _begin(
+        self,
+        addresses: Iterable[str],
+        count: int,
+        rate: float | None,
+        period: float,
+        sweep: Sweep,
+    ) -> _Run:
         canon = {a: wire.canonical(a) for a in addresses}
         if not 1 <= count <= 0xFFFF:
             raise ValueError(f"count must be 1..65535, got {count}")
-        loop = asyncio.get_running_loop()
-        sweep = Sweep(timeout, loop.create_future())
         records = {key: Record(*key, sweep) for key in canon.values()}
         channels = {family: self._channel(family) for _, family in records}
         seq0, self._next_seq = self._next_seq, (self._next_seq + count) & 0xFFFF
         pacer = Pacer(rate, period) if rate or period else None
-        self._attach(loop)
-        try:
-            await self._send(list(records.values()), channels, seq0, count, pacer)
-            sweep.sending = False
-            sweep.check()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(sweep.done), timeout)
-        finally:
-            for i in range(count):
-                seq = (seq0 + i) & 0xFFFF
-                for address, _ in records:
-                    self._pending.pop((address, seq), None)
-            self._detach(loop)
-        return {given: records[key].stats(given) for given, key in canon.items()}
+        return _Run(canon, records, channels, seq0, count, pacer)
 
-    async def _send(
-        self,
-        records: list[Record],
-        channels: Mapping[int, Channel | None],
-        seq0: int,
-        count: int,
-        pacer: Pacer | None,
-    ) -> None:
+    def _end(self, run: _Run) -> None:
+        for i in range(run.count):
+            seq = (run.seq0 + i) & 0xFFFF
+            for address, _ in run.records:
+                self._pending.pop((address, seq), None)
+
+    def _sending(self, run: _Run) -> Iterator[float]:
+        """Send every echo of ``run``; yields the seconds to wait, while pacing, retrying a full
+        buffer or letting other work in (0.0), and the driver reads replies meanwhile."""
         groups = [
-            (channel, [r for r in records if r.family == family])
-            for family, channel in channels.items()
+            (channel, [r for r in run.records.values() if r.family == family])
+            for family, channel in run.channels.items()
             if channel is not None
         ]
-        pending, sent = self._pending, 0
-        for i in range(count):
-            seq = (seq0 + i) & 0xFFFF
+        pending, pacer, sent = self._pending, run.pacer, 0
+        for i in range(run.count):
+            seq = (run.seq0 + i) & 0xFFFF
             for channel, group in groups:
                 # Within a pass every target of a family gets the same bytes.
                 v6 = channel.family == socket.AF_INET6
@@ -212,7 +297,8 @@ class Pinger:
                 sendto = channel.sock.sendto
                 for rec in group:
                     if pacer is not None:
-                        await pacer.wait(rec)
+                        while (delay := pacer.delay(rec)) > 0:
+                            yield delay
                     address = rec.address
                     rec.last = now = monotonic()
                     pending[address, seq] = (rec, now)
@@ -221,18 +307,18 @@ class Pinger:
                     try:
                         sendto(packet, (address, 0))
                     except OSError as exc:
-                        await self._failed_send(channel, packet, rec, seq, exc)
+                        yield from self._failed_send(channel, packet, rec, seq, exc)
                     sent += 1
                     if not sent % _DRAIN_EVERY:
                         self._drain_all()
                         if not sent % _YIELD_EVERY:
-                            await asyncio.sleep(0)
+                            yield 0.0
         self._drain_all()
 
-    async def _failed_send(
+    def _failed_send(
         self, channel: Channel, packet: bytes, rec: Record, seq: int, exc: OSError
-    ) -> None:
-        failure = await self._resend(channel, packet, rec.address, exc)
+    ) -> Iterator[float]:
+        failure = yield from self._resend(channel, packet, rec.address, exc)
         if failure:
             del self._pending[rec.address, seq]
             rec.sweep.settle()
@@ -241,14 +327,16 @@ class Pinger:
         else:
             self._pending[rec.address, seq] = (rec, monotonic())
 
-    async def _resend(self, channel: Channel, packet: bytes, address: str, exc: OSError) -> int:
+    def _resend(
+        self, channel: Channel, packet: bytes, address: str, exc: OSError
+    ) -> Generator[float, None, int]:
         """Retry a failed send; 0 once sent, else the errno of a local failure."""
         tries = 0
         while True:
             tries += 1
             if exc.errno in _RETRY and tries < 1000:  # full buffers: let NIC and replies catch up
                 self._drain_all()
-                await asyncio.sleep(0.001)
+                yield 0.001
             elif not channel.raw and tries < 4:
                 # A datagram socket reports an earlier echo's ICMP error once, on whatever call
                 # comes next, maybe this send: read the error queue and send again.
@@ -261,7 +349,7 @@ class Pinger:
             except OSError as again:
                 exc = again
 
-    def _attach(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _attach(self, loop: AbstractEventLoop) -> None:
         self._sweeps += 1
         self._loop = loop
         if self._sweeps == 1:
@@ -269,7 +357,7 @@ class Pinger:
         for channel in self._channels.values():
             loop.add_reader(channel.sock.fileno(), self._drain, channel)
 
-    def _detach(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _detach(self, loop: AbstractEventLoop) -> None:
         self._sweeps -= 1
         if not self._sweeps:
             for channel in self._channels.values():
@@ -328,11 +416,23 @@ class Pinger:
         rec.sweep.settle()
 
 
+def literals(names: Iterable[str]) -> dict[str, str]:
+    """The IP literals among ``names``, each mapped to itself (no lookup needed)."""
+    result: dict[str, str] = {}
+    for name in names:
+        with contextlib.suppress(ValueError):
+            wire.canonical(name)
+            result[name] = name
+    return result
+
+
 async def resolve(names: Iterable[str], timeout: float) -> dict[str, str | None]:
     """Map each name to an IP literal (the first address ``getaddrinfo`` gives), None if it fails.
 
     IP literals map to themselves without a lookup; every lookup is bounded by ``timeout``.
     """
+    import asyncio  # here, not at the top: see the module docstring
+
     loop = asyncio.get_running_loop()
 
     async def look_up(name: str) -> str | None:
@@ -346,11 +446,7 @@ async def resolve(names: Iterable[str], timeout: float) -> dict[str, str | None]
         return str(infos[0][4][0]) if infos else None
 
     names = list(names)
-    result: dict[str, str | None] = {}
-    for name in names:
-        with contextlib.suppress(ValueError):
-            wire.canonical(name)
-            result[name] = name
+    result: dict[str, str | None] = dict(literals(names))
     # Only host names cost a task each: 10,000 literals must not make 10,000 tasks.
     hosts = [n for n in dict.fromkeys(names) if n not in result]
     result.update(zip(hosts, await asyncio.gather(*map(look_up, hosts)), strict=True))

@@ -1,13 +1,13 @@
 """The bookkeeping of one sweep: per-target records, pacing, and the statistics they give.
 
 Used by :mod:`pantau.agent.icmp.pinger`; kept apart so the engine reads as sockets and loops only.
+Nothing here knows an event loop: the asyncio sweep and the blocking one share it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from time import monotonic
 from typing import NamedTuple
 
@@ -50,21 +50,26 @@ class TargetStats(NamedTuple):
 
 
 class Sweep:
-    """What a sweep waits for: replies outstanding, and the sender still running."""
+    """What a sweep waits for: replies outstanding, and the sender still running.
 
-    __slots__ = ("done", "outstanding", "sending", "timeout")
+    ``on_done`` is called once, when the sender has finished and nothing is outstanding.
+    """
 
-    def __init__(self, timeout: float, done: asyncio.Future[None]) -> None:
-        self.timeout, self.done = timeout, done
-        self.outstanding, self.sending = 0, True
+    __slots__ = ("finished", "on_done", "outstanding", "sending", "timeout")
+
+    def __init__(self, timeout: float, on_done: Callable[[], None] | None = None) -> None:
+        self.timeout, self.on_done = timeout, on_done
+        self.outstanding, self.sending, self.finished = 0, True, False
 
     def settle(self) -> None:
         self.outstanding -= 1
         self.check()
 
     def check(self) -> None:
-        if not self.outstanding and not self.sending and not self.done.done():
-            self.done.set_result(None)
+        if not self.outstanding and not self.sending and not self.finished:
+            self.finished = True
+            if self.on_done is not None:
+                self.on_done()
 
 
 class Record:
@@ -76,9 +81,11 @@ class Record:
         self.address, self.family, self.sweep = address, family, sweep
         self.sent, self.last = 0, -math.inf
         self.rtts: list[float] = []
-        self.errors: dict[str, int] = {}
+        self.errors: dict[str, int] | None = None  # made on the first error: most have none
 
     def fail(self, reason: str) -> None:
+        if self.errors is None:
+            self.errors = {}
         self.errors[reason] = self.errors.get(reason, 0) + 1
 
     def stats(self, address: str) -> TargetStats:
@@ -88,7 +95,8 @@ class Record:
             reason = max(self.errors, key=self.errors.__getitem__)
         else:
             reason = "timeout" if self.sent else "error"
-        return TargetStats(address, self.sent, tuple(self.rtts), dict(self.errors), reason)
+        errors = {} if self.errors is None else dict(self.errors)
+        return TargetStats(address, self.sent, tuple(self.rtts), errors, reason)
 
 
 class Pacer:
@@ -99,13 +107,13 @@ class Pacer:
         self.burst = max(1.0, self.rate * 0.01)
         self.tokens, self.refilled = self.burst, monotonic()
 
-    async def wait(self, rec: Record) -> None:
-        while True:
-            now = monotonic()
-            self.tokens = min(self.burst, self.tokens + (now - self.refilled) * self.rate)
-            self.refilled = now
-            delay = max(rec.last + self.period - now, (1.0 - self.tokens) / self.rate)
-            if delay <= 0:
-                self.tokens -= 1.0
-                return
-            await asyncio.sleep(delay)  # replies are read by the loop meanwhile
+    def delay(self, rec: Record) -> float:
+        """Seconds to wait before ``rec``'s next echo; 0 (and a token taken) when it may go."""
+        now = monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.refilled) * self.rate)
+        self.refilled = now
+        delay = max(rec.last + self.period - now, (1.0 - self.tokens) / self.rate)
+        if delay <= 0:
+            self.tokens -= 1.0
+            return 0.0
+        return delay

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import sys
 from typing import Any
 
@@ -98,6 +96,10 @@ def _row(target: str, result: Any) -> dict[str, Any]:
 
 
 def _snmp(args: argparse.Namespace) -> int:
+    # Imported here: `pantau probe icmp` registers this command too, and must not load asyncio.
+    import asyncio
+    import json
+
     from pantau.agent.probes import ProbeContext, ProbeJob
     from pantau.agent.probes.snmp import make_prober
 

@@ -27,6 +27,19 @@ SUBCOMMAND_MODULES = (
     "pantau.alertmanager",
 )
 
+#: Which of those modules registers each command: ``main`` imports only that one (a one-shot
+#: ``pantau probe icmp`` should not pay for the collector's or the lab's imports). A test checks
+#: this table against what the modules register.
+COMMAND_MODULES = {
+    "agent": "pantau.agent.cli",
+    "run": "pantau.agent.cli",
+    "probe": "pantau.agent.probe_cli",
+    "collector": "pantau.collector.cli",
+    "map": "pantau.geo.cli",
+    "report": "pantau.geo.cli",
+    "lab": "pantau.lab.cli",
+}
+
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 #: Libraries whose INFO lines are hidden unless ``--log-level DEBUG``.
 QUIET_LIBRARIES = ("alembic",)
@@ -46,7 +59,8 @@ def _check_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(modules: Sequence[str] = SUBCOMMAND_MODULES) -> argparse.ArgumentParser:
+    """The ``pantau`` parser with the subcommands of ``modules`` (default: all of them)."""
     parser = argparse.ArgumentParser(
         prog="pantau", description="pantau: network and blankspot monitoring for local governments"
     )
@@ -58,15 +72,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check-config", help="validate a config file and its inventory")
     p.add_argument("config", help="path to the TOML config file")
     p.set_defaults(func=_check_config)
-    for name in SUBCOMMAND_MODULES:
+    for name in modules:
         if importlib.util.find_spec(name) is None:
             continue
         importlib.import_module(name).register(sub)
     return parser
 
 
+def _command(argv: Sequence[str]) -> str | None:
+    """The command word of ``argv`` (after the global options), or None if there is none."""
+    words = iter(argv)
+    for word in words:
+        if word == "--log-level":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    owner = COMMAND_MODULES.get(_command(argv) or "")
+    parser = build_parser((owner,) if owner else SUBCOMMAND_MODULES)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -1,0 +1,187 @@
+"""Covered and blank geometry per district from many circles, with as few overlays as possible.
+
+The union of a district's circles and its difference from the district are the costly steps of a
+blankspot snapshot (GEOS overlays grow with every vertex involved; at a million sites a union per
+village and a difference per village took 79 s). The same exact result, in fewer and smaller
+overlays:
+
+1. *Drop contained circles*: a circle lying within another (a hotspot inside a BTS's 3 km) does
+   not change the union.
+2. *Blobs*: circles are grouped into clusters of mutually reachable circles (an ``intersects``
+   self-join and connected components) and each cluster of two or more is unioned once. Blobs
+   are pairwise disjoint, so a district's covered area is the sum of its pieces' areas and its
+   covered geometry a MultiPolygon of them, with no union per district.
+3. *Blank geometry*: the pieces that cross the district's border are cut out by one
+   ``difference``; the blobs wholly inside become holes of the result directly (ring
+   bookkeeping, no overlay). A district where an inner blob has holes of its own (a ring of
+   circles around an uncovered gap) takes the plain overlay.
+
+Unions of many groups run as one vectorised GEOS call per size class (groups padded with
+``None``), not one Python call per group. Everything is pure: arrays of shapely geometries in,
+arrays out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_POLYGON = 3  # shapely.GeometryType.POLYGON
+
+
+def grouped_union(n: int, group: np.ndarray, geoms: np.ndarray) -> np.ndarray:
+    """Union of ``geoms`` per group index 0..n-1 (empty polygon for a group with none).
+
+    Groups are unioned in one GEOS call per size class (2, 3-4, 5-8, ...), each group a row
+    padded with ``None``; a group of one is taken as it is.
+    """
+    import shapely
+
+    out = np.full(n, shapely.Polygon(), dtype=object)
+    if not len(group):
+        return out
+    order = np.argsort(group, kind="stable")
+    group, geoms = np.asarray(group)[order], np.asarray(geoms, dtype=object)[order]
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    counts = np.diff(np.r_[starts, len(group)])
+    one = counts == 1
+    out[group[starts[one]]] = geoms[starts[one]]
+    size_class = np.ceil(np.log2(np.maximum(counts, 1))).astype(int)
+    for cls in np.unique(size_class[~one]):
+        pick = np.flatnonzero((size_class == cls) & ~one)
+        width = int(counts[pick].max())
+        size = counts[pick]
+        rows = np.repeat(np.arange(len(pick)), size)
+        cols = np.arange(len(rows)) - np.repeat(np.cumsum(size) - size, size)
+        members = np.repeat(starts[pick], size) + cols
+        table = np.full((len(pick), width), None, dtype=object)
+        table[rows, cols] = geoms[members]
+        out[group[starts[pick]]] = shapely.union_all(table, axis=1)
+    return out
+
+
+def _components(n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Connected-component label (the smallest member index) of 0..n-1 given edges ``i``-``j``."""
+    label = np.arange(n)
+    while True:
+        before = label.copy()
+        np.minimum.at(label, i, label[j])
+        np.minimum.at(label, j, label[i])
+        label = label[label]  # pointer jumping: long chains settle in a few passes
+        if np.array_equal(label, before):
+            return label
+
+
+def coverage_blobs(circles: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    """Pairwise disjoint polygons whose union is the union of ``circles``.
+
+    ``radius`` (any unit) orders circles by size: of two where one lies within the other, the
+    smaller (or, for equal ones, the later) is dropped.
+    """
+    import shapely
+
+    if not len(circles):
+        return np.array([], dtype=object)
+    tree = shapely.STRtree(circles)
+    i, j = tree.query(circles, predicate="intersects")
+    pair = i < j
+    i, j = i[pair], j[pair]
+    # Of each touching pair, is the smaller one within the larger?
+    small = np.where(radius[i] <= radius[j], i, j)
+    large = np.where(small == i, j, i)
+    dropped = np.zeros(len(circles), bool)
+    dropped[small[shapely.within(circles[small], circles[large])]] = True
+    keep = ~dropped[i] & ~dropped[j]
+    label = _components(len(circles), i[keep], j[keep])
+    kept = np.flatnonzero(~dropped)
+    roots, group = np.unique(label[kept], return_inverse=True)
+    return grouped_union(len(roots), group, circles[kept])
+
+
+def _multipolygons(n: int, owner: np.ndarray, pieces: np.ndarray) -> np.ndarray:
+    """Per owner 0..n-1, a MultiPolygon of the polygon parts of ``pieces`` (empty for none)."""
+    import shapely
+
+    out = np.full(n, shapely.MultiPolygon(), dtype=object)
+    parts, idx = shapely.get_parts(pieces, return_index=True)
+    # A touching clip may leave lines, points or empties.
+    poly = (shapely.get_type_id(parts) == _POLYGON) & ~shapely.is_empty(parts)
+    parts, owners = parts[poly], owner[idx[poly]]
+    order = np.argsort(owners, kind="stable")
+    if len(order):
+        shapely.multipolygons(parts[order], indices=owners[order], out=out)
+    return out
+
+
+def covered_and_blank(
+    target: np.ndarray, blobs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Covered area, covered geometry and blank geometry per target, from disjoint ``blobs``.
+
+    Returns
+    -------
+    covered_area, covered, blank
+        Areas in the CRS's units; MultiPolygons (empty where nothing reaches); the target minus
+        its covered part (the target itself where nothing reaches).
+    """
+    import shapely
+
+    n = len(target)
+    shapely.prepare(target)
+    t_idx, b_idx = shapely.STRtree(blobs).query(target, predicate="intersects")
+    inside = shapely.contains_properly(target[t_idx], blobs[b_idx])
+    pieces = blobs[b_idx].copy()
+    cut = ~inside
+    pieces[cut] = shapely.intersection(target[t_idx[cut]], pieces[cut])
+    covered_area = np.bincount(t_idx, shapely.area(pieces), minlength=n)
+    covered = _multipolygons(n, t_idx, pieces)
+
+    blank = target.copy()
+    reached = np.zeros(n, bool)
+    reached[t_idx] = True
+    # Districts whose inner blobs have holes: a plain overlay (rare; nesting needs care).
+    holed = np.zeros(n, bool)
+    odd = (shapely.get_type_id(pieces) != _POLYGON) | (shapely.get_num_interior_rings(pieces) > 0)
+    holed[t_idx[inside & odd]] = True
+    plain = np.flatnonzero(holed)
+    blank[plain] = shapely.difference(target[plain], covered[plain])
+    # The others: cut out the border pieces, then punch the inner blobs in as holes.
+    rest = reached & ~holed
+    border = _multipolygons(n, t_idx[cut], pieces[cut])
+    base = target.copy()
+    with_border = np.flatnonzero(rest & ~shapely.is_empty(border))
+    base[with_border] = shapely.difference(target[with_border], border[with_border])
+    rows = np.flatnonzero(rest)
+    parts, part_owner = shapely.get_parts(base[rows], return_index=True)
+    part_owner = rows[part_owner]
+    poly = (shapely.get_type_id(parts) == _POLYGON) & ~shapely.is_empty(parts)
+    parts, part_owner = parts[poly], part_owner[poly]
+    hole_of = inside & rest[t_idx]
+    holes = shapely.get_exterior_ring(pieces[hole_of])
+    # The part each hole lies in: its first vertex is strictly inside that part.
+    probe = shapely.get_point(holes, 0)
+    h_idx, p_idx = shapely.STRtree(parts).query(probe, predicate="within")
+    first = np.unique(h_idx, return_index=True)[1]
+    h_idx, p_idx = h_idx[first], p_idx[first]
+    lost = np.setdiff1d(np.arange(len(holes)), h_idx)
+    if len(lost):  # a hole on no part (not expected): overlay those districts instead
+        again = np.unique(t_idx[hole_of][lost])
+        blank[again] = shapely.difference(target[again], covered[again])
+        rest[again] = False
+        keep = rest[part_owner]
+        old = np.full(len(parts), -1)
+        old[keep] = np.arange(keep.sum())
+        parts, part_owner = parts[keep], part_owner[keep]
+        h_keep = keep[p_idx]
+        h_idx, p_idx = h_idx[h_keep], old[p_idx[h_keep]]
+    rings, ring_part = shapely.get_rings(parts, return_index=True)  # shell first, then holes
+    all_rings = np.concatenate([rings, holes[h_idx]])
+    owner = np.concatenate([ring_part, p_idx])
+    order = np.argsort(owner, kind="stable")
+    new_parts = shapely.polygons(all_rings[order], indices=owner[order])
+    done = np.flatnonzero(rest)
+    grouped = np.full(n, None, dtype=object)
+    grouped[done] = shapely.MultiPolygon()
+    if len(new_parts):
+        shapely.multipolygons(new_parts, indices=part_owner, out=grouped)
+    blank[done] = grouped[done]
+    return covered_area, covered, blank
