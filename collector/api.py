@@ -293,27 +293,6 @@ async def _agents(request: web.Request) -> web.Response:
     )
 
 
-async def _agents_accept(request: web.Request) -> web.Response:
-    """Adopt the identity now answering at an agent URL (its pages were refused)."""
-    c = request.app[_CTX].collector
-    try:
-        body = await request.json()
-    except ValueError:
-        raise _bad("body is not JSON") from None
-    if not isinstance(body, dict) or set(body) != {"source"} or not isinstance(body["source"], str):
-        raise _bad('body must be {"source": "AGENT URL"}, a URL of [collector] agents')
-    try:
-        accepted = await c.accept_identity(body["source"])
-    except KeyError:
-        raise _bad(f"{body['source']!r} is not in [collector] agents") from None
-    except (OSError, TimeoutError, ValueError) as exc:  # the agent cannot be read right now
-        return web.json_response({"error": f"agent not readable: {exc}"}, status=503)
-    if accepted is None:
-        raise _bad(f"{body['source']!r} has no identity conflict to accept")
-    log.warning("agent identity accepted through the API source=%s", body["source"])
-    return web.json_response({"source": body["source"], "accepted": accepted})
-
-
 async def _healthz(request: web.Request) -> web.Response:
     """200 ``ok`` (warnings listed), 503 ``degraded`` naming each problem, 503 ``starting``."""
     c = request.app[_CTX].collector
@@ -388,7 +367,7 @@ def make_app(
     r.add_delete("/api/v1/maintenance/{id}", writes.delete)
     r.add_get("/api/v1/audit", writes.audit)
     r.add_get("/api/v1/agents", _agents)
-    r.add_post("/api/v1/agents/accept", _agents_accept)
+    r.add_post("/api/v1/agents/accept", writes.accept_agent)
     r.add_get("/api/v1/openapi.json", _openapi)
     r.add_get("/healthz", _healthz)
     r.add_get("/metrics", _metrics)

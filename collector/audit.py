@@ -15,7 +15,7 @@ class AuditRecord:
     time: float
     user: str
     remote: str
-    action: str  # "maintenance.add" or "maintenance.delete"
+    action: str  # "maintenance.add", "maintenance.delete" or "agent.accept"
     target: str  # what was written, e.g. "maintenance/12"
     detail: str = ""  # the written values, JSON
     id: int | None = None

@@ -456,6 +456,11 @@ class Store:
                 self._audit(conn, audit)
             return bool(gone)
 
+    def add_audit(self, record: AuditRecord) -> None:
+        """Record a write that changed no table of its own (an agent identity accepted)."""
+        with self._tx("writing the audit trail", "audit") as conn:
+            self._audit(conn, record)
+
     @staticmethod
     def _audit(conn: Connection, record: AuditRecord) -> None:
         row = dataclasses.asdict(record)

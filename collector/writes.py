@@ -37,7 +37,7 @@ MAX_REASON = 500
 MAX_WINDOW_DAYS = 31
 YEARS = (2000, 2099)
 RESULTS = ("ok", "refused", "invalid")
-ACTIONS = ("maintenance.add", "maintenance.delete")
+ACTIONS = ("maintenance.add", "maintenance.delete", "agent.accept")
 
 
 class WriteCounts:
@@ -247,6 +247,34 @@ class Writes:
             return web.Response(status=204)
 
         return await self._guarded(request, "maintenance.delete", work)
+
+    async def accept_agent(self, request: web.Request) -> web.StreamResponse:
+        """``POST /api/v1/agents/accept {"source": URL}``: adopt the identity now answering at an
+        agent URL whose pages were refused as another agent's (a write: writers only, audited)."""
+
+        async def work(user: str) -> web.StreamResponse:
+            body = await _json_body(request)
+            if not isinstance(body, dict) or set(body) != {"source"}:
+                raise _error(400, 'body must be {"source": URL}, a URL of [collector] agents')
+            source = body["source"]
+            if not isinstance(source, str) or len(source) > 2048:
+                raise _error(400, "source must be a URL of [collector] agents")
+            try:
+                accepted = await self.collector.accept_identity(source)
+            except KeyError:
+                raise _error(400, f"{source!r} is not in [collector] agents") from None
+            except (OSError, TimeoutError, ValueError) as exc:  # the agent cannot be read now
+                return web.json_response({"error": f"agent not readable: {exc}"}, status=503)
+            if accepted is None:
+                raise _error(400, f"{source!r} has no identity conflict to accept")
+            record = self._record(request, user, "agent.accept", source, {"accepted": accepted})
+            await asyncio.to_thread(self.collector.store.add_audit, record)
+            log.warning(
+                "agent identity accepted source=%s user=%s remote=%s", source, user, request.remote
+            )
+            return web.json_response({"source": source, "accepted": accepted})
+
+        return await self._guarded(request, "agent.accept", work)
 
     async def audit(self, request: web.Request) -> web.Response:
         """``GET /api/v1/audit?limit=N``: the newest writes, newest first."""

@@ -7,6 +7,7 @@ from everything the agent recorded, and what the operator sees (``/healthz``, me
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.server
 import json
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from agentproc import AgentProcess, free_port, site_toml, write_config
+from tlspki import web_config
 
 from pantau.collector.outages import OutageParams, SiteRef, decide
 from pantau.events import Event, parse_time
@@ -44,9 +46,15 @@ def wait_for(check, what: str, deadline: float = DEADLINE):
     raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
-def get(url: str) -> tuple[int, object]:
+def basic(user: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def get(url: str, auth: dict[str, str] | None = None) -> tuple[int, object]:
+    req = urllib.request.Request(url, headers=auth or {})
     try:
-        with urllib.request.urlopen(url, timeout=5) as r:
+        with urllib.request.urlopen(req, timeout=5) as r:
             body, status = r.read(), r.status
     except urllib.error.HTTPError as exc:
         body, status = exc.read(), exc.code
@@ -54,10 +62,9 @@ def get(url: str) -> tuple[int, object]:
     return status, json.loads(text) if text.startswith("{") else text
 
 
-def post(url: str, data: object) -> tuple[int, object]:
-    req = urllib.request.Request(
-        url, json.dumps(data).encode(), {"Content-Type": "application/json"}, method="POST"
-    )
+def post(url: str, data: object, auth: dict[str, str] | None = None) -> tuple[int, object]:
+    headers = {"Content-Type": "application/json", **(auth or {})}
+    req = urllib.request.Request(url, json.dumps(data).encode(), headers, method="POST")
     try:
         with urllib.request.urlopen(req, timeout=20) as r:
             return r.status, json.loads(r.read())
@@ -101,9 +108,16 @@ def service():
 class Collector:
     """``pantau collector`` as a child process over a SQLite file, always reaped."""
 
-    def __init__(self, folder: Path, agents: list[str], sites: list[str], extra: str = "") -> None:
+    def __init__(
+        self,
+        folder: Path,
+        agents: list[str],
+        sites: list[str],
+        extra: str = "",
+        auth: dict[str, str] | None = None,
+    ) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        self.folder, self.port = folder, free_port()
+        self.folder, self.port, self.auth = folder, free_port(), auth
         self.api = f"http://127.0.0.1:{self.port}"
         self.config, self.log = folder / "collector.toml", folder / "collector.log"
         self.db = folder / "db" / "collector.db"
@@ -121,14 +135,15 @@ class Collector:
         argv = [sys.executable, "-P", "-m", "pantau.cli", "collector", "--config", str(self.config)]
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
-        wait_for(lambda: get(f"{self.api}/healthz")[0] in ((200,) if healthy else (200, 503)), "up")
+        ok = (200,) if healthy else (200, 503)
+        wait_for(lambda: get(f"{self.api}/healthz", self.auth)[0] in ok, "up")
 
     def agents(self) -> dict[str, dict]:
-        return {a["source"]: a for a in get(f"{self.api}/api/v1/agents")[1]["agents"]}
+        return {a["source"]: a for a in get(f"{self.api}/api/v1/agents", self.auth)[1]["agents"]}
 
     def metric(self, name: str, **labels: str) -> float | None:
         want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-        for line in get(f"{self.api}/metrics")[1].splitlines():
+        for line in get(f"{self.api}/metrics", self.auth)[1].splitlines():
             if line.startswith(f"{name}{{{want}}} ") or (
                 not labels and line.startswith(name + " ")
             ):
@@ -200,7 +215,7 @@ def decided(events: list[dict], site: str = "layanan") -> list[tuple]:
 
 
 def outages(c: Collector, site: str = "layanan") -> list[tuple]:
-    found = get(f"{c.api}/api/v1/outages?site={site}")[1]["outages"]
+    found = get(f"{c.api}/api/v1/outages?site={site}", c.auth)[1]["outages"]
     return sorted(
         (parse_time(o["start"]), parse_time(o["end"]) if o["end"] else None) for o in found
     )
@@ -374,7 +389,11 @@ def test_a_broken_agent_never_stops_or_corrupts_the_collector(tmp_path, service)
 @pytest.mark.slow
 def test_another_agent_at_a_known_url_is_refused_until_accepted(tmp_path, service):
     agent = agent_in(tmp_path / "a1", "a1", service)
-    c = Collector(tmp_path / "c", [agent.base], [SITE(service)])
+    # Accepting is a write: a web config with a reader and a writer (see collector/writes.py).
+    web = web_config(tmp_path / "web.yml", None, {"viewer": "view-pw", "ops": "ops-pw"})
+    reader, writer = basic("viewer", "view-pw"), basic("ops", "ops-pw")
+    extra = f'web_config = "{web}"\nwriters = ["ops"]'
+    c = Collector(tmp_path / "c", [agent.base], [SITE(service)], extra=extra, auth=reader)
     try:
         c.start()
         flap(agent, service, 1)
@@ -386,17 +405,29 @@ def test_another_agent_at_a_known_url_is_refused_until_accepted(tmp_path, servic
         other = agent_in(tmp_path / "b", "b", service, port=agent.port)
         agent = other
         status, body = wait_for(
-            lambda: (s := get(f"{c.api}/healthz"))[0] == 503 and s, "the conflict shown"
+            lambda: (s := get(f"{c.api}/healthz", reader))[0] == 503 and s, "the conflict shown"
         )
         (problem,) = [p for p in body["problems"] if p["severity"] == "critical"]
         assert problem["message"].startswith(f"agent a1: {other.base} answers as agent 'b' log ")
         assert c.metric("pantau_collector_agent_identity_conflict", agent="a1") == 1
         time.sleep(1)  # pulls go on: still nothing of b stored, a1's outage intact
         assert c.stored() == content(mine) and outages(c) == recorded
-        status, body = post(f"{c.api}/api/v1/agents/accept", {"source": other.base})
+        accept = f"{c.api}/api/v1/agents/accept"
+        assert post(accept, {"source": other.base})[0] == 401  # no credentials
+        status, body = post(accept, {"source": other.base}, reader)
+        assert status == 403 and "may read but not write" in body["error"], body
+        assert c.metric("pantau_collector_agent_identity_conflict", agent="a1") == 1
+        status, body = post(accept, {"source": other.base}, writer)
         assert status == 200 and body["accepted"].startswith("b "), body
         wait_for(lambda: c.stored() == content(mine + other.events()), "b's events stored")
-        assert wait_for(lambda: get(f"{c.api}/healthz")[0] == 200, "healthy again")
+        assert wait_for(lambda: get(f"{c.api}/healthz", reader)[0] == 200, "healthy again")
+        (record, *_) = get(f"{c.api}/api/v1/audit", reader)[1]["audit"]
+        assert (record["action"], record["user"], record["target"]) == (
+            "agent.accept",
+            "ops",
+            other.base,
+        )
+        assert c.metric("pantau_collector_writes_total", action="agent.accept", result="ok") == 1
     finally:
         c.reap()
         agent.__exit__()
