@@ -61,7 +61,8 @@ def test_wall_clock_step_does_not_stall_rounds(
             assert after - before_step >= 3, agent.log_text()[-2000:]
             m = samples(agent)
             assert m[("pantau_site_up", (("site", "kantor"),))] == 1.0
-            assert m[("pantau_agent_round_age_seconds", (("kind", "tcp"),))] < 2.0
+            # under 3 intervals + timeout (1.9 s) plus the 1 s a body may be served again
+            assert m[("pantau_agent_round_age_seconds", (("kind", "tcp"),))] < 3.0
             assert agent.get("/healthz")[0] == 200
             # Events written after the step carry the stepped wall clock (what the collector's
             # clock-offset check is for), and the log still takes them.

@@ -104,6 +104,7 @@ def test_full_disk_is_reported_and_site_chains_survive(tmp_path: Path, tiny_disk
         with AgentProcess(config, port) as agent:
             agent.wait_ready()
             agent.wait_for(lambda ev: sum(e["type"] == "site" for e in ev) == len(SITES))
+            assert agent.get("/healthz")[0] == 200
             assert metrics(agent)[("pantau_agent_eventlog_up", ())] == 1.0
 
             fill(tiny_disk / "junk")
@@ -116,8 +117,13 @@ def test_full_disk_is_reported_and_site_chains_survive(tmp_path: Path, tiny_disk
             assert problem["component"] == "eventlog" and problem["severity"] == "critical"
             assert "full" in problem["error"]
             assert str(tiny_disk) in problem["hint"] and problem["since"]
-            m = metrics(agent)
-            assert m[("pantau_agent_eventlog_up", ())] == 0.0
+            # /metrics may serve a body up to 1 s old (scrapers back to back share it).
+            m = wait_until(
+                lambda: (x := metrics(agent))[("pantau_agent_eventlog_up", ())] == 0.0 and x,
+                5,
+                "eventlog_up 0",
+                agent,
+            )
             assert m[("pantau_agent_events_pending", ())] >= 1
 
             # Two more changes while the disk stays full: up again, then down again.
@@ -138,8 +144,12 @@ def test_full_disk_is_reported_and_site_chains_survive(tmp_path: Path, tiny_disk
 
             (tiny_disk / "junk").unlink()
             wait_until(lambda: agent.get("/healthz")[0] == 200, 20, "200 after space", agent)
-            m = metrics(agent)
-            assert m[("pantau_agent_eventlog_up", ())] == 1.0
+            m = wait_until(
+                lambda: (x := metrics(agent))[("pantau_agent_eventlog_up", ())] == 1.0 and x,
+                5,
+                "eventlog_up 1",
+                agent,
+            )
             assert m[("pantau_agent_events_pending", ())] == 0.0
             total_dropped = sum(
                 v for k, v in m.items() if k[0] == "pantau_agent_events_dropped_total"
