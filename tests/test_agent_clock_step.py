@@ -14,20 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
-from agentproc import AgentProcess, free_port, site_toml, write_config
-from prometheus_client.parser import text_string_to_metric_families
+from agentproc import AgentProcess, free_port, samples, site_toml, write_config
 
 LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
-
-
-def samples(agent: AgentProcess) -> dict[tuple[str, tuple], float]:
-    _, text = agent.get("/metrics")
-    assert isinstance(text, str)
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for fam in text_string_to_metric_families(text)
-        for s in fam.samples
-    }
 
 
 def rounds(agent: AgentProcess) -> float:

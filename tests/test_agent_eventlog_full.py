@@ -10,34 +10,14 @@ collector how many events were lost (kept across a restart).
 from __future__ import annotations
 
 import itertools
-import os
 import socket
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from agentproc import AgentProcess, free_port, site_toml, write_config
-from prometheus_client.parser import text_string_to_metric_families
+from agentproc import AgentProcess, free_port, samples, site_toml, write_config
+from test_eventlog import tiny_disk  # noqa: F401 (the fixture: a 1 MiB tmpfs)
 
 SITES = [f"kantor-{i}" for i in range(6)]
-
-
-@pytest.fixture
-def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 1 MiB tmpfs: a real full disk. Needs root (mount)."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs to fill needs root")
-    mnt = tmp_path / "state"
-    mnt.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount tmpfs: {done.stderr.decode().strip()}")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 class Toggle:
@@ -67,14 +47,7 @@ def fill(path: Path) -> None:
                 pass
 
 
-def metrics(agent: AgentProcess) -> dict[tuple[str, tuple], float]:
-    _, text = agent.get("/metrics")
-    assert isinstance(text, str)
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for fam in text_string_to_metric_families(text)
-        for s in fam.samples
-    }
+metrics = samples
 
 
 def wait_until(check, timeout: float, what: str, agent: AgentProcess):
@@ -92,7 +65,10 @@ def states_now(agent: AgentProcess) -> dict[str, float]:
     return {site: m.get(("pantau_site_up", (("site", site),)), -1.0) for site in SITES}
 
 
-def test_full_disk_is_reported_and_site_chains_survive(tmp_path: Path, tiny_disk: Path) -> None:
+def test_full_disk_is_reported_and_site_chains_survive(
+    tmp_path: Path,
+    tiny_disk: Path,  # noqa: F811 (the fixture imported above)
+) -> None:
     toggle = Toggle()
     toggle.open()
     sites = [site_toml(s, "127.0.0.1", [f"tcp:{toggle.port}"]) for s in SITES]
