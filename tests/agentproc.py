@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from promstack import free_port
 
-__all__ = ["AgentProcess", "free_port", "site_states", "site_toml", "write_config"]
+__all__ = ["AgentProcess", "free_port", "samples", "site_states", "site_toml", "write_config"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -182,6 +182,19 @@ class AgentProcess:
         if self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+
+
+def samples(agent: AgentProcess) -> dict[tuple[str, tuple], float]:
+    """Every sample of the agent's /metrics: (name, sorted label pairs) -> value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    _, text = agent.get("/metrics")
+    assert isinstance(text, str)
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+    }
 
 
 def site_states(events: list[dict]) -> dict[str, str]:

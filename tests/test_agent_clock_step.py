@@ -14,20 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
-from agentproc import AgentProcess, free_port, site_toml, write_config
-from prometheus_client.parser import text_string_to_metric_families
+from agentproc import AgentProcess, free_port, samples, site_toml, write_config
 
 LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
-
-
-def samples(agent: AgentProcess) -> dict[tuple[str, tuple], float]:
-    _, text = agent.get("/metrics")
-    assert isinstance(text, str)
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for fam in text_string_to_metric_families(text)
-        for s in fam.samples
-    }
 
 
 def rounds(agent: AgentProcess) -> float:
@@ -61,7 +50,8 @@ def test_wall_clock_step_does_not_stall_rounds(
             assert after - before_step >= 3, agent.log_text()[-2000:]
             m = samples(agent)
             assert m[("pantau_site_up", (("site", "kantor"),))] == 1.0
-            assert m[("pantau_agent_round_age_seconds", (("kind", "tcp"),))] < 2.0
+            # under 3 intervals + timeout (1.9 s) plus the 1 s a body may be served again
+            assert m[("pantau_agent_round_age_seconds", (("kind", "tcp"),))] < 3.0
             assert agent.get("/healthz")[0] == 200
             # Events written after the step carry the stepped wall clock (what the collector's
             # clock-offset check is for), and the log still takes them.

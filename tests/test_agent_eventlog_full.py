@@ -10,34 +10,14 @@ collector how many events were lost (kept across a restart).
 from __future__ import annotations
 
 import itertools
-import os
 import socket
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from agentproc import AgentProcess, free_port, site_toml, write_config
-from prometheus_client.parser import text_string_to_metric_families
+from agentproc import AgentProcess, free_port, samples, site_toml, write_config
+from test_eventlog import tiny_disk  # noqa: F401 (the fixture: a 1 MiB tmpfs)
 
 SITES = [f"kantor-{i}" for i in range(6)]
-
-
-@pytest.fixture
-def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 1 MiB tmpfs: a real full disk. Needs root (mount)."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs to fill needs root")
-    mnt = tmp_path / "state"
-    mnt.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount tmpfs: {done.stderr.decode().strip()}")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 class Toggle:
@@ -67,14 +47,7 @@ def fill(path: Path) -> None:
                 pass
 
 
-def metrics(agent: AgentProcess) -> dict[tuple[str, tuple], float]:
-    _, text = agent.get("/metrics")
-    assert isinstance(text, str)
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for fam in text_string_to_metric_families(text)
-        for s in fam.samples
-    }
+metrics = samples
 
 
 def wait_until(check, timeout: float, what: str, agent: AgentProcess):
@@ -92,7 +65,10 @@ def states_now(agent: AgentProcess) -> dict[str, float]:
     return {site: m.get(("pantau_site_up", (("site", site),)), -1.0) for site in SITES}
 
 
-def test_full_disk_is_reported_and_site_chains_survive(tmp_path: Path, tiny_disk: Path) -> None:
+def test_full_disk_is_reported_and_site_chains_survive(
+    tmp_path: Path,
+    tiny_disk: Path,  # noqa: F811 (the fixture imported above)
+) -> None:
     toggle = Toggle()
     toggle.open()
     sites = [site_toml(s, "127.0.0.1", [f"tcp:{toggle.port}"]) for s in SITES]
@@ -104,6 +80,7 @@ def test_full_disk_is_reported_and_site_chains_survive(tmp_path: Path, tiny_disk
         with AgentProcess(config, port) as agent:
             agent.wait_ready()
             agent.wait_for(lambda ev: sum(e["type"] == "site" for e in ev) == len(SITES))
+            assert agent.get("/healthz")[0] == 200
             assert metrics(agent)[("pantau_agent_eventlog_up", ())] == 1.0
 
             fill(tiny_disk / "junk")
@@ -116,8 +93,13 @@ def test_full_disk_is_reported_and_site_chains_survive(tmp_path: Path, tiny_disk
             assert problem["component"] == "eventlog" and problem["severity"] == "critical"
             assert "full" in problem["error"]
             assert str(tiny_disk) in problem["hint"] and problem["since"]
-            m = metrics(agent)
-            assert m[("pantau_agent_eventlog_up", ())] == 0.0
+            # /metrics may serve a body up to 1 s old (scrapers back to back share it).
+            m = wait_until(
+                lambda: (x := metrics(agent))[("pantau_agent_eventlog_up", ())] == 0.0 and x,
+                5,
+                "eventlog_up 0",
+                agent,
+            )
             assert m[("pantau_agent_events_pending", ())] >= 1
 
             # Two more changes while the disk stays full: up again, then down again.
@@ -138,8 +120,12 @@ def test_full_disk_is_reported_and_site_chains_survive(tmp_path: Path, tiny_disk
 
             (tiny_disk / "junk").unlink()
             wait_until(lambda: agent.get("/healthz")[0] == 200, 20, "200 after space", agent)
-            m = metrics(agent)
-            assert m[("pantau_agent_eventlog_up", ())] == 1.0
+            m = wait_until(
+                lambda: (x := metrics(agent))[("pantau_agent_eventlog_up", ())] == 1.0 and x,
+                5,
+                "eventlog_up 1",
+                agent,
+            )
             assert m[("pantau_agent_events_pending", ())] == 0.0
             total_dropped = sum(
                 v for k, v in m.items() if k[0] == "pantau_agent_events_dropped_total"

@@ -32,11 +32,11 @@ _CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 _RENDER = web.AppKey("render", SharedRender)
 _GUARD = web.AppKey("guard", ConnectionGuard)
 Families = Callable[[], Iterable[TextFamily]]
-_FAMILIES = web.AppKey("families", Families)  # type: ignore[type-abstract]
+_FAMILIES: web.AppKey[Families] = web.AppKey("families")
 Health = Callable[[], Sequence[Problem]]
-_HEALTH = web.AppKey("health", Health)  # type: ignore[type-abstract]
+_HEALTH: web.AppKey[Health] = web.AppKey("health")
 Dropped = Callable[[], int]
-_DROPPED = web.AppKey("dropped", Dropped)  # type: ignore[type-abstract]
+_DROPPED: web.AppKey[Dropped] = web.AppKey("dropped")
 
 
 def _no_problems() -> Sequence[Problem]:
