@@ -27,15 +27,9 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=_run)
 
 
-def _quiet_scheduler_logs() -> None:
-    # APScheduler logs every job start at INFO: one line per round per kind is noise.
-    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, log.getEffectiveLevel()))
-
-
 def _agent(args: argparse.Namespace) -> int:
     from pantau.agent.runtime.agent import run_agent
 
-    _quiet_scheduler_logs()
     return run_agent(args.config)
 
 
@@ -132,7 +126,6 @@ def _run(args: argparse.Namespace) -> int:
     from pantau.agent.runtime.agent import Agent
     from pantau.config import load_config
 
-    _quiet_scheduler_logs()
     load_config(args.config)  # a bad config fails here, before any process starts
     child = _start_collector(args.config)
 
