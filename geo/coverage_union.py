@@ -140,7 +140,7 @@ def covered_and_blank(
     base = target.copy()
     base[crossed] = shapely.difference(target[crossed], crossing[crossed])
     inner_owner, inner = t_idx[inside], blobs[b_idx[inside]]
-    covered_area = np.bincount(inner_owner, shapely.area(inner), minlength=n)
+    covered_area = np.bincount(inner_owner, shapely.area(inner), minlength=n).astype(float)
     covered_area += shapely.area(border)
     covered = _multipolygons(
         n, np.concatenate([inner_owner, crossed]), np.concatenate([inner, border[crossed]])
