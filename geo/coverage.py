@@ -190,6 +190,19 @@ def group_union(n: int, group: np.ndarray, geoms: np.ndarray) -> np.ndarray:
     return grouped_union(n, group, geoms)
 
 
+def _blobs(up: gpd.GeoDataFrame, crs: CRS) -> np.ndarray:
+    """Disjoint coverage blobs of the sites ``up`` (see :mod:`~.coverage_union`)."""
+    from pantau.geo.coverage_union import coverage_blobs
+
+    radius = up["radius_m"].to_numpy(float)
+    lon, lat = up.geometry.x.to_numpy(), up.geometry.y.to_numpy()
+    circles = np.empty(len(up), dtype=object)
+    small = radius <= SMALL_RADIUS_M
+    for pick, segments in ((small, SMALL_SEGMENTS), (~small, SEGMENTS)):
+        circles[pick] = coverage_circles(lon[pick], lat[pick], radius[pick], crs, segments)
+    return coverage_blobs(circles, radius)
+
+
 def blankspots(
     districts: gpd.GeoDataFrame,
     sites: gpd.GeoDataFrame,
@@ -223,7 +236,7 @@ def blankspots(
     import geopandas as gpd
     import shapely
 
-    from pantau.geo.coverage_union import coverage_blobs, covered_and_blank
+    from pantau.geo.coverage_union import covered_and_blank
 
     crs = equal_area_crs(tuple(districts.total_bounds))
     d_ea = districts.to_crs(crs)
@@ -231,16 +244,9 @@ def blankspots(
     target = targets(d_ea, s_ea)
     progress("blankspots", 1, 4)
     up = sites[sites["working"].astype(bool) & (sites["radius_m"] > 0)]
-    radius = up["radius_m"].to_numpy(float)
-    lon, lat = up.geometry.x.to_numpy(), up.geometry.y.to_numpy()
-    circles = np.empty(len(up), dtype=object)
-    small = radius <= SMALL_RADIUS_M
-    for pick, segments in ((small, SMALL_SEGMENTS), (~small, SEGMENTS)):
-        circles[pick] = coverage_circles(lon[pick], lat[pick], radius[pick], crs, segments)
     progress("blankspots", 2, 4)
-    blobs = coverage_blobs(circles, radius)
-    del circles
-    covered_area, covered, blank = covered_and_blank(target, blobs)
+    # Blobs passed on unbound: covered_and_blank lets go of them once it has its pieces.
+    covered_area, covered, blank = covered_and_blank(target, _blobs(up, crs))
     progress("blankspots", 3, 4)
     target_km2 = shapely.area(target) / KM2
     covered_km2 = covered_area / KM2

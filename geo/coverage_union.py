@@ -140,6 +140,7 @@ def covered_and_blank(
     base = target.copy()
     base[crossed] = shapely.difference(target[crossed], crossing[crossed])
     inner_owner, inner = t_idx[inside], blobs[b_idx[inside]]
+    del blobs, crossing  # the callers pass theirs in without keeping a reference: memory
     covered_area = np.bincount(inner_owner, shapely.area(inner), minlength=n).astype(float)
     covered_area += shapely.area(border)
     covered = _multipolygons(
@@ -167,6 +168,7 @@ def covered_and_blank(
     # The part each hole lies in: its first vertex is strictly inside that part.
     probe = shapely.get_point(holes, 0)
     h_idx, p_idx = shapely.STRtree(parts).query(probe, predicate="within")
+    del probe
     first = np.unique(h_idx, return_index=True)[1]
     h_idx, p_idx = h_idx[first], p_idx[first]
     lost = np.setdiff1d(np.arange(len(holes)), h_idx)
@@ -185,10 +187,12 @@ def covered_and_blank(
     owner = np.concatenate([ring_part, p_idx])
     order = np.argsort(owner, kind="stable")
     new_parts = shapely.polygons(all_rings[order], indices=owner[order])
+    del all_rings, rings, holes, order  # copied into new_parts
     done = np.flatnonzero(rest)
     grouped = np.full(n, None, dtype=object)
     grouped[done] = shapely.MultiPolygon()
     if len(new_parts):
         shapely.multipolygons(new_parts, indices=part_owner, out=grouped)
+    del new_parts
     blank[done] = grouped[done]
     return covered_area, covered, blank
