@@ -26,7 +26,7 @@ import logging
 import random
 import select
 import socket
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from time import monotonic, sleep
 from typing import TYPE_CHECKING
 
@@ -369,6 +369,7 @@ class Pinger:
 
     def _drain(self, channel: Channel) -> None:
         recvfrom, settle, ident = channel.sock.recvfrom, self._settle, channel.ident
+        parse: Callable[[bytes, str], wire.Match | None]
         if channel.family == socket.AF_INET6:
             parse = wire.parse_icmp6
         else:
