@@ -51,7 +51,8 @@ def equal_area_crs(bounds: tuple[float, float, float, float]) -> CRS:
 
 def site_radius(sites: pd.DataFrame, defaults: Mapping[str, float]) -> np.ndarray:
     """Coverage radius in metres per site: its own ``coverage_m``, else the default of its kind."""
-    default = sites["kind"].map(lambda k: float(defaults.get(k, 0.0))).to_numpy(dtype=float)
+    by_kind = {kind: float(r) for kind, r in defaults.items()}
+    default = sites["kind"].map(by_kind).astype(float).fillna(0.0).to_numpy(dtype=float)
     own = sites["coverage_m"].to_numpy(dtype=float)
     return np.where(np.isnan(own), default, own)
 
@@ -104,8 +105,13 @@ def supervision(
     DataFrame
         One row per site with ``state``, ``supervised`` and ``working`` (state is up) added.
     """
-    frame = assigned.merge(
-        states[["site", "state", "last_result"]], on="site", how="left", validate="one_to_one"
+    # A left join by hash lookup: merge() sorted both sides (2 s of 4.7 at 1,000,000 sites).
+    latest = states.set_index("site")[["state", "last_result"]]
+    if not latest.index.is_unique or not assigned["site"].is_unique:
+        raise ValueError("supervision: site ids must be unique in sites and in states")
+    picked = latest.reindex(assigned["site"].to_numpy())
+    frame = assigned.assign(
+        state=picked["state"].to_numpy(), last_result=picked["last_result"].to_numpy()
     )
     frame["state"] = frame["state"].fillna("unknown")
     last = frame["last_result"].astype(float)
@@ -190,6 +196,19 @@ def group_union(n: int, group: np.ndarray, geoms: np.ndarray) -> np.ndarray:
     return grouped_union(n, group, geoms)
 
 
+def _blobs(up: gpd.GeoDataFrame, crs: CRS) -> np.ndarray:
+    """Disjoint coverage blobs of the sites ``up`` (see :mod:`~.coverage_union`)."""
+    from pantau.geo.coverage_union import coverage_blobs
+
+    radius = up["radius_m"].to_numpy(float)
+    lon, lat = up.geometry.x.to_numpy(), up.geometry.y.to_numpy()
+    circles = np.empty(len(up), dtype=object)
+    small = radius <= SMALL_RADIUS_M
+    for pick, segments in ((small, SMALL_SEGMENTS), (~small, SEGMENTS)):
+        circles[pick] = coverage_circles(lon[pick], lat[pick], radius[pick], crs, segments)
+    return coverage_blobs(circles, radius)
+
+
 def blankspots(
     districts: gpd.GeoDataFrame,
     sites: gpd.GeoDataFrame,
@@ -223,7 +242,7 @@ def blankspots(
     import geopandas as gpd
     import shapely
 
-    from pantau.geo.coverage_union import coverage_blobs, covered_and_blank
+    from pantau.geo.coverage_union import covered_and_blank
 
     crs = equal_area_crs(tuple(districts.total_bounds))
     d_ea = districts.to_crs(crs)
@@ -231,16 +250,9 @@ def blankspots(
     target = targets(d_ea, s_ea)
     progress("blankspots", 1, 4)
     up = sites[sites["working"].astype(bool) & (sites["radius_m"] > 0)]
-    radius = up["radius_m"].to_numpy(float)
-    lon, lat = up.geometry.x.to_numpy(), up.geometry.y.to_numpy()
-    circles = np.empty(len(up), dtype=object)
-    small = radius <= SMALL_RADIUS_M
-    for pick, segments in ((small, SMALL_SEGMENTS), (~small, SEGMENTS)):
-        circles[pick] = coverage_circles(lon[pick], lat[pick], radius[pick], crs, segments)
     progress("blankspots", 2, 4)
-    blobs = coverage_blobs(circles, radius)
-    del circles
-    covered_area, covered, blank = covered_and_blank(target, blobs)
+    # Blobs passed on unbound: covered_and_blank lets go of them once it has its pieces.
+    covered_area, covered, blank = covered_and_blank(target, _blobs(up, crs))
     progress("blankspots", 3, 4)
     target_km2 = shapely.area(target) / KM2
     covered_km2 = covered_area / KM2

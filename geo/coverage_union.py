@@ -11,9 +11,10 @@ overlays:
    self-join and connected components) and each cluster of two or more is unioned once. Blobs
    are pairwise disjoint, so a district's covered area is the sum of its pieces' areas and its
    covered geometry a MultiPolygon of them, with no union per district.
-3. *Blank geometry*: the pieces that cross the district's border are cut out by one
-   ``difference``; the blobs wholly inside become holes of the result directly (ring
-   bookkeeping, no overlay). A district where an inner blob has holes of its own (a ring of
+3. *Per district*, the blobs crossing its border are clipped by one ``intersection`` and cut
+   out by one ``difference`` (grouped: not one overlay per blob); the blobs wholly inside are
+   taken as they are and become holes of the blank geometry directly (ring bookkeeping, no
+   overlay). A district where an inner blob has holes of its own (a ring of
    circles around an uncovered gap) takes the plain overlay.
 
 Unions of many groups run as one vectorised GEOS call per size class (groups padded with
@@ -129,42 +130,50 @@ def covered_and_blank(
     shapely.prepare(target)
     t_idx, b_idx = shapely.STRtree(blobs).query(target, predicate="intersects")
     inside = shapely.contains_properly(target[t_idx], blobs[b_idx])
-    pieces = blobs[b_idx].copy()
+    # Blobs crossing a district's border, grouped per district (disjoint: a valid MultiPolygon):
+    # one intersection and one difference per district, not one overlay per blob.
     cut = ~inside
-    pieces[cut] = shapely.intersection(target[t_idx[cut]], pieces[cut])
-    covered_area = np.bincount(t_idx, shapely.area(pieces), minlength=n)
-    covered = _multipolygons(n, t_idx, pieces)
+    crossing = _multipolygons(n, t_idx[cut], blobs[b_idx[cut]])
+    crossed = np.flatnonzero(~shapely.is_empty(crossing))
+    border = np.full(n, shapely.MultiPolygon(), dtype=object)
+    border[crossed] = shapely.intersection(target[crossed], crossing[crossed])
+    base = target.copy()
+    base[crossed] = shapely.difference(target[crossed], crossing[crossed])
+    inner_owner, inner = t_idx[inside], blobs[b_idx[inside]]
+    del blobs, crossing  # the callers pass theirs in without keeping a reference: memory
+    covered_area = np.bincount(inner_owner, shapely.area(inner), minlength=n).astype(float)
+    covered_area += shapely.area(border)
+    covered = _multipolygons(
+        n, np.concatenate([inner_owner, crossed]), np.concatenate([inner, border[crossed]])
+    )
 
     blank = target.copy()
     reached = np.zeros(n, bool)
     reached[t_idx] = True
     # Districts whose inner blobs have holes: a plain overlay (rare; nesting needs care).
     holed = np.zeros(n, bool)
-    odd = (shapely.get_type_id(pieces) != _POLYGON) | (shapely.get_num_interior_rings(pieces) > 0)
-    holed[t_idx[inside & odd]] = True
+    odd = (shapely.get_type_id(inner) != _POLYGON) | (shapely.get_num_interior_rings(inner) > 0)
+    holed[inner_owner[odd]] = True
     plain = np.flatnonzero(holed)
     blank[plain] = shapely.difference(target[plain], covered[plain])
-    # The others: cut out the border pieces, then punch the inner blobs in as holes.
+    # The others: the border blobs are cut out already (base); punch the inner blobs in as holes.
     rest = reached & ~holed
-    border = _multipolygons(n, t_idx[cut], pieces[cut])
-    base = target.copy()
-    with_border = np.flatnonzero(rest & ~shapely.is_empty(border))
-    base[with_border] = shapely.difference(target[with_border], border[with_border])
     rows = np.flatnonzero(rest)
     parts, part_owner = shapely.get_parts(base[rows], return_index=True)
     part_owner = rows[part_owner]
     poly = (shapely.get_type_id(parts) == _POLYGON) & ~shapely.is_empty(parts)
     parts, part_owner = parts[poly], part_owner[poly]
-    hole_of = inside & rest[t_idx]
-    holes = shapely.get_exterior_ring(pieces[hole_of])
+    hole_of = rest[inner_owner]
+    holes = shapely.get_exterior_ring(inner[hole_of])
     # The part each hole lies in: its first vertex is strictly inside that part.
     probe = shapely.get_point(holes, 0)
     h_idx, p_idx = shapely.STRtree(parts).query(probe, predicate="within")
+    del probe
     first = np.unique(h_idx, return_index=True)[1]
     h_idx, p_idx = h_idx[first], p_idx[first]
     lost = np.setdiff1d(np.arange(len(holes)), h_idx)
     if len(lost):  # a hole on no part (not expected): overlay those districts instead
-        again = np.unique(t_idx[hole_of][lost])
+        again = np.unique(inner_owner[hole_of][lost])
         blank[again] = shapely.difference(target[again], covered[again])
         rest[again] = False
         keep = rest[part_owner]
@@ -178,10 +187,12 @@ def covered_and_blank(
     owner = np.concatenate([ring_part, p_idx])
     order = np.argsort(owner, kind="stable")
     new_parts = shapely.polygons(all_rings[order], indices=owner[order])
+    del all_rings, rings, holes, order  # copied into new_parts
     done = np.flatnonzero(rest)
     grouped = np.full(n, None, dtype=object)
     grouped[done] = shapely.MultiPolygon()
     if len(new_parts):
         shapely.multipolygons(new_parts, indices=part_owner, out=grouped)
+    del new_parts
     blank[done] = grouped[done]
     return covered_area, covered, blank

@@ -369,6 +369,7 @@ class Pinger:
 
     def _drain(self, channel: Channel) -> None:
         recvfrom, settle, ident = channel.sock.recvfrom, self._settle, channel.ident
+        parse: Callable[[bytes, str], wire.Match | None]
         if channel.family == socket.AF_INET6:
             parse: Callable[[bytes, str], Any] = wire.parse_icmp6
         else:

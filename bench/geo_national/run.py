@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -311,7 +312,12 @@ def pantau_child(folder: Path, outages: int) -> dict:
             [sys.executable, __file__, "--pantau-only", str(folder), "--outages", str(outages)],
             stdout=out, stderr=err,
         )  # fmt: skip
-        _, status, usage = os.wait4(proc.pid, 0)
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:  # interrupted or terminated: never leave the child running
+            proc.kill()
+            proc.wait()
+            raise
     if os.waitstatus_to_exitcode(status):
         sys.exit("pantau child failed:\n" + (folder / "pantau.err").read_text()[-3000:])
     t = json.loads((folder / "pantau.out").read_text().strip().splitlines()[-1])
@@ -341,6 +347,9 @@ def main() -> int:
     if args.pantau_only:
         print(json.dumps(run_pantau(args.pantau_only, args.outages)))
         return 0
+    # SIGTERM (a timeout) ends the run like Ctrl-C: the finally blocks stop the child and the
+    # PostgreSQL cluster and remove the temporary folders.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     print(f"load before: {os.getloadavg()}  ({os.cpu_count()} CPUs; the machine is shared)")
     folder = Path(tempfile.mkdtemp(prefix=f"pantau-bench-geo-{os.getpid()}-"))
     try:

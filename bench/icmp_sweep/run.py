@@ -35,6 +35,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -54,7 +55,12 @@ def measure(argv: list[str], stdout: Path, stderr: Path, work: Path) -> dict[str
         start = time.perf_counter()
         proc = subprocess.Popen([TIME, "-f", "%M %x", "-o", str(report), *argv], stdout=out,
                                 stderr=err)  # fmt: skip
-        _, _, usage = os.wait4(proc.pid, 0)
+        try:
+            _, _, usage = os.wait4(proc.pid, 0)
+        except BaseException:  # interrupted or terminated: never leave the tool running
+            proc.kill()
+            proc.wait()
+            raise
         wall = time.perf_counter() - start
     peak_kib, code = report.read_text().split()[-2:]
     return {
@@ -205,6 +211,7 @@ def main() -> int:
     print("pantau's modules compiled to bytecode (as `pip install .` does)")
     if args.nice and os.geteuid() == 0:
         os.setpriority(os.PRIO_PROCESS, 0, -20)  # both tools inherit it
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # like Ctrl-C: clean up below
     work = Path(tempfile.mkdtemp(prefix=f"icmp-bench-{os.getpid()}-"))
     try:
         load = os.getloadavg()
