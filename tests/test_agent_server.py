@@ -148,6 +148,20 @@ def test_collector_values():
     assert reg.get_sample_value("pantau_agent_events_total", {"type": "agent"}) == 0
 
 
+def test_last_hop_of_a_down_site_until_it_is_forgotten():
+    src = filled_source()
+    src.stats.last_hops["b"] = "10.20.0.1"
+    reg = registry_of(src)
+    assert reg.get_sample_value("pantau_site_last_hop_info", {"site": "b", "hop": "10.20.0.1"}) == 1
+    src.stats.forget_site("b")
+    assert (
+        registry_of(src).get_sample_value(
+            "pantau_site_last_hop_info", {"site": "b", "hop": "10.20.0.1"}
+        )
+        is None
+    )
+
+
 def test_isolated_absent_until_canaries_ran_and_forget_site():
     src = filled_source()
     src.isolated = None

@@ -223,7 +223,7 @@ def test_office_cut_pages_and_restore_resolves(
         cut_at = time.monotonic()
         lab.cut("office1")
         paged_after = inbox.wait_mail(
-            lambda m: m.subject == "[GANGGUAN] Kantor Kantor Lurah Lab tanpa internet",
+            lambda m: m.subject == "[GANGGUAN] Kantor Lurah Lab tanpa internet",
             cut_at,
             PAGE_WITHIN,
         )
@@ -246,7 +246,7 @@ def test_office_cut_pages_and_restore_resolves(
         restored_at = time.monotonic()
         lab.restore("office1")
         resolved_after = inbox.wait_mail(
-            lambda m: m.subject.startswith("[PULIH] Kantor Kantor Lurah Lab"),
+            lambda m: m.subject.startswith("[PULIH] Kantor Lurah Lab"),
             restored_at,
             RESOLVE_WITHIN,
         )

@@ -217,6 +217,15 @@ ABSENT_METRICS: dict[str, str] = {
     # them yet (the geo extension of issue 5). Soft: once exported, they must return series.
     "pantau_district_blankspot_ratio": "the collector does not export it yet (geo, issue 5)",
     "pantau_district_supervision_coverage_ratio": "the collector does not export it yet (geo)",
+    # Agreed for the alert rules of issue 14 (docs/contracts.md); other issues add them. Soft.
+    "pantau_agent_eventlog_up": "the agent does not export it yet",
+    "pantau_agent_events_dropped_total": "the agent does not export it yet",
+    "pantau_agent_events_pending": "the agent does not export it yet",
+    "pantau_collector_agent_clock_offset_seconds": "the collector does not export it yet",
+    "pantau_collector_agent_identity_conflict": "the collector does not export it yet",
+    "pantau_collector_events_lost_total": "the collector does not export it yet",
+    "pantau_maintenance_active": "the collector does not export it yet; no window is open",
+    "pantau_site_last_hop_info": "traceroute is off in this scenario",
 }
 #: Expressions that legitimately return nothing in this scenario, by a pattern searched in
 #: "LOCATION :: EXPRESSION", with the reason.
@@ -233,6 +242,12 @@ EXPECTED_EMPTY: list[tuple[str, str]] = [
         else [(r"PantauDeviceRebooted|PantauInterfaceDown", "no SNMP device in this build")]
     ),
     (r"PantauDistrictBlankspot", "no district is a blankspot in this scenario"),
+    (
+        r"parent:pantau_offices_unreachable:count|PantauUpstreamDown",
+        "no office is behind a down device (the down office's parent is up)",
+    ),
+    (r"PantauSnmpCredentialsMissing|PantauProbeKindDisabled", "every probe kind runs here"),
+    (r"PantauAgentClockOffset", "the collector does not export clock offsets yet"),
 ]
 #: Without the collector (before it lands on main) its series are absent and it is "down".
 WITHOUT_COLLECTOR = [
@@ -248,6 +263,7 @@ WITH_COLLECTOR = [
         "the agents' fallback of a paging alert applies only while the collector is not scraped",
     ),
     (r"site:pantau_maintenance_active:max :: ", "no maintenance window in this scenario"),
+    (r"PantauCollectorAgentUnreachable", "the collector reaches its one agent"),
     (r"PantauCollectorStoreDown", "the collector's store is writable"),
 ]
 

@@ -341,6 +341,9 @@ class Agent:
 
     async def _add_hops(self, events: list[Event]) -> list[Event]:
         assert self._config is not None
+        for e in events:  # a hop describes the current outage only
+            if e.type == "site" and e.site and e.new != "down":
+                self.stats.last_hops.pop(e.site, None)
         if not self._config.agent.traceroute:
             return events
         down = {
@@ -349,6 +352,7 @@ class Agent:
             if e.type == "site" and e.new == "down" and e.site in self.sites
         }
         hops = await self._tracer.last_hops({s: a for s, a in down.items() if a})
+        self.stats.last_hops.update({s: h for s, h in hops.items() if h})
         return [
             dataclasses.replace(e, hop=hops.get(e.site or ""))
             if e.type == "site" and e.new == "down"

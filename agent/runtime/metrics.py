@@ -67,14 +67,17 @@ class AgentStats:
         default_factory=collections.Counter
     )
     eventlog_up: bool | None = None  # None until the event log is open
+    #: Site -> last hop that answered the traceroute run when the site went down (while down).
+    last_hops: dict[str, str] = dataclasses.field(default_factory=dict)
     #: Probe kind -> one of PROBE_KIND_REASONS: "ok" while its prober runs, else why not.
     probe_kinds: dict[str, str] = dataclasses.field(default_factory=dict)
     lag: Histogram = dataclasses.field(default_factory=_lag_histogram)
 
     def forget_site(self, site: str) -> None:
-        """Drop a removed site's failure counters so its series disappear."""
+        """Drop a removed site's failure counters and hop so its series disappear."""
         for key in [k for k in self.failures if k[0] == site]:
             del self.failures[key]
+        self.last_hops.pop(site, None)
 
 
 class MetricsSource(Protocol):
@@ -271,6 +274,14 @@ class AgentCollector(Collector):
         for kind, reason in sorted(stats.probe_kinds.items()):
             enabled.add_metric([kind, reason], 1.0 if reason == "ok" else 0.0)
         yield enabled
+        hop = _gauge(
+            "pantau_site_last_hop_info",
+            "Last traceroute hop that answered when the site went down (value 1, while down)",
+            ["site", "hop"],
+        )
+        for site, address in sorted(stats.last_hops.items()):
+            hop.add_metric([site, address], 1.0)
+        yield hop
         yield _counter(
             "pantau_agent_probe_errors_total",
             "Bugs and setup errors inside probes (not network failures)",
