@@ -28,7 +28,7 @@ import select
 import socket
 from collections.abc import Callable, Generator, Iterable, Iterator
 from time import monotonic, sleep
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pantau.agent.icmp import wire
 from pantau.agent.icmp.rounds import Pacer, Record, Sweep, TargetStats
@@ -371,7 +371,7 @@ class Pinger:
         recvfrom, settle, ident = channel.sock.recvfrom, self._settle, channel.ident
         parse: Callable[[bytes, str], wire.Match | None]
         if channel.family == socket.AF_INET6:
-            parse: Callable[[bytes, str], Any] = wire.parse_icmp6
+            parse = wire.parse_icmp6
         else:
             parse = wire.parse_ipv4 if channel.raw else wire.parse_icmp4
         while True:

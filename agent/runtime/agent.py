@@ -103,7 +103,7 @@ class Agent:
     def families(self) -> list[TextFamily]:
         """The per-site metric families, a snapshot of now (streamed by ``/metrics``)."""
         stale = self._scheduler.stale()
-        out = self._site_families(self, stale)
+        out = self._site_families(self, stale)  # type: ignore[arg-type]  # dicts as the Mappings
         for kind, prober in self._probers.items():
             families = getattr(prober, "families", None)
             if kind in stale:  # its per-site figures are old: no data, not current
