@@ -261,13 +261,18 @@ def switch():
 
 
 async def test_recorded_switch_with_many_interfaces(switch: Snmpsim) -> None:
-    profile = {**v2c(switch.port, community="switch96"), "timeout": 3.0, "max_repetitions": 10}
+    # snmpsim answers one request at a time at ~1 ms CPU per varbind on a loaded 2-core machine
+    # (~1,100 varbinds a walk): three polls at once measured snmpsim, not pantau, against a 5 s
+    # deadline. One poll in flight, each with its own deadline (the wait for a slot is not counted).
+    profile = {**v2c(switch.port, community="switch96"), "timeout": 5.0, "max_repetitions": 10}
     snmp, registry = prober(
         {
             "sw": profile,
             "up": {**profile, "interfaces": ["port1", "port3"]},
             "down": {**profile, "interfaces": ["port1", "port4"]},
-        }
+        },
+        timeout=20.0,
+        max_in_flight=1,
     )
     try:
         results = await snmp.run([job("sw", "sw"), job("sw-up", "up"), job("sw-down", "down")])
