@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from pantau.agent.snmp.state import DeviceState, accumulate, advance, interfaces_down
@@ -42,10 +40,8 @@ def test_accumulate_32bit_wrap(limit, expected) -> None:
 
 def test_advance_legacy_wrap_uses_speed_and_device_time() -> None:
     state = DeviceState()
-    fast = {"speed": 100_000_000, "oper": 1}  # 100 Mbit/s: 750 MB in 60 s
-    legacy = lambda up, octets: dataclasses.replace(  # noqa: E731
-        snap(up, eth0={**fast, "in_octets": octets}), octet_bits=32
-    )
+    fast = {"speed": 100_000_000, "oper": 1, "octet_bits": 32}  # 100 Mbit/s: 750 MB in 60 s
+    legacy = lambda up, octets: snap(up, eth0={**fast, "in_octets": octets})  # noqa: E731
     advance(state, legacy(6_000, 2**32 - 1_000_000))
     advance(state, legacy(12_000, 5_000_000))  # 60 s later: wrapped after 6 MB in all
     assert state.totals[(1, "in_octets")] == 2**32 - 1_000_000 + 6_000_000

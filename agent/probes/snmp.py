@@ -29,6 +29,13 @@ _IF_LABELS = ("site", "ifindex", "ifname", "ifalias")
 _IF_GAUGES = (
     ("pantau_if_oper_status", "IF-MIB ifOperStatus (1 up, 2 down, ...)", "oper", 1),
     ("pantau_if_admin_status", "IF-MIB ifAdminStatus (1 up, 2 down, 3 testing)", "admin", 1),
+    (
+        "pantau_if_last_change_seconds",
+        "ifLastChange: the device's sysUpTime at the last change of ifOperStatus, in seconds "
+        "(constant between link flaps; 0 if it changed before the agent started)",
+        "last_change",
+        100,
+    ),
 )
 _IF_COUNTERS = (
     ("pantau_if_in_octets", "octets received (ifHCInOctets), reset-proof", "in_octets"),
@@ -112,10 +119,7 @@ class SnmpProber:
                 try:
                     async with asyncio.timeout(self._settings.timeout):
                         snap = await poll_device(
-                            session,
-                            profile.max_repetitions,
-                            self._extras[job.arg or ""],
-                            with_descr=bool(profile.interfaces),
+                            session, profile.max_repetitions, self._extras[job.arg or ""]
                         )
                 finally:
                     self._in_flight -= 1
@@ -208,10 +212,18 @@ class SnmpProber:
                 [f"pantau_snmp_requests_in_flight {number(self._in_flight)}\n"],
             ),
         ]
-        for name, doc, field, scale in _IF_GAUGES:
+        out.append(
+            TextFamily(
+                "pantau_if_info",
+                "gauge",
+                "interface identity: ifDescr and ifType (IANAifType number) of each ifTable row",
+                _if_info_lines(fresh, iface_labels),
+            )
+        )
+        for name, doc, field, divisor in _IF_GAUGES:
             out.append(
                 TextFamily(
-                    name, "gauge", doc, _if_gauge_lines(name, field, scale, fresh, iface_labels)
+                    name, "gauge", doc, _if_gauge_lines(name, field, divisor, fresh, iface_labels)
                 )
             )
         out.append(
@@ -254,7 +266,7 @@ def _iface_labels(site: str, snap: Snapshot) -> dict[int, str]:
 def _if_gauge_lines(
     name: str,
     field: str,
-    scale: float,
+    divisor: int,
     fresh: Mapping[str, _Device],
     labels: Mapping[str, Mapping[int, str]],
 ) -> Iterator[str]:
@@ -263,7 +275,21 @@ def _if_gauge_lines(
         for index, iface in snap.interfaces.items():
             value = getattr(iface, field)
             if value is not None:
-                yield f"{name}{{{site_labels[index]}}} {number(value * scale)}\n"
+                value = value if divisor == 1 else value / divisor  # ticks: 3.45, not 3.4500001
+                yield f"{name}{{{site_labels[index]}}} {number(value)}\n"
+
+
+def _if_info_lines(
+    fresh: Mapping[str, _Device], labels: Mapping[str, Mapping[int, str]]
+) -> Iterator[str]:
+    for site, (_, snap, _) in fresh.items():
+        site_labels = labels[site]
+        for index, iface in snap.interfaces.items():
+            iftype = "" if iface.type is None else str(iface.type)
+            yield (
+                f'pantau_if_info{{ifdescr="{label_value(iface.descr)}",iftype="{iftype}",'
+                f"{site_labels[index]}}} 1.0\n"
+            )
 
 
 def _if_speed_lines(
