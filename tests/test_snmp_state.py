@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pantau.agent.snmp.state import DeviceState, accumulate, advance, interfaces_down
+from pantau.agent.snmp.state import DeviceState, accumulate, advance, interfaces_down, speed_bps
 from pantau.agent.snmp.walk import Interface, Snapshot
 
 
@@ -72,3 +72,21 @@ def test_advance_counts_reboots_and_keeps_totals_monotonic() -> None:
 def test_interfaces_down(wanted: list[str], down: list[str]) -> None:
     s = snap(1, ether1={"oper": 1, "descr": "Intel uplink"}, ether2={"oper": 2})
     assert interfaces_down(wanted, s) == down
+
+
+@pytest.mark.parametrize(
+    ("fields", "bps"),
+    [
+        pytest.param({"speed": 10**9, "high_speed": 1000}, 1e9, id="both-agree"),
+        pytest.param({"speed": 1_544_000, "high_speed": 2}, 1_544_000.0, id="ifspeed-more-precise"),
+        pytest.param({"speed": 2**32 - 1, "high_speed": 100_000}, 1e11, id="saturated-ifspeed"),
+        pytest.param({"speed": 10**9, "high_speed": 0}, 1e9, id="highspeed-0"),
+        pytest.param({"high_speed": 10**9}, None, id="highspeed-in-bps-implausible"),
+        pytest.param({"high_speed": 10_000_000}, 1e13, id="highspeed-10tbps-limit"),
+        pytest.param({"speed": 0, "high_speed": 0}, None, id="zero-is-unknown"),
+        pytest.param({"speed": 0}, None, id="zero-without-ifxtable"),
+        pytest.param({}, None, id="nothing"),
+    ],
+)
+def test_speed_bps(fields: dict, bps: float | None) -> None:
+    assert speed_bps(Interface(1, **fields)) == bps
