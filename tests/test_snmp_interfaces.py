@@ -6,16 +6,21 @@ every asserted value is read from the recording, not from pantau.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 
 import pytest
+from pydantic import ValidationError
 from snmp_peers import DATA, Snmpsim, free_udp_port
 from test_snmp_probe import job, prober, v2c
 
+from pantau.agent.probes import ProbeContext
+from pantau.agent.probes.snmp import make_prober
 from pantau.agent.snmp.ber import GET, GET_BULK
 from pantau.agent.snmp.session import V2cSession
 from pantau.agent.snmp.walk import LEGACY_COLUMNS, poll_device
+from pantau.config import Config, SnmpSettings
 
 pytestmark = pytest.mark.skipif(
     shutil.which("snmpget") is None, reason="net-snmp snmpget not installed (waits for snmpsim)"
@@ -177,3 +182,59 @@ async def test_speed_zero_is_absent_on_every_path(sim: Snmpsim, community: str) 
     _, value = await poll(sim, community, max_repetitions=25)
     assert value("pantau_if_speed_bits_per_second", iface(community, 2, "port1")) is None
     assert value("pantau_if_speed_bits_per_second", iface(community, 1, "lo")) == 10e6
+
+
+def simulator(port: int, context: str) -> dict:
+    """snmpsim's own v3 user (MD5 + DES, as older MikroTik and Cisco devices offer); snmpsim picks
+    the recording by the v3 contextName and drops requests without one."""
+    return {
+        "version": "3",
+        "user": "simulator",
+        "auth_protocol": "MD5",
+        "auth_key_env": "PANTAU_TEST_SIM_AUTH",
+        "priv_protocol": "DES",
+        "priv_key_env": "PANTAU_TEST_SIM_PRIV",
+        "context": context,
+        "port": port,
+        "timeout": 3.0,
+        "retries": 0,
+    }
+
+
+@pytest.mark.parametrize("engine", [False, True], ids=["pantau-usm", "pysnmp-engine"])
+@pytest.mark.parametrize(
+    ("context", "reason"),
+    [pytest.param("speed-quirks", "ok", id="context"), pytest.param("", "timeout", id="none")],
+)
+async def test_v3_md5_des_with_context_name(
+    sim: Snmpsim, monkeypatch: pytest.MonkeyPatch, engine: bool, context: str, reason: str
+) -> None:
+    monkeypatch.setenv("PANTAU_TEST_SIM_AUTH", "auctoritas")
+    monkeypatch.setenv("PANTAU_TEST_SIM_PRIV", "privatus")
+    config = Config.model_validate({"snmp": {"profiles": {"p": simulator(sim.port, context)}}})
+    snmp_engine = None
+    if engine:
+        from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
+
+        snmp_engine = SnmpEngine()
+    snmp = make_prober(
+        SnmpSettings(timeout=10.0), ProbeContext(config, asyncio.Semaphore(4)), snmp_engine
+    )
+    try:
+        res = (await snmp.run([job("ap", "p")]))[("ap", "snmp:p")]
+    finally:
+        await snmp.aclose()
+        if snmp_engine is not None:
+            snmp_engine.close_dispatcher()
+    assert res.reason == reason, res.message
+    if res.ok:
+        assert res.data.sys_name == "ap-balai-desa"
+        assert res.data.interfaces[1].speed == 1_000_000_000
+
+
+def test_context_name_needs_v3() -> None:
+    profile = {"version": "2c", "community": "x", "context": "vlan-10"}
+    with pytest.raises(
+        ValidationError, match="context is an SNMPv3 contextName: it needs version 3"
+    ):
+        Config.model_validate({"snmp": {"profiles": {"p": profile}}})

@@ -81,7 +81,13 @@ class SnmpProber:
             return V2cSession(host, profile.port, cred, profile.timeout, profile.retries)
         if self._engine is not None:
             return EngineSession(
-                self._engine, cred, host, profile.port, profile.timeout, profile.retries
+                self._engine,
+                cred,
+                host,
+                profile.port,
+                profile.timeout,
+                profile.retries,
+                profile.context,
             )
         from pantau.agent.snmp.usm import V3Session
 
