@@ -7,6 +7,7 @@ every asserted value is read from the recording, not from pantau.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import shutil
 
@@ -19,7 +20,13 @@ from pantau.agent.probes import ProbeContext
 from pantau.agent.probes.snmp import make_prober
 from pantau.agent.snmp.ber import GET, GET_BULK
 from pantau.agent.snmp.session import V2cSession
-from pantau.agent.snmp.walk import LEGACY_COLUMNS, poll_device
+from pantau.agent.snmp.walk import (
+    IF_COLUMNS,
+    LEGACY_COLUMNS,
+    STATIC_FIELDS,
+    STATIC_MAX_TICKS,
+    poll_device,
+)
 from pantau.config import Config, SnmpSettings
 
 pytestmark = pytest.mark.skipif(
@@ -238,3 +245,86 @@ def test_context_name_needs_v3() -> None:
         ValidationError, match="context is an SNMPv3 contextName: it needs version 3"
     ):
         Config.model_validate({"snmp": {"profiles": {"p": profile}}})
+
+
+def walked_columns(sent: list) -> set:
+    return {oid[:10] for pdu_type, oids in sent if pdu_type == GET_BULK for oid in oids}
+
+
+@pytest.mark.parametrize(
+    ("change", "again"),
+    [
+        pytest.param(lambda known: known, False, id="nothing-changed-not-read"),
+        pytest.param(
+            lambda known: dataclasses.replace(
+                known,
+                interfaces={
+                    **known.interfaces,
+                    2: dataclasses.replace(known.interfaces[2], last_change=1),
+                },
+            ),
+            True,
+            id="a-link-changed-read-again",
+        ),
+        pytest.param(
+            lambda known: dataclasses.replace(
+                known, interfaces={i: r for i, r in known.interfaces.items() if i != 7}
+            ),
+            True,
+            id="a-row-came-read-again",
+        ),
+        pytest.param(
+            lambda known: dataclasses.replace(known, static_ticks=known.uptime_ticks + 1),
+            True,
+            id="rebooted-read-again",
+        ),
+        pytest.param(
+            lambda known: dataclasses.replace(
+                known, static_ticks=known.uptime_ticks - STATIC_MAX_TICKS
+            ),
+            True,
+            id="15-minutes-old-read-again",
+        ),
+    ],
+)
+async def test_static_columns_read_only_when_they_may_have_changed(
+    sim: Snmpsim, change, again: bool
+) -> None:
+    session = Recording(V2cSession("127.0.0.1", sim.port, "catalyst-partial-hc", 5.0, 0))
+    try:
+        first = await poll_device(session, 25)  # type: ignore[arg-type]
+        session.sent.clear()
+        second = await poll_device(session, 25, known=change(first))  # type: ignore[arg-type]
+    finally:
+        await session.session.aclose()
+    static = {IF_COLUMNS[f] for f in STATIC_FIELDS}
+    assert (static <= walked_columns(session.sent)) is again
+    assert second.static_ticks == (second.uptime_ticks if again else first.static_ticks)
+    for index, row in first.interfaces.items():  # lent or read again, the same values
+        got = second.interfaces[index]
+        assert (got.descr, got.type, got.speed) == (row.descr, row.type, row.speed)
+    assert second.interfaces[1].type == 6 and second.interfaces[4].descr == "Nu0"
+
+
+async def test_second_round_lends_static_columns_and_exports_the_same(sim: Snmpsim) -> None:
+    site = "catalyst-partial-hc"
+    profile = {**v2c(sim.port, site), "timeout": 5.0}
+    snmp, registry = prober({"p": profile}, timeout=20.0)
+    null0 = {**iface(site, 4, "Nu0"), "ifdescr": "Nu0", "iftype": "1"}
+    te = iface(site, 3, "Te1/1/2")
+    try:
+        seen = []
+        for _ in range(2):
+            res = (await snmp.run([job(site, "p")]))[(site, "snmp:p")]
+            value = registry.get_sample_value
+            seen.append(
+                (
+                    res.data.pdus,
+                    value("pantau_if_info", null0),
+                    value("pantau_if_speed_bits_per_second", te),
+                )
+            )
+    finally:
+        await snmp.aclose()
+    assert [s[1:] for s in seen] == [(1, 10e9), (1, 10e9)]
+    assert seen[1][0] <= seen[0][0]  # 12 columns instead of 15: never more PDUs

@@ -118,6 +118,7 @@ class SnmpProber:
         if profile is None or not job.address:
             return result(False, "error", f"unknown SNMP profile {job.arg!r} or no address")
         session = self._session(job.arg or "", profile, job.address)
+        known = self._devices.get(job.site)
         try:
             async with self._slots, self._context.limiter:
                 started, t0 = clock(), time.monotonic()  # the wait for a slot is not the device's
@@ -125,7 +126,10 @@ class SnmpProber:
                 try:
                     async with asyncio.timeout(self._settings.timeout):
                         snap = await poll_device(
-                            session, profile.max_repetitions, self._extras[job.arg or ""]
+                            session,
+                            profile.max_repetitions,
+                            self._extras[job.arg or ""],
+                            known.snapshot if known else None,
                         )
                 finally:
                     self._in_flight -= 1

@@ -45,6 +45,11 @@ LEGACY_COLUMNS: Mapping[str, Oid] = {
     "in_octets": (*_IF, 10),
     "out_octets": (*_IF, 16),
 }
+#: Columns that describe a row rather than measure it: read on a device's first poll, then again
+#: only when the rows, a speed or a last change differ, after a reboot, and at least every 15
+#: minutes of the device's uptime. Every other poll carries 12 columns instead of 15.
+STATIC_FIELDS: tuple[str, ...] = ("descr", "type", "speed")
+STATIC_MAX_TICKS = 15 * 60 * 100
 _GET_VARBINDS = 30  # varbinds per GET of the 32-bit counters of rows without HC counters
 MAX_PDUS = 2000  # a bound on one walk, whatever the device answers
 
@@ -82,6 +87,7 @@ class Snapshot:
     interfaces: Mapping[int, Interface]
     extras: Mapping[str, float]  # numeric OID text -> value, for the profile's extra_oids
     pdus: int
+    static_ticks: int = 0  # sysUpTime when STATIC_FIELDS were last read from the device
 
 
 _CONTROLS = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0)], " ")
@@ -147,7 +153,7 @@ def _interfaces(
             if len(suffix) != 1 or isinstance(value, VarBindException):
                 continue
             if field in ("name", "alias", "descr"):
-                value = _text(value)
+                value = value if isinstance(value, str) else _text(value)
             elif not isinstance(value, int):
                 continue
             rows.setdefault(suffix[0], {})[field] = value
@@ -179,6 +185,32 @@ async def _counters32(
     return out, pdus
 
 
+def _unchanged(columns: Mapping[str, Mapping[Oid, object]], known: Snapshot) -> bool:
+    """Whether the rows, their speeds and their last changes are those of ``known``."""
+    rows = {suffix[0] for values in columns.values() for suffix in values if len(suffix) == 1}
+    if rows != set(known.interfaces):
+        return False
+    for field in ("high_speed", "last_change"):
+        for index in rows:
+            value = columns[field].get((index,))
+            if (value if isinstance(value, int) else None) != getattr(
+                known.interfaces[index], field
+            ):
+                return False
+    return True
+
+
+def _static_columns(known: Snapshot) -> dict[str, dict[Oid, object]]:
+    return {
+        field: {
+            (index,): value
+            for index, row in known.interfaces.items()
+            if (value := getattr(row, field)) is not None
+        }
+        for field in STATIC_FIELDS
+    }
+
+
 def _number(value: object) -> float | None:
     return float(value) if isinstance(value, int) else None
 
@@ -187,12 +219,14 @@ async def poll_device(
     session: Session,
     max_repetitions: int,
     extra_oids: Sequence[Oid] = (),
+    known: Snapshot | None = None,
 ) -> Snapshot:
     """Poll one device: a GET of the system scalars, then one multi-column GETBULK walk.
 
     ``extra_oids`` ending in ``.0`` are fetched with the GET; the others are walked as subtrees.
     Rows of ifTable without ifHCInOctets get the 32-bit counters, with one more request (or
-    walk) only when there are such rows.
+    walk) only when there are such rows. ``known``, the device's previous snapshot, lends its
+    :data:`STATIC_FIELDS` while they hold; when they may not, they are walked after all.
 
     Raises
     ------
@@ -205,9 +239,22 @@ async def poll_device(
     uptime = got.get(SYS_UPTIME)
     if not isinstance(uptime, int):
         raise SnmpFailure("snmp_error", f"sysUpTime.0 answered {uptime!r}")
-    roots = [*IF_COLUMNS.values(), *subtrees]
-    walked, pdus = await walk_columns(session, roots, max_repetitions)
-    columns = {f: walked[oid] for f, oid in IF_COLUMNS.items()}
+    reuse = known is not None and 0 <= uptime - known.static_ticks < STATIC_MAX_TICKS
+    fields = [f for f in IF_COLUMNS if not (reuse and f in STATIC_FIELDS)]
+    walked, pdus = await walk_columns(
+        session, [*(IF_COLUMNS[f] for f in fields), *subtrees], max_repetitions
+    )
+    columns = {f: walked[IF_COLUMNS[f]] for f in fields}
+    static_ticks = uptime
+    if known is not None and reuse:
+        if _unchanged(columns, known):
+            columns |= _static_columns(known)
+            static_ticks = known.static_ticks
+        else:  # a row came or went, a speed or a link changed: read them again now
+            static = [IF_COLUMNS[f] for f in STATIC_FIELDS]
+            again, more = await walk_columns(session, static, max_repetitions)
+            columns |= {f: again[IF_COLUMNS[f]] for f in STATIC_FIELDS}
+            pdus += more
     hc = {s[0] for s, v in columns["in_octets"].items() if isinstance(v, int) and len(s) == 1}
     table = {s[0] for s in (*columns["oper"], *columns["descr"]) if len(s) == 1}
     no_hc = sorted(table - hc)
@@ -231,4 +278,5 @@ async def poll_device(
         interfaces=_interfaces(columns, no_hc),
         extras=extras,
         pdus=pdus + 1,
+        static_ticks=static_ticks,
     )
