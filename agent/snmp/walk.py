@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
-from pantau.agent.snmp.ber import END_OF_MIB_VIEW, GET, GET_BULK, Oid, VarBindException
+from pantau.agent.snmp.ber import END_OF_MIB_VIEW, GET, GET_BULK, Oid
 from pantau.agent.snmp.session import Session, SnmpFailure
 
 SYS_UPTIME: Oid = (1, 3, 6, 1, 2, 1, 1, 3, 0)
@@ -45,10 +45,12 @@ LEGACY_COLUMNS: Mapping[str, Oid] = {
     "in_octets": (*_IF, 10),
     "out_octets": (*_IF, 16),
 }
-#: Columns that describe a row rather than measure it: read on a device's first poll, then again
-#: only when the rows, a speed or a last change differ, after a reboot, and at least every 15
-#: minutes of the device's uptime. Every other poll carries 12 columns instead of 15.
-STATIC_FIELDS: tuple[str, ...] = ("descr", "type", "speed")
+#: Columns that name or describe a row rather than measure it: read on a device's first poll,
+#: then again only when the rows, a speed or a last change differ, after a reboot, and at least
+#: every 15 minutes of the device's uptime. Every other poll carries 11 columns instead of 15,
+#: as many as before ifLastChange was read (snmpd fills a response by size: each column costs
+#: PDUs). ifAlias stays on every poll: operators edit it and expect to see it.
+STATIC_FIELDS: tuple[str, ...] = ("descr", "type", "speed", "name")
 STATIC_MAX_TICKS = 15 * 60 * 100
 _GET_VARBINDS = 30  # varbinds per GET of the 32-bit counters of rows without HC counters
 MAX_PDUS = 2000  # a bound on one walk, whatever the device answers
@@ -144,19 +146,36 @@ async def walk_columns(
     return found, pdus
 
 
+_TEXT_FIELDS = frozenset(("name", "alias", "descr"))
+
+
 def _interfaces(
-    columns: Mapping[str, Mapping[Oid, object]], bits32: Sequence[int] = ()
+    columns: Mapping[str, Mapping[Oid, object]],
+    bits32: Sequence[int] = (),
+    lent: Mapping[int, Mapping[str, object]] | None = None,
 ) -> dict[int, Interface]:
+    """Rows from the walked columns; ``lent`` adds each row's static fields from the last poll."""
     rows: dict[int, dict[str, object]] = {}
     for field, values in columns.items():
+        text = field in _TEXT_FIELDS
         for suffix, value in values.items():
-            if len(suffix) != 1 or isinstance(value, VarBindException):
+            if len(suffix) != 1:
                 continue
-            if field in ("name", "alias", "descr"):
-                value = value if isinstance(value, str) else _text(value)
+            if text:
+                if type(value) is not bytes:  # an exception (noSuchInstance) is a str
+                    continue
+                value = _text(value)
             elif not isinstance(value, int):
                 continue
-            rows.setdefault(suffix[0], {})[field] = value
+            row = rows.get(suffix[0])
+            if row is None:
+                rows[suffix[0]] = {field: value}
+            else:
+                row[field] = value
+    if lent:
+        for index, row in rows.items():
+            if (fields := lent.get(index)) is not None:
+                row.update(fields)
     for index in bits32:
         if index in rows:
             rows[index]["octet_bits"] = 32
@@ -200,14 +219,10 @@ def _unchanged(columns: Mapping[str, Mapping[Oid, object]], known: Snapshot) -> 
     return True
 
 
-def _static_columns(known: Snapshot) -> dict[str, dict[Oid, object]]:
+def _static_rows(known: Snapshot) -> dict[int, dict[str, object]]:
     return {
-        field: {
-            (index,): value
-            for index, row in known.interfaces.items()
-            if (value := getattr(row, field)) is not None
-        }
-        for field in STATIC_FIELDS
+        index: {f: v for f in STATIC_FIELDS if (v := getattr(row, f)) is not None}
+        for index, row in known.interfaces.items()
     }
 
 
@@ -245,18 +260,21 @@ async def poll_device(
         session, [*(IF_COLUMNS[f] for f in fields), *subtrees], max_repetitions
     )
     columns = {f: walked[IF_COLUMNS[f]] for f in fields}
-    static_ticks = uptime
+    static_ticks, lent = uptime, None
     if known is not None and reuse:
         if _unchanged(columns, known):
-            columns |= _static_columns(known)
-            static_ticks = known.static_ticks
+            lent, static_ticks = _static_rows(known), known.static_ticks
         else:  # a row came or went, a speed or a link changed: read them again now
             static = [IF_COLUMNS[f] for f in STATIC_FIELDS]
             again, more = await walk_columns(session, static, max_repetitions)
             columns |= {f: again[IF_COLUMNS[f]] for f in STATIC_FIELDS}
             pdus += more
     hc = {s[0] for s, v in columns["in_octets"].items() if isinstance(v, int) and len(s) == 1}
-    table = {s[0] for s in (*columns["oper"], *columns["descr"]) if len(s) == 1}
+    table = {s[0] for s in columns["oper"] if len(s) == 1}
+    if lent:
+        table |= {index for index, fields in lent.items() if "descr" in fields}
+    else:
+        table |= {s[0] for s in columns["descr"] if len(s) == 1}
     no_hc = sorted(table - hc)
     if no_hc:
         legacy, more = await _counters32(session, no_hc, not hc, max_repetitions)
@@ -275,7 +293,7 @@ async def poll_device(
         uptime_ticks=uptime,
         sys_name=_text(got.get(SYS_NAME)),
         sys_descr=_text(got.get(SYS_DESCR)),
-        interfaces=_interfaces(columns, no_hc),
+        interfaces=_interfaces(columns, no_hc, lent),
         extras=extras,
         pdus=pdus + 1,
         static_ticks=static_ticks,
