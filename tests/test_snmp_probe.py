@@ -144,6 +144,9 @@ async def test_poll_exports_device_and_interfaces(
     assert registry.get_sample_value("pantau_if_admin_status", lo) == 1
     assert registry.get_sample_value("pantau_if_in_octets_total", lo) > 0  # our own queries
     assert registry.get_sample_value("pantau_if_in_errors_total", lo) == 0
+    lo_info = {**lo, "ifdescr": "lo", "iftype": "24"}  # softwareLoopback
+    assert registry.get_sample_value("pantau_if_info", lo_info) == 1
+    assert registry.get_sample_value("pantau_if_last_change_seconds", lo) is not None
     assert res.data.sys_name == "lab-router"
     assert registry.get_sample_value("pantau_snmp_requests_in_flight") == 0
 
