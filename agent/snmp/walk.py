@@ -271,8 +271,8 @@ async def poll_device(
             pdus += more
     hc = {s[0] for s, v in columns["in_octets"].items() if isinstance(v, int) and len(s) == 1}
     table = {s[0] for s in columns["oper"] if len(s) == 1}
-    if lent:
-        table |= {index for index, fields in lent.items() if "descr" in fields}
+    if lent is not None:  # the static columns were not walked: the rows that had ifDescr
+        table |= {index for index, row in lent.items() if "descr" in row}
     else:
         table |= {s[0] for s in columns["descr"] if len(s) == 1}
     no_hc = sorted(table - hc)
