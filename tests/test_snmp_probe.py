@@ -432,3 +432,21 @@ async def test_device_without_ifxtable_uses_mib2_counters(switch: Snmpsim) -> No
     assert registry.get_sample_value("pantau_if_speed_bits_per_second", lo) == 10_000_000
     port4 = {**lo, "ifindex": "5", "ifname": "port4"}
     assert registry.get_sample_value("pantau_if_oper_status", port4) == 2
+
+
+async def test_device_without_interfaces_polls_twice(tmp_path: Path) -> None:
+    # a UPS-like agent that shows the system group only: the second poll lends the (no) static
+    # interface columns of the first
+    lines = [
+        "[snmpd] view sysonly included .1.3.6.1.2.1.1",
+        "[snmpd] rocommunity lab-ro 127.0.0.1 -V sysonly",
+    ]
+    daemon = Snmpd(tmp_path, free_udp_port(), lines)
+    snmp, _ = prober({"p": v2c(daemon.port)})
+    try:
+        daemon.start("lab-ro")
+        rounds = [(await snmp.run([job("u", "p")]))[("u", "snmp:p")] for _ in range(2)]
+    finally:
+        daemon.stop()
+        await snmp.aclose()
+    assert [(r.ok, r.reason, len(r.data.interfaces)) for r in rounds] == [(True, "ok", 0)] * 2
