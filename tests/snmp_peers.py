@@ -25,7 +25,10 @@ SNMPD = shutil.which("snmpd") or "/usr/sbin/snmpd"
 # from a root-only Python install (FIELD-NOTES): import them before the drop.
 _SNMPSIM_WRAPPER = """
 import importlib, runpy, sys
-for name in ("dbm", "dbm.gnu", "dbm.ndbm", "dbm.dumb", "encodings.idna"):
+for name in (
+    "dbm", "dbm.gnu", "dbm.ndbm", "dbm.dumb", "encodings.idna",
+    "cryptography.hazmat.backends.openssl",  # DES and AES of the v3 user, loaded per message
+):
     try:
         importlib.import_module(name)
     except ImportError:

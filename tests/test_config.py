@@ -65,8 +65,8 @@ INVALID = {
         "snmp.profiles.core: priv_protocol needs priv_key_env",
     ),
     "bad-auth-protocol": (
-        "[snmp.profiles.core]\nversion = '3'\nuser = 'u'\nauth_protocol = 'MD5'\n",
-        "snmp.profiles.core.auth_protocol: Input should be 'SHA' or 'SHA-256'",
+        "[snmp.profiles.core]\nversion = '3'\nuser = 'u'\nauth_protocol = 'SHA-512'\n",
+        "snmp.profiles.core.auth_protocol: Input should be 'MD5', 'SHA' or 'SHA-256'",
     ),
     "bad-database": ("[collector]\ndatabase = 'mysql://x'\n", "collector.database: 'mysql://x'"),
     "bad-agent-url": ("[collector]\nagents = ['10.0.0.1:9469']\n", "collector.agents: '10.0.0.1"),

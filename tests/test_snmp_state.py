@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
-from pantau.agent.snmp.state import DeviceState, accumulate, advance, interfaces_down
+from pantau.agent.snmp.state import DeviceState, accumulate, advance, interfaces_down, speed_bps
 from pantau.agent.snmp.walk import Interface, Snapshot
 
 
@@ -42,10 +40,8 @@ def test_accumulate_32bit_wrap(limit, expected) -> None:
 
 def test_advance_legacy_wrap_uses_speed_and_device_time() -> None:
     state = DeviceState()
-    fast = {"speed": 100_000_000, "oper": 1}  # 100 Mbit/s: 750 MB in 60 s
-    legacy = lambda up, octets: dataclasses.replace(  # noqa: E731
-        snap(up, eth0={**fast, "in_octets": octets}), octet_bits=32
-    )
+    fast = {"speed": 100_000_000, "oper": 1, "octet_bits": 32}  # 100 Mbit/s: 750 MB in 60 s
+    legacy = lambda up, octets: snap(up, eth0={**fast, "in_octets": octets})  # noqa: E731
     advance(state, legacy(6_000, 2**32 - 1_000_000))
     advance(state, legacy(12_000, 5_000_000))  # 60 s later: wrapped after 6 MB in all
     assert state.totals[(1, "in_octets")] == 2**32 - 1_000_000 + 6_000_000
@@ -76,3 +72,21 @@ def test_advance_counts_reboots_and_keeps_totals_monotonic() -> None:
 def test_interfaces_down(wanted: list[str], down: list[str]) -> None:
     s = snap(1, ether1={"oper": 1, "descr": "Intel uplink"}, ether2={"oper": 2})
     assert interfaces_down(wanted, s) == down
+
+
+@pytest.mark.parametrize(
+    ("fields", "bps"),
+    [
+        pytest.param({"speed": 10**9, "high_speed": 1000}, 1e9, id="both-agree"),
+        pytest.param({"speed": 1_544_000, "high_speed": 2}, 1_544_000.0, id="ifspeed-more-precise"),
+        pytest.param({"speed": 2**32 - 1, "high_speed": 100_000}, 1e11, id="saturated-ifspeed"),
+        pytest.param({"speed": 10**9, "high_speed": 0}, 1e9, id="highspeed-0"),
+        pytest.param({"high_speed": 10**9}, None, id="highspeed-in-bps-implausible"),
+        pytest.param({"high_speed": 10_000_000}, 1e13, id="highspeed-10tbps-limit"),
+        pytest.param({"speed": 0, "high_speed": 0}, None, id="zero-is-unknown"),
+        pytest.param({"speed": 0}, None, id="zero-without-ifxtable"),
+        pytest.param({}, None, id="nothing"),
+    ],
+)
+def test_speed_bps(fields: dict, bps: float | None) -> None:
+    assert speed_bps(Interface(1, **fields)) == bps

@@ -29,6 +29,13 @@ _IF_LABELS = ("site", "ifindex", "ifname", "ifalias")
 _IF_GAUGES = (
     ("pantau_if_oper_status", "IF-MIB ifOperStatus (1 up, 2 down, ...)", "oper", 1),
     ("pantau_if_admin_status", "IF-MIB ifAdminStatus (1 up, 2 down, 3 testing)", "admin", 1),
+    (
+        "pantau_if_last_change_seconds",
+        "ifLastChange: the device's sysUpTime at the last change of ifOperStatus, in seconds "
+        "(constant between link flaps; 0 if it changed before the agent started)",
+        "last_change",
+        100,
+    ),
 )
 _IF_COUNTERS = (
     ("pantau_if_in_octets", "octets received (ifHCInOctets), reset-proof", "in_octets"),
@@ -74,7 +81,13 @@ class SnmpProber:
             return V2cSession(host, profile.port, cred, profile.timeout, profile.retries)
         if self._engine is not None:
             return EngineSession(
-                self._engine, cred, host, profile.port, profile.timeout, profile.retries
+                self._engine,
+                cred,
+                host,
+                profile.port,
+                profile.timeout,
+                profile.retries,
+                profile.context,
             )
         from pantau.agent.snmp.usm import V3Session
 
@@ -105,6 +118,7 @@ class SnmpProber:
         if profile is None or not job.address:
             return result(False, "error", f"unknown SNMP profile {job.arg!r} or no address")
         session = self._session(job.arg or "", profile, job.address)
+        known = self._devices.get(job.site)
         try:
             async with self._slots, self._context.limiter:
                 started, t0 = clock(), time.monotonic()  # the wait for a slot is not the device's
@@ -115,7 +129,7 @@ class SnmpProber:
                             session,
                             profile.max_repetitions,
                             self._extras[job.arg or ""],
-                            with_descr=bool(profile.interfaces),
+                            known.snapshot if known else None,
                         )
                 finally:
                     self._in_flight -= 1
@@ -209,10 +223,18 @@ class SnmpProber:
                 [f"pantau_snmp_requests_in_flight {number(self._in_flight)}\n"],
             ),
         ]
-        for name, doc, field, scale in _IF_GAUGES:
+        out.append(
+            TextFamily(
+                "pantau_if_info",
+                "gauge",
+                "interface identity: ifDescr and ifType (IANAifType number) of each ifTable row",
+                _if_info_lines(fresh, iface_labels),
+            )
+        )
+        for name, doc, field, divisor in _IF_GAUGES:
             out.append(
                 TextFamily(
-                    name, "gauge", doc, _if_gauge_lines(name, field, scale, fresh, iface_labels)
+                    name, "gauge", doc, _if_gauge_lines(name, field, divisor, fresh, iface_labels)
                 )
             )
         out.append(
@@ -255,7 +277,7 @@ def _iface_labels(site: str, snap: Snapshot) -> dict[int, str]:
 def _if_gauge_lines(
     name: str,
     field: str,
-    scale: float,
+    divisor: int,
     fresh: Mapping[str, _Device],
     labels: Mapping[str, Mapping[int, str]],
 ) -> Iterator[str]:
@@ -264,7 +286,21 @@ def _if_gauge_lines(
         for index, iface in snap.interfaces.items():
             value = getattr(iface, field)
             if value is not None:
-                yield f"{name}{{{site_labels[index]}}} {number(value * scale)}\n"
+                value = value if divisor == 1 else value / divisor  # ticks: 3.45, not 3.4500001
+                yield f"{name}{{{site_labels[index]}}} {number(value)}\n"
+
+
+def _if_info_lines(
+    fresh: Mapping[str, _Device], labels: Mapping[str, Mapping[int, str]]
+) -> Iterator[str]:
+    for site, (_, snap, _) in fresh.items():
+        site_labels = labels[site]
+        for index, iface in snap.interfaces.items():
+            iftype = "" if iface.type is None else str(iface.type)
+            yield (
+                f'pantau_if_info{{ifdescr="{label_value(iface.descr)}",iftype="{iftype}",'
+                f"{site_labels[index]}}} 1.0\n"
+            )
 
 
 def _if_speed_lines(

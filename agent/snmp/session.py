@@ -178,8 +178,16 @@ class V2cSession:
         self._udp.close()
 
 
-_AUTH_PROTOCOLS = {"SHA": "USM_AUTH_HMAC96_SHA", "SHA-256": "USM_AUTH_HMAC192_SHA256"}
-_PRIV_PROTOCOLS = {"AES-128": "USM_PRIV_CFB128_AES", "AES-256": "USM_PRIV_CFB256_AES"}
+_AUTH_PROTOCOLS = {
+    "MD5": "USM_AUTH_HMAC96_MD5",
+    "SHA": "USM_AUTH_HMAC96_SHA",
+    "SHA-256": "USM_AUTH_HMAC192_SHA256",
+}
+_PRIV_PROTOCOLS = {
+    "DES": "USM_PRIV_CBC56_DES",
+    "AES-128": "USM_PRIV_CFB128_AES",
+    "AES-256": "USM_PRIV_CFB256_AES",
+}
 _AUTH_ERRORS = (
     "UnknownUserName",
     "WrongDigest",
@@ -238,9 +246,11 @@ class EngineSession:
         port: int,
         timeout: float,
         retries: int,
+        context: str = "",
     ) -> None:
         self._engine = engine
         self._user = user
+        self._context = context
         self._host, self._port = host, port
         self._timeout, self._retries = timeout, retries
         self._target: Any = None
@@ -259,7 +269,12 @@ class EngineSession:
             except PySnmpError as exc:
                 raise SnmpFailure("dns", f"cannot resolve {self._host}: {exc}") from None
         varbinds = [hlapi.ObjectType(hlapi.ObjectIdentity(".".join(map(str, o)))) for o in oids]
-        common = (self._engine, self._user, self._target, hlapi.ContextData())
+        common = (
+            self._engine,
+            self._user,
+            self._target,
+            hlapi.ContextData(contextName=self._context),
+        )
         if pdu_type == GET:
             call = hlapi.get_cmd(*common, *varbinds, lookupMib=False)
         elif pdu_type == GET_BULK:

@@ -73,7 +73,7 @@ def advance(state: DeviceState, snap: Snapshot) -> bool:
         # 32-bit octet counters wrap every few minutes at 100 Mbit/s: a decrease is a wrap when
         # the wrapped increase fits the interface's speed over the device's own elapsed time
         limit = None
-        if snap.octet_bits == 32 and not rebooted and (bps := speed_bps(iface)):
+        if iface.octet_bits == 32 and not rebooted and (bps := speed_bps(iface)):
             limit = int(bps / 8 * elapsed * 1.05) + 1
         for field in COUNTER_FIELDS:
             raw = getattr(iface, field)
@@ -90,11 +90,24 @@ def advance(state: DeviceState, snap: Snapshot) -> bool:
     return rebooted
 
 
+#: ifHighSpeed above this (10 Tbit/s, in Mbit/s) is not a speed: a radio reporting bit/s
+MAX_HIGH_SPEED_MBPS = 10_000_000
+_IF_SPEED_SATURATED = 2**32 - 1  # ifSpeed of an interface faster than 4.29 Gbit/s
+
+
 def speed_bps(iface: Interface) -> float | None:
-    """The interface's speed in bit/s: ifHighSpeed when the device has it, else ifSpeed."""
-    if iface.high_speed:
+    """The interface's speed in bit/s, or None when the device does not say.
+
+    ifSpeed when it holds a speed (more precise than ifHighSpeed's whole Mbit/s, and right on
+    devices that answer ifHighSpeed 0, as an Aerohive AP's 1 Gbit/s port does); ifHighSpeed when
+    ifSpeed is saturated at 2**32-1 or missing, if plausible (at most 10 Tbit/s). A speed of 0
+    means the device does not know (virtual interfaces): no value, on every path.
+    """
+    if iface.speed is not None and 0 < iface.speed < _IF_SPEED_SATURATED:
+        return float(iface.speed)
+    if iface.high_speed is not None and 0 < iface.high_speed <= MAX_HIGH_SPEED_MBPS:
         return iface.high_speed * 1e6
-    return float(iface.speed) if iface.speed is not None else None
+    return None
 
 
 def _matches(iface: Interface, wanted: str) -> bool:

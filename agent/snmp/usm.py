@@ -49,7 +49,8 @@ def _services(auth_protocol: str | None, priv_protocol: str | None) -> tuple[Any
     # service module, so that one is imported first
     importlib.import_module("pysnmp.proto.secmod.rfc3414.service")
     from pysnmp.proto.secmod.eso.priv import aes256
-    from pysnmp.proto.secmod.rfc3414.auth import hmacsha
+    from pysnmp.proto.secmod.rfc3414.auth import hmacmd5, hmacsha
+    from pysnmp.proto.secmod.rfc3414.priv import des
     from pysnmp.proto.secmod.rfc3826.priv import aes
     from pysnmp.proto.secmod.rfc7860.auth import hmacsha2
 
@@ -60,7 +61,9 @@ def _services(auth_protocol: str | None, priv_protocol: str | None) -> tuple[Any
         auth = hmacsha2.HmacSha2(auth_id)
     elif auth_protocol == "SHA":
         auth, auth_id = hmacsha.HmacSha(), hmacsha.HmacSha.SERVICE_ID
-    privs = {"AES-128": aes.Aes, "AES-256": aes256.Aes256}
+    elif auth_protocol == "MD5":  # still what older MikroTik and Cisco devices offer
+        auth, auth_id = hmacmd5.HmacMd5(), hmacmd5.HmacMd5.SERVICE_ID
+    privs = {"DES": des.Des, "AES-128": aes.Aes, "AES-256": aes256.Aes256}
     priv = privs[priv_protocol]() if priv_protocol else None
     return auth, auth_id, priv
 
@@ -72,6 +75,7 @@ class UsmUser:
         from pyasn1.type import univ
 
         self.name = profile.user.encode()
+        self.context = profile.context.encode()  # contextName of every scoped PDU
         self.auth, self._auth_id, self.priv = _services(
             profile.auth_protocol, profile.priv_protocol
         )
@@ -216,7 +220,8 @@ class V3Session:
     def _encode(self, engine: Engine | None, flags: int, pdu: bytes, msg_id: int) -> bytes:
         engine_id = engine.engine_id if engine else b""
         boots, clock = (engine.boots, engine.now()) if engine else (0, 0)
-        scoped = tlv(_SEQUENCE, tlv(_OCTETS, engine_id) + tlv(_OCTETS, b"") + pdu)
+        context = self._user.context if engine else b""
+        scoped = tlv(_SEQUENCE, tlv(_OCTETS, engine_id) + tlv(_OCTETS, context) + pdu)
         auth_key, priv_key = self._user.keys(engine_id) if engine else (None, None)
         salt = b""
         if flags & _FLAG_PRIV:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
-from pantau.agent.snmp.ber import END_OF_MIB_VIEW, GET, GET_BULK, Oid, VarBindException
+from pantau.agent.snmp.ber import END_OF_MIB_VIEW, GET, GET_BULK, Oid
 from pantau.agent.snmp.session import Session, SnmpFailure
 
 SYS_UPTIME: Oid = (1, 3, 6, 1, 2, 1, 1, 3, 0)
@@ -20,11 +20,15 @@ SYS_DESCR: Oid = (1, 3, 6, 1, 2, 1, 1, 1, 0)
 _IF = (1, 3, 6, 1, 2, 1, 2, 2, 1)
 _IFX = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1)
 
-#: Interface field -> IF-MIB column OID (ifTable and ifXTable).
+#: Interface field -> IF-MIB column OID (ifTable and ifXTable), walked together on every poll.
+#: ifDescr, ifType and ifSpeed cost no extra request: every PDU carries one varbind per column.
 IF_COLUMNS: Mapping[str, Oid] = {
     "descr": (*_IF, 2),
+    "type": (*_IF, 3),
+    "speed": (*_IF, 5),
     "admin": (*_IF, 7),
     "oper": (*_IF, 8),
+    "last_change": (*_IF, 9),
     "in_discards": (*_IF, 13),
     "in_errors": (*_IF, 14),
     "out_discards": (*_IF, 19),
@@ -35,13 +39,20 @@ IF_COLUMNS: Mapping[str, Oid] = {
     "high_speed": (*_IFX, 15),
     "alias": (*_IFX, 18),
 }
-#: MIB-II ifTable columns read only from devices without ifXTable (old radios and modems).
+#: MIB-II 32-bit octet counters, read only for rows without ifHCInOctets (old radios and modems
+#: without ifXTable, a Catalyst whose management port has no HC counters).
 LEGACY_COLUMNS: Mapping[str, Oid] = {
-    "descr": (*_IF, 2),
-    "speed": (*_IF, 5),
     "in_octets": (*_IF, 10),
     "out_octets": (*_IF, 16),
 }
+#: Columns that name or describe a row rather than measure it: read on a device's first poll,
+#: then again only when the rows, a speed or a last change differ, after a reboot, and at least
+#: every 15 minutes of the device's uptime. Every other poll carries 11 columns instead of 15,
+#: as many as before ifLastChange was read (snmpd fills a response by size: each column costs
+#: PDUs). ifAlias stays on every poll: operators edit it and expect to see it.
+STATIC_FIELDS: tuple[str, ...] = ("descr", "type", "speed", "name")
+STATIC_MAX_TICKS = 15 * 60 * 100
+_GET_VARBINDS = 20  # a response of 20 Counter32 varbinds fits the 484 bytes every agent takes
 MAX_PDUS = 2000  # a bound on one walk, whatever the device answers
 
 
@@ -58,11 +69,14 @@ class Interface:
     in_octets: int | None = None
     out_octets: int | None = None
     high_speed: int | None = None  # ifHighSpeed, Mbit/s
-    speed: int | None = None  # ifSpeed, bit/s (read only without ifXTable)
+    speed: int | None = None  # ifSpeed, bit/s
     in_errors: int | None = None
     out_errors: int | None = None
     in_discards: int | None = None
     out_discards: int | None = None
+    type: int | None = None  # ifType (IANAifType number)
+    last_change: int | None = None  # ifLastChange, sysUpTime ticks (1/100 s) at the last change
+    octet_bits: int = 64  # 32 when the octet counters came from ifTable (no ifHCInOctets)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -75,11 +89,21 @@ class Snapshot:
     interfaces: Mapping[int, Interface]
     extras: Mapping[str, float]  # numeric OID text -> value, for the profile's extra_oids
     pdus: int
-    octet_bits: int = 64  # 32 when the octet counters came from ifTable (no ifXTable)
+    static_ticks: int = 0  # sysUpTime when STATIC_FIELDS were last read from the device
+
+
+_CONTROLS = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0)], " ")
 
 
 def _text(value: object) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else ""
+    """A DisplayString for a label value: one that holds control characters (the CR LF of a
+    Cisco sysDescr, tabs, a C string's NUL) becomes one line, each run of blanks one blank."""
+    if not isinstance(value, bytes):
+        return ""
+    text = value.decode("utf-8", "replace")
+    if text.isprintable():
+        return text
+    return " ".join(text.translate(_CONTROLS).split())
 
 
 async def walk_columns(
@@ -122,18 +146,84 @@ async def walk_columns(
     return found, pdus
 
 
-def _interfaces(columns: Mapping[str, Mapping[Oid, object]]) -> dict[int, Interface]:
+_TEXT_FIELDS = frozenset(("name", "alias", "descr"))
+
+
+def _interfaces(
+    columns: Mapping[str, Mapping[Oid, object]],
+    bits32: Sequence[int] = (),
+    lent: Mapping[int, Mapping[str, object]] | None = None,
+) -> dict[int, Interface]:
+    """Rows from the walked columns; ``lent`` adds each row's static fields from the last poll."""
     rows: dict[int, dict[str, object]] = {}
     for field, values in columns.items():
+        text = field in _TEXT_FIELDS
         for suffix, value in values.items():
-            if len(suffix) != 1 or isinstance(value, VarBindException):
+            if len(suffix) != 1:
                 continue
-            if field in ("name", "alias", "descr"):
+            if text:
+                if type(value) is not bytes:  # an exception (noSuchInstance) is a str
+                    continue
                 value = _text(value)
             elif not isinstance(value, int):
                 continue
-            rows.setdefault(suffix[0], {})[field] = value
+            row = rows.get(suffix[0])
+            if row is None:
+                rows[suffix[0]] = {field: value}
+            else:
+                row[field] = value
+    if lent:
+        for index, row in rows.items():
+            if (fields := lent.get(index)) is not None:
+                row.update(fields)
+    for index in bits32:
+        if index in rows:
+            rows[index]["octet_bits"] = 32
     return {i: Interface(index=i, **row) for i, row in sorted(rows.items())}  # type: ignore[arg-type]
+
+
+async def _counters32(
+    session: Session, indexes: Sequence[int], everything: bool, max_repetitions: int
+) -> tuple[dict[str, dict[Oid, object]], int]:
+    """ifInOctets/ifOutOctets of the rows without HC counters: walked when no row has them (a
+    MIB-II-only device), else fetched by GET for those rows only (a few ports of a switch)."""
+    if everything:
+        walked, pdus = await walk_columns(session, list(LEGACY_COLUMNS.values()), max_repetitions)
+        return {f: walked[oid] for f, oid in LEGACY_COLUMNS.items()}, pdus
+    out: dict[str, dict[Oid, object]] = {f: {} for f in LEGACY_COLUMNS}
+    wanted = [(f, i) for i in indexes for f in LEGACY_COLUMNS]
+    pdus = 0
+    for start in range(0, len(wanted), _GET_VARBINDS):
+        chunk = wanted[start : start + _GET_VARBINDS]
+        oids = [(*LEGACY_COLUMNS[f], i) for f, i in chunk]
+        got = dict(await session.request(GET, oids))
+        pdus += 1
+        for (field, index), oid in zip(chunk, oids, strict=True):
+            if oid in got:
+                out[field][(index,)] = got[oid]
+    return out, pdus
+
+
+def _unchanged(columns: Mapping[str, Mapping[Oid, object]], known: Snapshot) -> bool:
+    """Whether the rows, their speeds and their last changes are those of ``known``."""
+    rows = {suffix[0] for values in columns.values() for suffix in values if len(suffix) == 1}
+    if rows != set(known.interfaces):
+        return False
+    for field in ("high_speed", "last_change"):
+        for index in rows:
+            value = columns[field].get((index,))
+            if (value if isinstance(value, int) else None) != getattr(
+                known.interfaces[index], field
+            ):
+                return False
+    return True
+
+
+def _static_rows(known: Snapshot) -> dict[int, dict[str, object]]:
+    return {
+        index: {f: v for f in STATIC_FIELDS if (v := getattr(row, f)) is not None}
+        for index, row in known.interfaces.items()
+    }
 
 
 def _number(value: object) -> float | None:
@@ -144,11 +234,14 @@ async def poll_device(
     session: Session,
     max_repetitions: int,
     extra_oids: Sequence[Oid] = (),
-    with_descr: bool = False,
+    known: Snapshot | None = None,
 ) -> Snapshot:
     """Poll one device: a GET of the system scalars, then one multi-column GETBULK walk.
 
     ``extra_oids`` ending in ``.0`` are fetched with the GET; the others are walked as subtrees.
+    Rows of ifTable without ifHCInOctets get the 32-bit counters, with one more request (or
+    walk) only when there are such rows. ``known``, the device's previous snapshot, lends its
+    :data:`STATIC_FIELDS` while they hold; when they may not, they are walked after all.
 
     Raises
     ------
@@ -161,15 +254,33 @@ async def poll_device(
     uptime = got.get(SYS_UPTIME)
     if not isinstance(uptime, int):
         raise SnmpFailure("snmp_error", f"sysUpTime.0 answered {uptime!r}")
-    fields = [f for f in IF_COLUMNS if with_descr or f != "descr"]
-    roots = [IF_COLUMNS[f] for f in fields] + subtrees
-    walked, pdus = await walk_columns(session, roots, max_repetitions)
+    reuse = known is not None and 0 <= uptime - known.static_ticks < STATIC_MAX_TICKS
+    fields = [f for f in IF_COLUMNS if not (reuse and f in STATIC_FIELDS)]
+    walked, pdus = await walk_columns(
+        session, [*(IF_COLUMNS[f] for f in fields), *subtrees], max_repetitions
+    )
     columns = {f: walked[IF_COLUMNS[f]] for f in fields}
-    octet_bits = 64
-    if columns["oper"] and not columns["in_octets"]:  # no ifXTable: MIB-II counters and names
-        legacy, more = await walk_columns(session, list(LEGACY_COLUMNS.values()), max_repetitions)
-        columns |= {f: legacy[oid] for f, oid in LEGACY_COLUMNS.items()}
-        octet_bits, pdus = 32, pdus + more
+    static_ticks, lent = uptime, None
+    if known is not None and reuse:
+        if _unchanged(columns, known):
+            lent, static_ticks = _static_rows(known), known.static_ticks
+        else:  # a row came or went, a speed or a link changed: read them again now
+            static = [IF_COLUMNS[f] for f in STATIC_FIELDS]
+            again, more = await walk_columns(session, static, max_repetitions)
+            columns |= {f: again[IF_COLUMNS[f]] for f in STATIC_FIELDS}
+            pdus += more
+    hc = {s[0] for s, v in columns["in_octets"].items() if isinstance(v, int) and len(s) == 1}
+    table = {s[0] for s in columns["oper"] if len(s) == 1}
+    if lent is not None:  # the static columns were not walked: the rows that had ifDescr
+        table |= {index for index, row in lent.items() if "descr" in row}
+    else:
+        table |= {s[0] for s in columns["descr"] if len(s) == 1}
+    no_hc = sorted(table - hc)
+    if no_hc:
+        legacy, more = await _counters32(session, no_hc, not hc, max_repetitions)
+        for field, values in legacy.items():
+            columns[field] = {**columns[field], **values}
+        pdus += more
     extras: dict[str, float] = {}
     for oid in scalars:
         if (number := _number(got.get(oid))) is not None:
@@ -182,8 +293,8 @@ async def poll_device(
         uptime_ticks=uptime,
         sys_name=_text(got.get(SYS_NAME)),
         sys_descr=_text(got.get(SYS_DESCR)),
-        interfaces=_interfaces(columns),
+        interfaces=_interfaces(columns, no_hc, lent),
         extras=extras,
         pdus=pdus + 1,
-        octet_bits=octet_bits,
+        static_ticks=static_ticks,
     )

@@ -165,10 +165,11 @@ class SnmpProfile(_Model):
     community: str | None = Field(None, description="literal community, for labs only")
     community_env: EnvName = None
     user: str | None = None
-    auth_protocol: Literal["SHA", "SHA-256"] | None = None
+    auth_protocol: Literal["MD5", "SHA", "SHA-256"] | None = None
     auth_key_env: EnvName = None
-    priv_protocol: Literal["AES-128", "AES-256"] | None = None
+    priv_protocol: Literal["DES", "AES-128", "AES-256"] | None = None
     priv_key_env: EnvName = None
+    context: str = Field("", description="SNMPv3 contextName, for devices that require one")
     port: int = Field(161, ge=1, le=65535)
     timeout: float = Field(2.0, gt=0)
     retries: int = Field(1, ge=0, le=10)
@@ -197,6 +198,8 @@ class SnmpProfile(_Model):
         if self.version == "2c":
             if not (self.community or self.community_env):
                 raise ValueError("version 2c needs community_env (or community, for labs)")
+            if self.context:
+                raise ValueError("context is an SNMPv3 contextName: it needs version 3")
         else:
             if not self.user:
                 raise ValueError("version 3 needs user")
