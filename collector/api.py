@@ -379,9 +379,10 @@ def make_app(
 async def start_api(
     app: web.Application,
     listen: str,
-    web_config: WebConfig | None = None,
     max_connections: int = MAX_CONNECTIONS,
     idle_timeout: float = IDLE_TIMEOUT,
+    *,
+    web_config: WebConfig | None = None,
 ) -> web.AppRunner:
     """Serve the collector's ``app`` on ``HOST:PORT`` with bounded, timed-out connections.
 

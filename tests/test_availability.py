@@ -221,9 +221,13 @@ def test_check_config_refuses_windows_naming_unknown_sites_or_districts(tmp_path
     assert "collector.maintenance.1.district: '64.71.99.9999' is no district" in problems[1]
 
 
-def test_example_config_checks_clean_and_names_districts_everywhere():
+def test_example_config_checks_clean_and_names_districts_everywhere(monkeypatch):
+    from test_config import EXAMPLE_SECRETS
+
     from pantau.config import check_config
 
+    for name, value in EXAMPLE_SECRETS.items():  # check-config fails while they are unset
+        monkeypatch.setenv(name, value)
     config, problems = check_config(ROOT / "config.example.toml")
     assert problems == [] and config is not None
     assert config.report.timezone == "Asia/Makassar"

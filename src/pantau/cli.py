@@ -38,6 +38,7 @@ COMMAND_MODULES = {
     "map": "pantau.geo.cli",
     "report": "pantau.geo.cli",
     "lab": "pantau.lab.cli",
+    "alertmanager-config": "pantau.alertmanager",
 }
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
