@@ -105,10 +105,12 @@ def _t(value: float | None) -> str | None:
 
 def outage_json(o: Outage, now: float, timeline: Timeline | None) -> dict[str, Any]:
     """An outage as the API shows it; the site's decided ``timeline`` says how much of it was
-    observed (None for a site no longer decided: its span, the unobserved part not known)."""
+    observed up to ``now`` (None for a site no longer decided: the stored figures)."""
     end = o.end if o.end is not None else now
     observed, unobserved = (
-        (o.duration(now), None) if timeline is None else outage_seconds(timeline, o.start, end)
+        (o.duration(now), o.unobserved)
+        if timeline is None
+        else outage_seconds(timeline, o.start, end)
     )
     return {
         "site": o.site,
@@ -116,7 +118,7 @@ def outage_json(o: Outage, now: float, timeline: Timeline | None) -> dict[str, A
         "start": _t(o.start),
         "end": _t(o.end),
         "duration_seconds": round(observed, 3),
-        "unobserved_seconds": None if unobserved is None else round(unobserved, 3),
+        "unobserved_seconds": round(unobserved, 3),
         "open": o.end is None,
         "cause": o.cause,
         "agents": list(o.agents),

@@ -35,6 +35,7 @@ import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
+from pantau.collector.availability import unknown_spans
 from pantau.collector.votes import (
     DOWN,
     UNKNOWN,
@@ -100,10 +101,16 @@ class Outage:
     hop: str | None
     flapping: bool = False
     transitions: int = 1
+    #: Seconds of it when no agent could vote (``unknown``); while open, up to its last change.
+    unobserved: float = 0.0
 
     def duration(self, now: float) -> float:
-        """Seconds from start to end, or to ``now`` while open."""
-        return (self.end if self.end is not None else now) - self.start
+        """Observed seconds from start to end, or to ``now`` while open (without ``unobserved``).
+
+        While open and nobody can vote this runs on with ``now``: use
+        :func:`pantau.collector.availability.outage_seconds` over the site's timeline then.
+        """
+        return (self.end if self.end is not None else now) - self.start - self.unobserved
 
 
 #: A state timeline: ``(time, state)`` changes in time order; before the first, ``unknown``.
@@ -157,6 +164,8 @@ def _outages(
         witnessed = [history.seen.get(t, (frozenset(), None)) for t in downs]
         agents = sorted(set().union(*(who for who, _ in witnessed)))
         hops = [hop for _, hop in witnessed if hop]
+        upto = end if end is not None else timeline[-1][0]
+        unobserved = sum(b - a for a, b in unknown_spans(timeline, start, upto))
         recent = bisect.bisect_right(change_times, start) - bisect.bisect_left(
             change_times, start - params.flap_window
         )
@@ -178,12 +187,20 @@ def _outages(
                 hop=hops[-1] if hops else prev.hop,
                 flapping=True,
                 transitions=prev.transitions + 1,
+                unobserved=prev.unobserved + unobserved,
             )
             continue
         cause = _cause(parent, start, end, params.parent_grace)
         out.append(
             Outage(
-                site.id, site.district, start, end, cause, tuple(agents), hops[-1] if hops else None
+                site.id,
+                site.district,
+                start,
+                end,
+                cause,
+                tuple(agents),
+                hops[-1] if hops else None,
+                unobserved=unobserved,
             )
         )
     return out

@@ -103,11 +103,11 @@ async def test_sites_show_decided_state_and_cause(running):
             300,
             id="no-voter-in-between",
         ),
-        pytest.param(None, 900, None, id="site-no-longer-decided"),
+        pytest.param(None, 600, 300, id="site-no-longer-decided-stored-figures"),
     ],
 )
 def test_outage_duration_counts_only_observed_time(timeline, duration, unobserved):
-    o = Outage("core", None, T0 + 100, None, "down", ("a1",), None)
+    o = Outage("core", None, T0 + 100, None, "down", ("a1",), None, unobserved=300)
     shifted = None if timeline is None else tuple((T0 + t, s) for t, s in timeline)
     got = outage_json(o, NOW, shifted)
     assert (got["duration_seconds"], got["unobserved_seconds"]) == (duration, unobserved)

@@ -151,6 +151,7 @@ def test_an_outage_runs_through_a_gap_without_voter_which_is_not_its_duration(
     assert (o.start, o.end, o.agents) == (100, None, ("a",))
     assert d.label_at("bts", 250) == UNKNOWN and d.label_at("bts", 350) == DOWN
     assert outage_seconds(d.timelines["bts"], o.start, 400) == (200, 100)
+    assert o.unobserved == 100 and o.duration(now=400) == 200
     # seen up after another gap: it ends at that sight; its duration is only the observed part
     events += [ev("a", "bts", "down", "up", 500, 9)]
     more = {"a": [*blocked.get("a", ()), (450, 500)]}
@@ -158,6 +159,7 @@ def test_an_outage_runs_through_a_gap_without_voter_which_is_not_its_duration(
     (o,) = d.outages["bts"]
     assert (o.start, o.end) == (100, 500)
     assert outage_seconds(d.timelines["bts"], o.start, o.end) == (100 + 150, 100 + 50)
+    assert (o.duration(now=999), o.unobserved) == (100 + 150, 100 + 50)
     a = availability(d, SITES, 0, 600)[0]["bts"]
     assert (a.up_seconds, a.down_seconds, a.unknown_seconds) == (200, 250, 150)
 
