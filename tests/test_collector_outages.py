@@ -395,3 +395,21 @@ def test_a_merged_flapping_outage_takes_its_cause_from_its_whole_extent():
     # Its first period ended at 13, before the parent went down at 15; merged, it ends at 17.
     assert (merged.start, merged.end, merged.flapping) == (12, 17, True)
     assert merged.cause == UNREACHABLE
+
+
+@settings(max_examples=200, deadline=None)
+@given(agent_logs())
+def test_with_no_agent_able_to_vote_nothing_is_claimed(logs):
+    events = [e for log in logs.values() for e in log]
+    last = max((e.time for e in events), default=0.0)
+    gone = {a: [(last + 1, None)] for a in AGENTS}  # every agent unreachable after its last word
+    before, after = decide(events, SITES, P), decide(events, SITES, P, agent_down=gone)
+    for site in SITE_IDS:
+        assert state_at(after.timelines[site], last + 2) == UNKNOWN
+        assert after.timelines[site][: len(before.timelines[site])] == before.timelines[site]
+        # no recovery was seen: every outage still open stays open, none ends on silence
+        assert [o.end for o in after.outages[site]] == [o.end for o in before.outages[site]]
+        for o in after.outages[site]:
+            if o.end is None:  # the time nobody could see is not part of its duration
+                observed, unobserved = outage_seconds(after.timelines[site], o.start, last + 10)
+                assert observed <= last + 1 - o.start and unobserved >= 9
