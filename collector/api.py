@@ -25,10 +25,11 @@ from pantau.collector.availability import (
     Availability,
     Maintenance,
     availability,
+    outage_seconds,
     site_windows,
 )
 from pantau.collector.health import health, read_problem
-from pantau.collector.outages import Outage, state_at
+from pantau.collector.outages import Outage, Timeline, state_at
 from pantau.collector.service import Collector
 from pantau.collector.writes import WriteCounts, Writes
 from pantau.config import Config
@@ -102,13 +103,22 @@ def _t(value: float | None) -> str | None:
         return None
 
 
-def outage_json(o: Outage, now: float) -> dict[str, Any]:
+def outage_json(o: Outage, now: float, timeline: Timeline | None) -> dict[str, Any]:
+    """An outage as the API shows it; the site's decided ``timeline`` says how much of it was
+    observed up to ``now`` (None for a site no longer decided: the stored figures)."""
+    end = o.end if o.end is not None else now
+    observed, unobserved = (
+        (o.duration(now), o.unobserved)
+        if timeline is None
+        else outage_seconds(timeline, o.start, end)
+    )
     return {
         "site": o.site,
         "district": o.district,
         "start": _t(o.start),
         "end": _t(o.end),
-        "duration_seconds": round(o.duration(now), 3),
+        "duration_seconds": round(observed, 3),
+        "unobserved_seconds": round(unobserved, 3),
         "open": o.end is None,
         "cause": o.cause,
         "agents": list(o.agents),
@@ -163,7 +173,8 @@ async def _outages(request: web.Request) -> web.Response:
         int(q.get("limit", "1000")),
     )
     now = c.clock()
-    listed = [outage_json(o, now) for o in found]
+    timelines = c.decision.timelines
+    listed = [outage_json(o, now, timelines.get(o.site)) for o in found]
     for item in listed:  # the district's name travels with its code
         item["district_name"] = c.district_names.get(item["district"] or "")
     return web.json_response({"outages": listed})
@@ -191,7 +202,7 @@ async def _sites(request: web.Request) -> web.Response:
                 "since": _t(timeline[-1][0])
                 if timeline and state_at(timeline, now) != "unknown"
                 else None,
-                "outage": outage_json(current, now) if current else None,
+                "outage": outage_json(current, now, timeline) if current else None,
             }
         )
     return web.json_response({"time": _t(now), "sites": out})

@@ -4,8 +4,9 @@ docs/contracts.md ("How availability is computed") states the rules; in short, f
 ``[start, min(end, now))``:
 
 * time in a maintenance window covering the site counts neither way (``maintenance_seconds``);
-* time whose decided state is ``unknown`` (before the first observation, or when every agent that
-  knew the site reported it unknown) is no data (``unknown_seconds``): never up, never down;
+* time whose decided state is ``unknown`` (before the first observation, or while no agent can
+  vote: dead, unreachable, isolated or unsure) is no data (``unknown_seconds``): never up, never
+  down, and no part of an outage's duration (:func:`outage_seconds`);
 * ``up`` counts for the site; ``down`` counts against it, and so does ``unreachable`` (down behind a
   down parent: its users cannot reach it either way), which is also kept apart;
 * ``ratio`` is up over up plus down, None when nothing was observed: no data is never a figure.
@@ -162,6 +163,13 @@ def unknown_spans(timeline: Timeline, start: float, end: float) -> list[tuple[fl
             else:
                 spans.append((lo, hi))
     return spans
+
+
+def outage_seconds(timeline: Timeline, start: float, end: float) -> tuple[float, float]:
+    """``(observed, unobserved)`` seconds of an outage's ``[start, end)``: the time no agent
+    could vote (``unknown``) is its unobserved part, never counted as its duration."""
+    unobserved = sum(hi - lo for lo, hi in unknown_spans(timeline, start, end))
+    return max(0.0, end - start) - unobserved, unobserved
 
 
 def timeline_availability(

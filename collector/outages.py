@@ -11,13 +11,21 @@ Rules
   from the collector at that time. An unreachable period ends early at the agent's first event
   for the site in it: the agent was alive and observing then (a partition, or a restart).
 * The site is ``down`` when more than ``quorum`` of the voters say down, ``up`` when some agent
-  votes and they do not. With no voter it keeps its last state (an isolated or dead agent is no
-  evidence of anything), unless every agent that knows the site reported it ``unknown``.
+  votes and they do not. With no voter it is ``unknown`` from that moment until a voter exists
+  again: an isolated, dead or unreachable agent, or one unsure of the site, is no evidence of
+  anything, so that time counts neither up nor down.
+* An outage runs from an observed ``down`` to the next observed ``up``. Time without a voter
+  inside it (``unknown``) neither ends it nor starts another: no recovery was seen, so it stays
+  open (and pages) while nobody can vote, and a site seen down again after the gap is the same
+  outage, not a second one. That time is no evidence of down either: an outage's duration
+  (:func:`pantau.collector.availability.outage_seconds`) counts only its observed time.
 * A down site whose parent is down is ``unreachable``; an outage's cause is ``unreachable`` when
   the parent is down at its start (or within ``parent_grace`` after it), ``unknown`` when the
   parent's state is unknown, else ``down``.
 * A new down period while the site is flapping (more than ``flap_threshold`` transitions within
   ``flap_window``) joins the previous outage, flagged ``flapping``, instead of opening another.
+  Transitions are changes between observed ``up`` and ``down``; going to or from ``unknown`` is
+  none, and a down period never joins across ``unknown`` time.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
+from pantau.collector.availability import unknown_spans
 from pantau.collector.votes import (
     DOWN,
     UNKNOWN,
@@ -92,10 +101,16 @@ class Outage:
     hop: str | None
     flapping: bool = False
     transitions: int = 1
+    #: Seconds of it when no agent could vote (``unknown``); while open, up to its last change.
+    unobserved: float = 0.0
 
     def duration(self, now: float) -> float:
-        """Seconds from start to end, or to ``now`` while open."""
-        return (self.end if self.end is not None else now) - self.start
+        """Observed seconds from start to end, or to ``now`` while open (without ``unobserved``).
+
+        While open and nobody can vote this runs on with ``now``: use
+        :func:`pantau.collector.availability.outage_seconds` over the site's timeline then.
+        """
+        return (self.end if self.end is not None else now) - self.start - self.unobserved
 
 
 #: A state timeline: ``(time, state)`` changes in time order; before the first, ``unknown``.
@@ -110,20 +125,47 @@ def _cause(parent: Timeline | None, start: float, end: float | None, grace: floa
     return UNKNOWN if state_at(parent, start) == UNKNOWN else DOWN
 
 
+def _observed_changes(timeline: Timeline) -> list[float]:
+    """When the observed state changed between ``up`` and ``down`` (``unknown`` is skipped)."""
+    changes: list[float] = []
+    last: str | None = None
+    for t, s in timeline:
+        if s == UNKNOWN:
+            continue
+        if last is not None and s != last:
+            changes.append(t)
+        last = s
+    return changes
+
+
+def _down_runs(timeline: Timeline) -> list[tuple[float, float | None, list[float]]]:
+    """``(start, end, down starts)``: from an observed down to the next observed up, so time
+    without a voter inside (``unknown``) neither ends the run nor starts another."""
+    runs: list[tuple[float, float | None, list[float]]] = []
+    downs: list[float] = []
+    for t, s in timeline:
+        if s == DOWN:
+            downs.append(t)
+        elif s == UP and downs:
+            runs.append((downs[0], t, downs))
+            downs = []
+    if downs:
+        runs.append((downs[0], None, downs))
+    return runs
+
+
 def _outages(
     site: SiteRef, history: SiteHistory, parent: Timeline | None, params: OutageParams
 ) -> list[Outage]:
     timeline = history.timeline
-    periods = []
-    for i, (t, s) in enumerate(timeline):
-        if s == DOWN:
-            periods.append((t, timeline[i + 1][0] if i + 1 < len(timeline) else None))
-    change_times = [t for t, _ in timeline[1:]]
+    change_times = _observed_changes(timeline)
     out: list[Outage] = []
-    for start, end in periods:
-        who, hop = history.seen.get(start, (frozenset(), None))
-        agents = sorted(who)
-        hops = [hop] if hop else []
+    for start, end, downs in _down_runs(timeline):
+        witnessed = [history.seen.get(t, (frozenset(), None)) for t in downs]
+        agents = sorted(set().union(*(who for who, _ in witnessed)))
+        hops = [hop for _, hop in witnessed if hop]
+        upto = end if end is not None else timeline[-1][0]
+        unobserved = sum(b - a for a, b in unknown_spans(timeline, start, upto))
         recent = bisect.bisect_right(change_times, start) - bisect.bisect_left(
             change_times, start - params.flap_window
         )
@@ -133,6 +175,7 @@ def _outages(
             and prev.end is not None
             and recent > params.flap_threshold
             and prev.end >= start - params.flap_window
+            and not any(prev.end <= t < start and s == UNKNOWN for t, s in timeline)
         ):
             # The merged outage is judged as a whole: its cause follows from its own start and
             # its new end, as for any other outage.
@@ -144,12 +187,20 @@ def _outages(
                 hop=hops[-1] if hops else prev.hop,
                 flapping=True,
                 transitions=prev.transitions + 1,
+                unobserved=prev.unobserved + unobserved,
             )
             continue
         cause = _cause(parent, start, end, params.parent_grace)
         out.append(
             Outage(
-                site.id, site.district, start, end, cause, tuple(agents), hops[-1] if hops else None
+                site.id,
+                site.district,
+                start,
+                end,
+                cause,
+                tuple(agents),
+                hops[-1] if hops else None,
+                unobserved=unobserved,
             )
         )
     return out

@@ -95,6 +95,8 @@ outages = Table(
     Column("hop", String(256)),
     Column("flapping", Boolean, nullable=False),
     Column("transitions", Integer, nullable=False),
+    # seconds of the outage when no agent could vote (migration 0005_outage_unobserved)
+    Column("unobserved", Double, nullable=False, server_default=sa.text("0")),
     UniqueConstraint("site", "start", name="uq_outages_site_start"),
     Index("ix_outages_district_start", "district", "start"),
 )

@@ -405,7 +405,7 @@ class Store:
                         outages.c.end.is_(None),
                         outages.c.start <= at,
                     )
-                    .values(end=at, duration=at - outages.c.start)
+                    .values(end=at, duration=at - outages.c.start - outages.c.unobserved)
                 )
                 ended += result.rowcount or 0
         return ended
@@ -503,7 +503,7 @@ def _detail(exc: BaseException) -> str:
 def _outage_row(o: Outage) -> dict[str, object]:
     row = dataclasses.asdict(o)
     row["agents"] = ",".join(o.agents)
-    row["duration"] = None if o.end is None else o.end - o.start
+    row["duration"] = None if o.end is None else o.duration(o.end)
     return row
 
 
@@ -519,6 +519,7 @@ def _outage(r: sa.Row[object]) -> Outage:
         m["hop"],
         m["flapping"],
         m["transitions"],
+        m["unobserved"],
     )
 
 

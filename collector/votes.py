@@ -77,13 +77,11 @@ class _Tally:
             self.effective[agent] = v.state
             self.downs += v.state == DOWN
 
-    def decide(self, quorum: float, previous: str) -> str:
-        if self.effective:
-            return DOWN if self.downs > quorum * len(self.effective) else UP
-        clean = [v for v in self.votes.values() if not v.tainted]
-        if clean and all(v.state == UNKNOWN for v in clean):
+    def decide(self, quorum: float) -> str:
+        if not self.effective:
+            # Nobody can vote (dead, unreachable, isolated or unsure): no evidence either way.
             return UNKNOWN
-        return previous
+        return DOWN if self.downs > quorum * len(self.effective) else UP
 
     def witnesses(self) -> tuple[set[str], str | None]:
         downers = [a for a, s in self.effective.items() if s == DOWN]
@@ -154,7 +152,7 @@ def site_history(
             changed.append(e.agent)
         for a in changed:
             tally.update(a, blocked)
-        new = tally.decide(quorum, state)
+        new = tally.decide(quorum)
         if new == DOWN and state != DOWN:
             current = seen[t] = tally.witnesses()
         elif new == DOWN and current is not None:

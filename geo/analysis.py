@@ -18,6 +18,7 @@ from pantau.collector.availability import (
     Availability,
     Maintenance,
     SiteKey,
+    Timeline,
     figures,
     merge_windows,
     site_windows,
@@ -173,7 +174,9 @@ def analyse(
         coverage=snap.coverage,
         blankspots=snap.blankspots,
         supervision=table,
-        outages=_outage_list(observations.outages, states, start, end, windows),
+        outages=_outage_list(
+            observations.outages, states, start, end, windows, observations.timelines
+        ),
         at=at,
         start=start,
         end=end,
@@ -255,24 +258,42 @@ def period_availability(
     return frame, per_district
 
 
+def _observed(timeline: Timeline, lo: float, hi: float) -> list[tuple[float, float]]:
+    """The pieces of ``[lo, hi)`` with a decided state (the complement of its unknown spans)."""
+    pieces, at = [], lo
+    for a, b in unknown_spans(timeline, lo, hi):
+        if a > at:
+            pieces.append((at, a))
+        at = b
+    if hi > at:
+        pieces.append((at, hi))
+    return pieces
+
+
 def _outage_list(
     outages: pd.DataFrame,
     sites: pd.DataFrame,
     start: float,
     end: float,
     windows: Mapping[str, list[tuple[float, float]]],
+    timelines: Mapping[str, Timeline],
 ) -> pd.DataFrame:
-    """Outages overlapping the period, with the site's name, kind and district; ``duration_s``
-    within the period and ``maintenance_s``, the part of it inside maintenance."""
+    """Outages overlapping the period, with the site's name, kind and district; ``duration_s``,
+    the observed part within the period (time without a voter is not outage time), and
+    ``maintenance_s``, the part of that inside maintenance."""
     open_end = outages["end"].fillna(np.inf)
     inside = outages[(outages["start"] < end) & (open_end > start)].copy()
     info = sites.set_index("site")[["name", "kind", "district"]]
     inside = inside.join(info, on="site")
     lo = inside["start"].clip(lower=start)
     hi = inside["end"].fillna(end).clip(upper=end)
-    inside["duration_s"] = hi - lo
-    inside["maintenance_s"] = [
-        sum(max(0.0, min(b, we) - max(a, ws)) for ws, we in windows.get(site, ()))
+    pieces = [  # a source without the site's timeline cannot tell: the whole span
+        _observed(timelines[site], a, b) if site in timelines else [(a, b)]
         for site, a, b in zip(inside["site"], lo, hi, strict=True)
+    ]
+    inside["duration_s"] = [sum(b - a for a, b in p) for p in pieces]
+    inside["maintenance_s"] = [
+        sum(max(0.0, min(b, we) - max(a, ws)) for a, b in p for ws, we in windows.get(site, ()))
+        for site, p in zip(inside["site"], pieces, strict=True)
     ]
     return inside.sort_values(["start", "site"]).reset_index(drop=True)

@@ -172,6 +172,26 @@ def test_wita_report_starts_at_midnight_wita_on_the_first(tmp_path):
     assert "2026-11-01T00:00:00+08:00 .. 2026-12-01T00:00:00+08:00 (Asia/Makassar" in html
 
 
+def test_report_outage_duration_leaves_out_time_when_no_agent_could_vote(tmp_path):
+    config = _config(tmp_path)
+    state = {
+        "now": "2026-11-05T00:00:00+08:00",
+        "sites": [],
+        "outages": [{"site": "kantor-a", "start": "2026-11-03T09:00:00+08:00",
+                     "end": "2026-11-03T12:00:00+08:00"}],
+        "timelines": {"kantor-a": [["2026-11-03T00:00:00+08:00", "up"],
+                                   ["2026-11-03T09:00:00+08:00", "down"],
+                                   ["2026-11-03T10:00:00+08:00", "unknown"],
+                                   ["2026-11-03T11:00:00+08:00", "down"],
+                                   ["2026-11-03T12:00:00+08:00", "up"]]},
+    }  # fmt: skip
+    out = _report(tmp_path, config, state, "2026-11")
+    office = pd.read_csv(out / "offices.csv").set_index("site").loc["kantor-a"]
+    assert office["downtime_s"] == 2 * 3600 and office["unknown_s"] == 2 * 86400 + 3600
+    (outage,) = pd.read_csv(out / "outages.csv").itertuples()
+    assert outage.duration_s == 2 * 3600  # the hour nobody could see is not outage time
+
+
 def test_report_excludes_maintenance_and_counts_only_observed_time(tmp_path):
     window = (
         "[[collector.maintenance]]\nstart = 2026-11-03T09:00:00+08:00\n"

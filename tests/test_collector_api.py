@@ -14,8 +14,9 @@ from _collector_env import SITES, agent_api
 from prometheus_client import CollectorRegistry
 
 from pantau.agent.runtime.server import bound_port, start_server
-from pantau.collector.api import ApiContext, make_app
+from pantau.collector.api import ApiContext, make_app, outage_json
 from pantau.collector.metrics import CollectorMetrics
+from pantau.collector.outages import Outage
 from pantau.collector.service import Collector
 from pantau.collector.store import open_store
 from pantau.config import CollectorConfig
@@ -90,6 +91,26 @@ async def test_sites_show_decided_state_and_cause(running):
     assert sites["office"]["outage"]["cause"] == "unreachable"
     assert sites["bts"]["state"] == "up"  # one agent of two: not more than the quorum
     assert sites["core"]["since"] == format_time(T0 + 100)
+
+
+@pytest.mark.parametrize(
+    ("timeline", "duration", "unobserved"),
+    [
+        pytest.param(((0, "up"), (100, "down")), 900, 0, id="observed-throughout"),
+        pytest.param(
+            ((0, "up"), (100, "down"), (400, "unknown"), (700, "down")),
+            600,
+            300,
+            id="no-voter-in-between",
+        ),
+        pytest.param(None, 600, 300, id="site-no-longer-decided-stored-figures"),
+    ],
+)
+def test_outage_duration_counts_only_observed_time(timeline, duration, unobserved):
+    o = Outage("core", None, T0 + 100, None, "down", ("a1",), None, unobserved=300)
+    shifted = None if timeline is None else tuple((T0 + t, s) for t, s in timeline)
+    got = outage_json(o, NOW, shifted)
+    assert (got["duration_seconds"], got["unobserved_seconds"]) == (duration, unobserved)
 
 
 async def test_outages_filters(running):

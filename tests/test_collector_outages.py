@@ -6,9 +6,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pantau.collector.availability import Maintenance, availability, timeline_availability
+from pantau.collector.availability import (
+    Maintenance,
+    availability,
+    outage_seconds,
+    timeline_availability,
+)
 from pantau.collector.outages import (
     DOWN,
+    UNKNOWN,
     UNREACHABLE,
     UP,
     OutageParams,
@@ -75,10 +81,12 @@ def test_isolation_flag_on_the_event_alone_is_enough():
         ev("a", "bts", "up", "down", 60, 2, isolated=True),
     ]
     d = decide(events, SITES, P)
-    assert d.outages["bts"] == () and d.label_at("bts", 100) == UP
+    # its only agent is isolated from 60 on: no evidence either way, so no longer up
+    assert d.outages["bts"] == () and d.label_at("bts", 30) == UP
+    assert d.label_at("bts", 100) == UNKNOWN
 
 
-def test_unreachable_agent_does_not_vote_and_the_site_holds_its_state():
+def test_unreachable_agent_does_not_vote_and_a_lone_one_leaves_the_outage_open():
     events = [
         ev("a", "bts", "unknown", "up", 0, 1),
         ev("b", "bts", "unknown", "up", 0, 1),
@@ -93,10 +101,13 @@ def test_unreachable_agent_does_not_vote_and_the_site_holds_its_state():
     # without that knowledge a's stale "down" keeps it half down: not more than the quorum
     (o,) = decide(events, SITES, P).outages["bts"]
     assert (o.start, o.end) == (100, 400)
-    # a single dead agent: no voter, the outage stays open rather than closing on silence
+    # a single dead agent: no voter, so the state is unknown, and the outage stays open rather
+    # than closing on silence (no recovery was seen)
     solo = [e for e in events if e.agent == "a"]
-    (o,) = decide(solo, SITES, P, agent_down={"a": [(200, None)]}).outages["bts"]
+    d = decide(solo, SITES, P, agent_down={"a": [(200, None)]})
+    (o,) = d.outages["bts"]
     assert o.end is None
+    assert d.timelines["bts"] == ((0, UP), (100, DOWN), (200, UNKNOWN))
 
 
 def test_an_event_during_an_unreachable_period_proves_the_agent_alive():
@@ -109,6 +120,58 @@ def test_an_event_during_an_unreachable_period_proves_the_agent_alive():
     assert (o.start, o.end) == (100, 250)
     (o,) = decide(events[:2], SITES, P, agent_down={"a": [(200, 300)]}).outages["bts"]
     assert o.end is None
+
+
+def test_no_voter_is_unknown_until_one_votes_again_and_counts_neither_way():
+    events = [ev("a", "bts", "unknown", "up", 0, 1), ev("b", "bts", "unknown", "up", 0, 1)]
+    down = {"a": [(200, 300)], "b": [(250, 400)]}
+    d = decide(events, SITES, P, agent_down=down)
+    # one of two gone changes nothing; both gone is no evidence; a back is a voter again
+    assert d.timelines["bts"] == ((0, UP), (250, UNKNOWN), (300, UP))
+    a = availability(d, SITES, 0, 500)[0]["bts"]
+    assert (a.up_seconds, a.down_seconds, a.unknown_seconds) == (450, 0, 50)
+
+
+@pytest.mark.parametrize(
+    ("blocked", "isolated_events"),
+    [
+        pytest.param({"a": [(200, 300)]}, False, id="agent-unreachable"),
+        pytest.param({}, True, id="agent-isolated"),
+    ],
+)
+def test_an_outage_runs_through_a_gap_without_voter_which_is_not_its_duration(
+    blocked, isolated_events
+):
+    events = [ev("a", "bts", "unknown", "up", 0, 1), ev("a", "bts", "up", "down", 100, 2)]
+    if isolated_events:
+        events += [iso("a", "isolated", 200, 3), iso("a", "connected", 300, 4)]
+    d = decide(events, SITES, P, agent_down=blocked)
+    # seen down again after the gap: the same outage, still open, not a second one
+    (o,) = d.outages["bts"]
+    assert (o.start, o.end, o.agents) == (100, None, ("a",))
+    assert d.label_at("bts", 250) == UNKNOWN and d.label_at("bts", 350) == DOWN
+    assert outage_seconds(d.timelines["bts"], o.start, 400) == (200, 100)
+    assert o.unobserved == 100 and o.duration(now=400) == 200
+    # seen up after another gap: it ends at that sight; its duration is only the observed part
+    events += [ev("a", "bts", "down", "up", 500, 9)]
+    more = {"a": [*blocked.get("a", ()), (450, 500)]}
+    d = decide(events, SITES, P, agent_down=more)
+    (o,) = d.outages["bts"]
+    assert (o.start, o.end) == (100, 500)
+    assert outage_seconds(d.timelines["bts"], o.start, o.end) == (100 + 150, 100 + 50)
+    assert (o.duration(now=999), o.unobserved) == (100 + 150, 100 + 50)
+    a = availability(d, SITES, 0, 600)[0]["bts"]
+    assert (a.up_seconds, a.down_seconds, a.unknown_seconds) == (200, 250, 150)
+
+
+def test_gaps_without_voter_are_no_flapping():
+    events = [ev("a", "bts", "unknown", "up", 0, 1), ev("a", "bts", "up", "down", 100, 2)]
+    # the collector loses the agent ten times within the flap window while the site is down
+    bounces = [(110 + 20 * i, 120 + 20 * i) for i in range(10)]
+    d = decide(events, SITES, P, agent_down={"a": bounces})
+    (o,) = d.outages["bts"]
+    assert (o.start, o.end, o.flapping, o.transitions) == (100, None, False, 1)
+    assert outage_seconds(d.timelines["bts"], 100, 400) == (200, 100)
 
 
 def test_child_of_down_parent_is_unreachable_and_cause_says_so():
@@ -332,3 +395,21 @@ def test_a_merged_flapping_outage_takes_its_cause_from_its_whole_extent():
     # Its first period ended at 13, before the parent went down at 15; merged, it ends at 17.
     assert (merged.start, merged.end, merged.flapping) == (12, 17, True)
     assert merged.cause == UNREACHABLE
+
+
+@settings(max_examples=200, deadline=None)
+@given(agent_logs())
+def test_with_no_agent_able_to_vote_nothing_is_claimed(logs):
+    events = [e for log in logs.values() for e in log]
+    last = max((e.time for e in events), default=0.0)
+    gone = {a: [(last + 1, None)] for a in AGENTS}  # every agent unreachable after its last word
+    before, after = decide(events, SITES, P), decide(events, SITES, P, agent_down=gone)
+    for site in SITE_IDS:
+        assert state_at(after.timelines[site], last + 2) == UNKNOWN
+        assert after.timelines[site][: len(before.timelines[site])] == before.timelines[site]
+        # no recovery was seen: every outage still open stays open, none ends on silence
+        assert [o.end for o in after.outages[site]] == [o.end for o in before.outages[site]]
+        for o in after.outages[site]:
+            if o.end is None:  # the time nobody could see is not part of its duration
+                observed, unobserved = outage_seconds(after.timelines[site], o.start, last + 10)
+                assert observed <= last + 1 - o.start and unobserved >= 9

@@ -110,8 +110,8 @@ def test_failed_write_rolls_back_events_with_their_cursor(store):
 
 
 def test_outages_replace_and_filters(store):
-    o1 = Outage("s1", "d1", 100.0, 200.0, "down", ("a1", "a2"), "10.0.0.1")
-    o2 = Outage("s1", "d1", 300.0, None, "unreachable", ("a1",), None, True, 3)
+    o1 = Outage("s1", "d1", 100.0, 200.0, "down", ("a1", "a2"), "10.0.0.1", unobserved=30.0)
+    o2 = Outage("s1", "d1", 300.0, None, "unreachable", ("a1",), None, True, 3, 10.0)
     o3 = Outage("s2", "d2", 150.0, 160.0, "unknown", ("a2",), None)
     store.mark_dirty(["s1", "s2"])
     store.replace_outages({"s1": [o1, o2], "s2": [o3]}, ["s1", "s2"], now=400)
@@ -128,11 +128,12 @@ def test_outages_replace_and_filters(store):
 
 def test_removed_sites_open_outages_end(store):
     closed = Outage("s1", "d1", 100.0, 200.0, "down", ("a1",), None)
-    open_ = Outage("s1", "d1", 300.0, None, "unreachable", ("a1",), None)
+    open_ = Outage("s1", "d1", 300.0, None, "unreachable", ("a1",), None, unobserved=20.0)
     other = Outage("s2", "d2", 150.0, None, "down", ("a2",), None)
     store.replace_outages({"s1": [closed, open_], "s2": [other]}, [], now=400)
     assert store.end_open_outages(["s1", "gone"], at=450.0) == 1
     assert store.outages(site="s1") == [dataclasses.replace(open_, end=450.0), closed]
+    assert store.outages(site="s1")[0].duration(now=999.0) == 450.0 - 300.0 - 20.0
     assert store.outages(site="s2") == [other]  # a site still watched keeps its open outage
     assert store.end_open_outages(["s1"], at=500.0) == 0  # nothing open any more
 
