@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from pantau.config import Config
     from pantau.geo.analysis import Analysis
     from pantau.geo.progress import Progress
+    from pantau.geo.reportdata import Provenance
 
 log = logging.getLogger(__name__)
 DAY = 86400.0
@@ -38,6 +39,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r = subparsers.add_parser("report", help="monthly HTML and CSV report (SPBE evidence)")
     _common(r)
     r.add_argument("--month", required=True, type=parse_month, help="YYYY-MM")
+    r.add_argument(
+        "--lang", choices=("id", "en"),
+        help="language of the report and maps (default [report] language, Bahasa Indonesia)",
+    )  # fmt: skip
     r.set_defaults(func=_report)
 
 
@@ -152,7 +157,10 @@ def _map(args: argparse.Namespace) -> int:
         config, args.state, at, start, end, historical=args.at is not None or
         (args.end is not None and args.end < now - 60), progress=progress,
     )  # fmt: skip
-    paths = write_all(analysis, args.out, progress=progress)
+    paths = write_all(
+        analysis, args.out, lang=config.report.language, zone=config.report.timezone,
+        progress=progress,
+    )  # fmt: skip
     _print_summary(analysis, paths)
     return 0
 
@@ -163,14 +171,52 @@ def _report(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     start, end = args.month
-    at = min(end, time.time())
+    now = time.time()
+    at = min(end, now)
     progress = _progress()
     analysis = run_analysis(
-        config, args.state, at, start, end, historical=end < time.time(), progress=progress
+        config, args.state, at, start, end, historical=end < now, progress=progress
     )
-    paths = write_report(analysis, args.out, progress=progress)
+    # The month before, for the blankspot trend (same computation, its own period).
+    prev_start = parse_month(_previous_month(start))[0]
+    previous = run_analysis(
+        config, args.state, start, prev_start, start, historical=True, progress=progress
+    )
+    paths = write_report(
+        analysis, args.out, provenance(config, now), lang=args.lang or config.report.language,
+        now=now, previous=previous, progress=progress,
+    )  # fmt: skip
     _print_summary(analysis, paths)
     return 0
+
+
+def _previous_month(start: float) -> str:
+    first = datetime.fromtimestamp(start, UTC)
+    year, month = (first.year, first.month - 1) if first.month > 1 else (first.year - 1, 12)
+    return f"{year:04d}-{month:02d}"
+
+
+def provenance(config: Config, now: float) -> Provenance:
+    """Who made the report from which inputs: version and digests of config and inventory."""
+    import json
+    from zoneinfo import ZoneInfo
+
+    from pantau import __version__
+    from pantau.geo.reportdata import Provenance, digest
+
+    source = [config.source.read_bytes()] if config.source else []
+    inventory = [p.read_bytes() for p in config.inventory.sites]
+    inventory.append(json.dumps(config.sites, sort_keys=True, default=str).encode())
+    zone = config.report.timezone
+    return Provenance(
+        region=config.report.region,
+        timezone=zone,
+        made=datetime.fromtimestamp(now, ZoneInfo(zone)),
+        version=__version__,
+        config_digest=digest(source),
+        inventory_digest=digest(inventory),
+        district_layer=config.geo.districts.name if config.geo.districts else "",
+    )
 
 
 def _print_summary(analysis: Analysis, paths: list[Path]) -> None:

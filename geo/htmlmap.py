@@ -97,7 +97,7 @@ def render_html_map(analysis: Analysis, title: str = "pantau: districts") -> str
     )
 
 
-def write_html_map(analysis: Analysis, path: Path) -> Path:
+def write_html_map(analysis: Analysis, path: Path, *, lang: str = "id") -> Path:
     """Write :func:`render_html_map` to ``path``."""
     path.write_text(render_html_map(analysis), encoding="utf-8")
     return path

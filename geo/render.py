@@ -10,20 +10,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pantau.events import format_time
+from pantau.geo import reportfmt as fmt
+from pantau.geo.mapfigure import MAP_SIZES, MAPS, MapSize, draw_map
 from pantau.geo.progress import Progress, null_progress
+from pantau.geo.reportstrings import text
 
 if TYPE_CHECKING:
     import geopandas as gpd
 
     from pantau.geo.analysis import Analysis
 
-#: The choropleths: file stem, column, title.
-CHOROPLETHS = (
-    ("blankspot_ratio", "blankspot_ratio", "Blankspot ratio (area without working coverage)"),
-    ("supervision_coverage", "supervision_coverage_ratio", "Supervision coverage ratio"),
-    ("availability", "availability_ratio", "Availability of watched sites"),
-)
-STATE_COLOURS = {"up": "#1a9850", "down": "#d73027", "unknown": "#808080"}
 SITE_COLUMNS = (
     "site", "name", "kind", "district", "assigned_by", "snap_distance_m", "declared",
     "declared_conflict", "probes", "state", "last_result", "supervised", "working", "radius_m",
@@ -31,8 +27,18 @@ SITE_COLUMNS = (
 )  # fmt: skip
 
 
-def write_all(analysis: Analysis, out: Path, progress: Progress = null_progress) -> list[Path]:
-    """Write every map output into ``out`` (created); return the paths written."""
+def write_all(
+    analysis: Analysis,
+    out: Path,
+    *,
+    lang: str = "id",
+    zone: str = "UTC",
+    progress: Progress = null_progress,
+) -> list[Path]:
+    """Write every map output into ``out`` (created); return the paths written.
+
+    The PNGs are drawn at projector size (1920 x 1080); the report draws its own at page size.
+    """
     from pantau.geo.htmlmap import write_html_map
 
     out.mkdir(parents=True, exist_ok=True)
@@ -40,10 +46,10 @@ def write_all(analysis: Analysis, out: Path, progress: Progress = null_progress)
         lambda: write_geopackage(analysis, out / "pantau-geo.gpkg"),
         lambda: write_geojson(analysis.districts, out / "districts.geojson"),
         *[
-            (lambda c=c, t=t, s=s: write_png(analysis, c, t, out / f"{s}.png"))
-            for s, c, t in CHOROPLETHS
+            (lambda s=s: write_png(analysis, s, out / f"{s}.png", lang=lang, zone=zone))
+            for s in MAPS
         ],
-        lambda: write_html_map(analysis, out / "map.html"),
+        lambda: write_html_map(analysis, out / "map.html", lang=lang),
         lambda: write_summary(analysis, out / "summary.csv"),
     ]
     paths = []
@@ -97,49 +103,30 @@ def write_summary(analysis: Analysis, path: Path) -> Path:
     return path
 
 
-def write_png(analysis: Analysis, column: str, title: str, path: Path) -> Path:
-    """A choropleth of one 0..1 column with a colour bar, the sites on top by state."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-
-    fig = Figure(figsize=(10, 8), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    analysis.districts.plot(
-        column=column, ax=ax, cmap="RdYlGn_r" if "blankspot" in column else "RdYlGn",
-        vmin=0, vmax=1, edgecolor="#333333", linewidth=0.3, legend=True,
-        legend_kwds={"label": column, "shrink": 0.7, "extend": "neither"},
-        missing_kwds={"color": "#dddddd", "label": "no data"},
-    )  # fmt: skip
-    if len(analysis.coverage):
-        analysis.coverage.to_crs("EPSG:4326").plot(ax=ax, color="#4575b4", alpha=0.45, linewidth=0)
-    sites = analysis.sites
-    if len(sites):
-        colours = sites["state"].map(STATE_COLOURS).fillna("#808080")
-        ax.scatter(sites.geometry.x, sites.geometry.y, c=colours, s=14, edgecolors="black",
-                   linewidths=0.4, zorder=3)  # fmt: skip
-    handles = [
-        Line2D([], [], marker="o", linestyle="", color=c, markeredgecolor="black", label=s)
-        for s, c in STATE_COLOURS.items()
-    ]
-    handles.append(Line2D([], [], marker="s", linestyle="", color="#dddddd", label="no data"))
-    handles.append(Line2D([], [], marker="s", linestyle="", color="#4575b4", label="covered now"))
-    ax.legend(handles=handles, title="sites", loc="lower left", fontsize=8)
-    ax.set_title(f"{title}\n{_period(analysis)}", fontsize=11)
-    ax.set_xlabel("longitude")
-    ax.set_ylabel("latitude")
-    ax.set_aspect("equal")
-    fig.tight_layout()
-    fig.savefig(path, format="png")
+def write_png(
+    analysis: Analysis,
+    stem: str,
+    path: Path,
+    *,
+    size: MapSize = MAP_SIZES["projector"],
+    lang: str = "id",
+    zone: str = "UTC",
+) -> Path:
+    """One map of :data:`~pantau.geo.mapfigure.MAPS` (``stem``) as a PNG of ``size``."""
+    fig = draw_map(analysis, stem, size, lang=lang, zone=zone, caption=period_caption(
+        analysis, lang, zone))  # fmt: skip
+    fig.savefig(path, format="png", dpi=size.dpi)
     return path
 
 
-def _period(analysis: Analysis) -> str:
-    return (
-        f"at {format_time(analysis.at)[:16]}Z; availability {format_time(analysis.start)[:16]}Z"
-        f" .. {format_time(analysis.end)[:16]}Z"
-    )
+def period_caption(analysis: Analysis, lang: str, zone: str) -> str:
+    """``Periode 1 November 2026 08:00 WITA – ...`` in the given zone."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(zone)
+    a, b = (datetime.fromtimestamp(t, tz) for t in (analysis.start, analysis.end))
+    return f"{text(lang, 'period')}: {fmt.when(a, lang, zone)} – {fmt.when(b, lang, zone)}"
 
 
 def analysis_json(analysis: Analysis) -> dict:

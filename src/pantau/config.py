@@ -289,6 +289,27 @@ class GeoConfig(_Model):
         return {**_default_coverage(), **value}
 
 
+def _zone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"{value!r} is not an IANA time zone; use Asia/Jakarta (WIB), Asia/Makassar (WITA) "
+            "or Asia/Jayapura (WIT)"
+        ) from None
+    return value
+
+
+class ReportConfig(_Model):
+    """How ``pantau report`` presents the figures (not how they are computed)."""
+
+    region: str = Field("", description="kabupaten/kota named on the cover")
+    language: Literal["id", "en"] = "id"
+    timezone: Annotated[str, AfterValidator(_zone)] = "UTC"
+
+
 class InventoryConfig(_Model):
     sites: tuple[Path, ...] = ()
 
@@ -305,6 +326,7 @@ class Config(_Model):
     snmp: SnmpConfig = SnmpConfig()
     collector: CollectorConfig = CollectorConfig()
     geo: GeoConfig = GeoConfig()
+    report: ReportConfig = ReportConfig()
     inventory: InventoryConfig = InventoryConfig()
     sites: tuple[dict[str, Any], ...] = Field((), description="inline [[sites]] tables")
     source: Path | None = Field(None, exclude=True)

@@ -1,0 +1,313 @@
+"""Static maps people read at a glance: one choropleth, sites by state, legend beside the map.
+
+Drawn in the UTM zone of the area (metres, shapes true), framed tight on the districts, with
+district names where they fit, a scale bar and a north arrow. Colours come in a few classes
+fitted to the values at hand (so 99.1 % and 99.9 % differ), from single-hue ramps that no
+site marker uses; a down site is a large red triangle drawn last, with its name, so the eye
+finds it first. Districts without a figure are hatched and say "no data", never coloured as good.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from pantau.geo import reportfmt as fmt
+from pantau.geo.reportstrings import text
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from pantau.geo.analysis import Analysis
+
+
+@dataclasses.dataclass(frozen=True)
+class MapSize:
+    """Figure size in inches, resolution and base font size (points)."""
+
+    width: float
+    height: float
+    dpi: int
+    font: float
+
+
+MAP_SIZES = {
+    "page": MapSize(7.0, 7.6, 200, 7.5),  # A4 text width (178 mm), 1400 x 1520 px
+    "projector": MapSize(16.0, 9.0, 120, 12.0),  # 1920 x 1080 px
+}
+
+#: Map stem -> (column, title key, higher is worse, colour ramp).
+MAPS = {
+    "blankspot_ratio": ("blankspot_ratio", "map_blankspot_ratio", True, "Purples"),
+    "supervision_coverage": ("supervision_coverage_ratio", "map_supervision_coverage", False,
+                             "Blues"),
+    "availability": ("availability_ratio", "map_availability", False, "Blues"),
+}  # fmt: skip
+
+#: Marker per state: shape, face, edge, size factor, drawing order (down last = on top).
+STATE_STYLE = {
+    "unknown": ("s", "#bdbdbd", "#404040", 0.8, 3),
+    "up": ("o", "#1a9850", "white", 0.9, 4),
+    "down": ("^", "#e31a1c", "black", 2.0, 6),
+}
+NO_DATA_FACE, NO_DATA_HATCH = "#f4f4f4", "////"
+NICE_STEPS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.25)
+
+
+def class_edges(values: np.ndarray, max_classes: int = 5) -> np.ndarray:
+    """Class boundaries for 0..1 ratios: round steps spanning the data, at most ``max_classes``.
+
+    >>> class_edges(np.array([0.991, 0.999])).tolist()
+    [0.99, 0.992, 0.994, 0.996, 0.998, 1.0]
+    """
+    vals = values[np.isfinite(values)]
+    if not len(vals):
+        return np.array([0.0, 1.0])
+    lo, hi = float(vals.min()), float(vals.max())
+    if hi - lo < 1e-9:  # one value: a band that shows it, inside 0..1
+        lo, hi = max(0.0, lo - 0.05), min(1.0, hi + 0.05)
+    for step in NICE_STEPS:
+        a, b = math.floor(lo / step + 1e-9) * step, math.ceil(hi / step - 1e-9) * step
+        if b <= a:
+            b = a + step
+        if (b - a) / step <= max_classes + 1e-9:
+            break
+    n = round((b - a) / step)
+    return np.clip(np.round(a + step * np.arange(n + 1), 6), 0.0, 1.0)
+
+
+def draw_map(
+    analysis: Analysis, stem: str, size: MapSize, *, lang: str, zone: str, caption: str
+) -> Figure:
+    """One map of ``analysis`` as a matplotlib figure (not shown, not saved)."""
+    column, title_key, _, ramp = MAPS[stem]
+    crs = analysis.districts.estimate_utm_crs()
+    districts = analysis.districts.to_crs(crs)
+    sites = analysis.sites.to_crs(crs)
+    fig, ax, cax, legend_ax = _layout(districts, size)
+    fig.text(0.01, 1 - 0.06 / fig.get_figheight(), text(lang, title_key),
+             fontsize=size.font * 1.6, fontweight="bold", va="top")  # fmt: skip
+    fig.text(0.01, 1 - (0.1 + size.font * 2.3 / 72) / fig.get_figheight(), caption,
+             fontsize=size.font, va="top", color="#333333")  # fmt: skip
+    edges = class_edges(districts[column].to_numpy(float))
+    cmap, norm = _classes(ramp, edges)
+    _choropleth(ax, districts, column, cmap, norm)
+    if stem == "blankspot_ratio" and len(analysis.coverage):
+        analysis.coverage.to_crs(crs).boundary.plot(
+            ax=ax, color="#e08214", linewidth=0.9, linestyle=(0, (3, 1.5)), zorder=2
+        )
+    _frame(ax, districts)
+    _labels(ax, districts, size.font * 0.85)
+    _sites(ax, sites, size, lang)
+    _scale_bar(ax, size.font)
+    _north_arrow(ax, size.font, text(lang, "north"))
+    _colour_bar(fig, cax, cmap, norm, edges, lang, size.font, text(lang, "bar_" + stem))
+    _legend(legend_ax, sites, lang, size.font, coverage=stem == "blankspot_ratio")
+    return fig
+
+
+def _layout(districts: gpd.GeoDataFrame, size: MapSize) -> tuple:
+    """Figure and axes in inches: header on top, map left, colour bar and legend on the right.
+
+    A wide figure (a projector) keeps its size and the map fills its box; a page figure takes
+    the height the area's shape needs, so the frame sits tight on the districts.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    minx, miny, maxx, maxy = districts.total_bounds
+    aspect = (maxy - miny) / max(maxx - minx, 1.0)
+    header = 0.2 + size.font * 4.0 / 72
+    panel = size.width * (0.24 if size.width / size.height > 1.3 else 0.29)
+    map_w = size.width - panel - 0.15
+    if size.width / size.height > 1.3:
+        height = size.height
+        map_h = height - header - 0.1
+    else:
+        map_h = min(max(map_w * aspect * 1.04, 0.3 * size.width), size.height - header - 0.1)
+        height = map_h + header + 0.1
+    fig = Figure(figsize=(size.width, height), dpi=size.dpi)
+    FigureCanvasAgg(fig)
+    W, H = size.width, height
+    ax = fig.add_axes((0.08 / W, 0.08 / H, map_w / W, map_h / H))
+    bar_h = min(0.42 * map_h, 3.2)
+    bar_top = 0.08 + map_h - size.font * 2.4 / 72
+    cax = fig.add_axes(((W - panel + 0.15) / W, (bar_top - bar_h) / H, 0.22 / W, bar_h / H))
+    legend_ax = fig.add_axes(
+        ((W - panel + 0.05) / W, 0.08 / H, (panel - 0.1) / W, (bar_top - bar_h - 0.35) / H)
+    )
+    legend_ax.set_axis_off()
+    return fig, ax, cax, legend_ax
+
+
+def _classes(ramp: str, edges: np.ndarray) -> tuple:
+    from matplotlib import colormaps
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+
+    n = len(edges) - 1
+    base = colormaps[ramp]
+    # Dark means more: more blank area (bad) or more coverage and availability (good); the
+    # colour bar's labels say which. Light shades stay clear of the hatched "no data".
+    shades = base(np.linspace(0.25, 0.95, max(n, 1)))
+    return ListedColormap(shades), BoundaryNorm(edges, n)
+
+
+def _choropleth(ax: Axes, districts: gpd.GeoDataFrame, column: str, cmap, norm) -> None:
+    values = districts[column].to_numpy(float)
+    has = np.isfinite(values)
+    if has.any():
+        districts[has].plot(ax=ax, color=cmap(norm(values[has])), edgecolor="#555555",
+                            linewidth=0.5, zorder=1)  # fmt: skip
+    if (~has).any():
+        districts[~has].plot(ax=ax, facecolor=NO_DATA_FACE, edgecolor="#555555", linewidth=0.5,
+                             hatch=NO_DATA_HATCH, zorder=1)  # fmt: skip
+
+
+def _frame(ax: Axes, districts: gpd.GeoDataFrame) -> None:
+    minx, miny, maxx, maxy = districts.total_bounds
+    pad = 0.02 * max(maxx - minx, maxy - miny)
+    ax.set_xlim(minx - pad, maxx + pad)
+    ax.set_ylim(miny - pad, maxy + pad)
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_facecolor("#eef3f7")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    for spine in ax.spines.values():
+        spine.set_color("#888888")
+
+
+def _labels(ax: Axes, districts: gpd.GeoDataFrame, font: float) -> None:
+    """Names at each polygon's pole of inaccessibility, where the text fits inside."""
+    import matplotlib.patheffects as pe
+    import shapely
+
+    fig = ax.figure
+    fig.canvas.draw()  # the data-to-pixel scale is known once the axes are laid out
+    to_px = ax.transData.transform
+    (x0, _), (x1, _) = to_px([(0, 0), (1, 0)])
+    px_per_m = abs(x1 - x0)
+    pt_px = fig.dpi / 72
+    halo = [pe.withStroke(linewidth=2.2, foreground="white")]
+    for name, geom in zip(districts["name"], districts.geometry, strict=True):
+        if geom is None or geom.is_empty:
+            continue
+        part = max(shapely.get_parts(geom), key=lambda g: g.area)
+        centre = shapely.ops.polylabel(part, tolerance=max(1.0, math.sqrt(part.area) / 200))
+        radius_px = part.exterior.distance(centre) * px_per_m
+        label = _fitting_label(str(name), radius_px, font * pt_px)
+        if label is not None:
+            ax.text(centre.x, centre.y, label, ha="center", va="center", fontsize=font,
+                    color="#111111", path_effects=halo, zorder=5)  # fmt: skip
+
+
+def _fitting_label(name: str, radius_px: float, em_px: float) -> str | None:
+    """``name`` on one line, or two, if it fits a circle of ``radius_px``; else None."""
+    words = name.split()
+    options = [name]
+    if len(words) > 1:
+        cut = min(range(1, len(words)), key=lambda i: abs(len(" ".join(words[:i])) - len(name) / 2))
+        options.append(" ".join(words[:cut]) + "\n" + " ".join(words[cut:]))
+    for label in options:
+        lines = label.split("\n")
+        width = 0.6 * em_px * max(len(x) for x in lines)
+        height = 1.25 * em_px * len(lines)
+        if width <= 1.9 * radius_px and height <= 1.6 * radius_px:
+            return label
+    return None
+
+
+def _sites(ax: Axes, sites: gpd.GeoDataFrame, size: MapSize, lang: str) -> None:
+    import matplotlib.patheffects as pe
+
+    base = (size.font * 0.9) ** 2
+    for state, (marker, face, edge, k, z) in STATE_STYLE.items():
+        sel = sites[sites["state"].fillna("unknown") == state]
+        if sel.empty:
+            continue
+        width = 1.3 if state == "down" else 1.0
+        ax.scatter(sel.geometry.x, sel.geometry.y, marker=marker, s=base * k * k, c=face,
+                   edgecolors=edge, linewidths=width, zorder=z)  # fmt: skip
+    down = sites[sites["state"] == "down"]
+    if 0 < len(down) <= 12:
+        halo = [pe.withStroke(linewidth=2.5, foreground="white")]
+        for x, y, name in zip(down.geometry.x, down.geometry.y, down["name"], strict=True):
+            ax.annotate(str(name), (x, y), xytext=(size.font * 0.9, -size.font * 0.3),
+                        textcoords="offset points", fontsize=size.font * 0.9, color="#b00000",
+                        fontweight="bold", path_effects=halo, zorder=7)  # fmt: skip
+
+
+def _scale_bar(ax: Axes, font: float) -> None:
+    """A bar of a round length near a fifth of the map's width (the axes are in metres)."""
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    target = (x1 - x0) / 5
+    exp = 10 ** math.floor(math.log10(target))
+    length = max(m * exp for m in (1, 2, 5) if m * exp <= target)
+    bx, by = x0 + 0.04 * (x1 - x0), y0 + 0.04 * (y1 - y0)
+    h = 0.008 * (y1 - y0)
+    ax.fill_between([bx - 0.01 * (x1 - x0), bx + length + 0.06 * (x1 - x0)], by - 2 * h,
+                    by + 5.5 * h, color="white", alpha=0.85, zorder=8, linewidth=0)  # fmt: skip
+    half = length / 2
+    ax.fill_between([bx, bx + half], by, by + h, color="black", zorder=9)
+    ax.fill_between([bx + half, bx + length], by, by + h, color="white", edgecolor="black",
+                    linewidth=0.8, zorder=9)  # fmt: skip
+    label = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
+    for pos, txt in ((bx, "0"), (bx + length, label)):
+        ax.text(pos, by + 1.6 * h, txt, ha="center", va="bottom", fontsize=font * 0.85, zorder=9)
+
+
+def _north_arrow(ax: Axes, font: float, letter: str) -> None:
+    ax.annotate(
+        letter,
+        xy=(0.95, 0.96),
+        xytext=(0.95, 0.86),
+        xycoords="axes fraction",
+        ha="center",
+        va="center",
+        fontsize=font * 1.2,
+        fontweight="bold",
+        zorder=9,
+        arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.5},
+        bbox={"boxstyle": "circle,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8},
+    )
+
+
+def _colour_bar(fig: Figure, cax: Axes, cmap, norm, edges: np.ndarray, lang: str,
+                font: float, title: str) -> None:  # fmt: skip
+    from matplotlib.cm import ScalarMappable
+
+    bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=cax, ticks=edges,
+                       spacing="uniform")  # fmt: skip
+    decimals = 0 if np.allclose(edges * 100, np.round(edges * 100)) else 1
+    if not np.allclose(edges * 1000, np.round(edges * 1000)):
+        decimals = 2
+    bar.ax.set_yticklabels([fmt.percent(e, lang, decimals) for e in edges], fontsize=font)
+    bar.outline.set_linewidth(0.6)
+    cax.set_title(title, fontsize=font, loc="left", pad=font * 0.8)
+
+
+def _legend(ax: Axes, sites: gpd.GeoDataFrame, lang: str, font: float, *, coverage: bool) -> None:
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    counts = sites["state"].fillna("unknown").value_counts()
+    handles = [
+        Line2D([], [], marker=m, linestyle="", markerfacecolor=f, markeredgecolor=e,
+               markersize=font * 0.9 * k, label=f"{text(lang, 'state_' + s)} ({counts.get(s, 0)})")
+        for s, (m, f, e, k, _) in sorted(STATE_STYLE.items(), key=lambda kv: -kv[1][4])
+    ]  # fmt: skip
+    handles.append(Patch(facecolor=NO_DATA_FACE, edgecolor="#555555", hatch=NO_DATA_HATCH,
+                         label=text(lang, "legend_no_data")))  # fmt: skip
+    if coverage:
+        handles.append(Line2D([], [], color="#e08214", linestyle=(0, (3, 1.5)),
+                              label=text(lang, "legend_coverage")))  # fmt: skip
+    ax.legend(handles=handles, title=text(lang, "legend_sites"), loc="upper left",
+              fontsize=font, title_fontsize=font, frameon=False, alignment="left",
+              borderaxespad=0)  # fmt: skip

@@ -1,0 +1,250 @@
+"""Every word the monthly report and its maps print, in Bahasa Indonesia and English.
+
+One table per language with the same keys (a test checks they match). Definitions in the
+appendix say how each figure is formed; they describe the computation, they do not perform it.
+"""
+
+from __future__ import annotations
+
+LANGUAGES = ("id", "en")
+
+MONTHS = {
+    "id": ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus",
+           "September", "Oktober", "November", "Desember"),
+    "en": ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December"),
+}  # fmt: skip
+
+#: Indonesian zone names; other zones print as their UTC offset.
+ZONE_NAMES = {"Asia/Jakarta": "WIB", "Asia/Pontianak": "WIB", "Asia/Makassar": "WITA",
+              "Asia/Jayapura": "WIT"}  # fmt: skip
+
+_ID = {
+    "title": "Laporan Bulanan Infrastruktur Jaringan",
+    "subtitle": "Pemantauan jaringan, cakupan pengawasan infrastruktur dan blankspot",
+    "period": "Periode",
+    "made": "Dibuat",
+    "by": "Dibuat oleh pantau {version} untuk Dinas Komunikasi dan Informatika",
+    "no_data": "tidak ada data",
+    "none": "tidak ada",
+    "summary": "Ringkasan",
+    "supervision": "Cakupan pengawasan infrastruktur",
+    "supervision_detail": "{supervised} dari {registered} situs terdaftar diawasi",
+    "office_availability": "Ketersediaan kantor pemerintah",
+    "office_detail": "rata-rata {with_data} dari {offices} kantor yang memiliki data",
+    "outages": "Gangguan",
+    "outage_detail": "total waktu mati {downtime}",
+    "blankspot": "Luas blankspot (rata-rata periode)",
+    "blankspot_detail": "dari {target} wilayah sasaran",
+    "blankspot_change": "perubahan dari bulan lalu: {change}",
+    "blankspot_change_none": "bulan lalu: tidak ada data",
+    "gaps_warning": "Perhatian: sebagian periode tanpa data (lihat Lampiran).",
+    "to_check": "Situs yang perlu diperiksa",
+    "maps": "Peta",
+    "map_blankspot_ratio": "Rasio blankspot per wilayah",
+    "map_supervision_coverage": "Cakupan pengawasan infrastruktur per wilayah",
+    "map_availability": "Ketersediaan situs yang diawasi per wilayah",
+    "offices": "Ketersediaan per kantor",
+    "districts": "Per wilayah",
+    "outage_list": "Daftar gangguan",
+    "no_outage": "Tidak ada gangguan dalam periode ini.",
+    "appendix": "Lampiran: definisi dan sumber data",
+    "col_name": "Nama",
+    "col_district": "Wilayah",
+    "col_kelurahan": "Kelurahan",
+    "col_kecamatan": "Kecamatan",
+    "col_code": "Kode",
+    "col_availability": "Ketersediaan",
+    "col_downtime": "Waktu mati",
+    "col_outages": "Gangguan",
+    "col_longest": "Gangguan terlama",
+    "col_registered": "Situs terdaftar",
+    "col_supervised": "Diawasi",
+    "col_supervision": "Cakupan pengawasan",
+    "col_target": "Wilayah sasaran",
+    "col_blankspot": "Blankspot (rata-rata)",
+    "col_blankspot_ratio": "Rasio blankspot (akhir periode)",
+    "col_site": "Situs",
+    "col_cause": "Penyebab",
+    "col_start": "Mulai",
+    "col_end": "Selesai",
+    "col_duration": "Durasi",
+    "cause_down": "mati",
+    "cause_unreachable": "tak terjangkau (induk mati)",
+    "open": "masih berlangsung",
+    "data_period": "Periode data",
+    "gaps": "Celah data",
+    "no_gaps": "Tidak ada celah yang diketahui.",
+    "gap_no_observation": "tidak ada pengamatan dari situs mana pun",
+    "gap_not_yet": "belum terjadi (bulan berjalan)",
+    "trace": "Penelusuran",
+    "version": "Versi pantau",
+    "config_digest": "Ringkasan (SHA-256) konfigurasi",
+    "inventory_digest": "Ringkasan (SHA-256) inventaris situs",
+    "layer": "Lapisan batas wilayah",
+    "timezone": "Zona waktu",
+    "page": "Halaman",
+    "of": "dari",
+    "legend_sites": "Situs",
+    "state_down": "mati",
+    "state_up": "hidup",
+    "state_unknown": "tidak diketahui",
+    "legend_coverage": "jangkauan situs hidup (garis)",
+    "legend_no_data": "tidak ada data",
+    "north": "U",
+    "bar_blankspot_ratio": "Rasio blankspot",
+    "bar_supervision_coverage": "Cakupan pengawasan",
+    "bar_availability": "Ketersediaan",
+    "definitions": (
+        (
+            "Cakupan pengawasan infrastruktur",
+            "Situs terdaftar yang memiliki hasil pemeriksaan baru (dalam jendela pengawasan) "
+            "pada akhir periode, dibagi jumlah situs terdaftar. Wilayah tanpa situs terdaftar: "
+            "tidak ada data.",
+        ),
+        (
+            "Ketersediaan",
+            "Bagian dari periode ketika situs tidak dalam gangguan: 1 − (waktu mati ÷ panjang "
+            "periode). Situs tanpa data tidak memiliki angka ketersediaan.",
+        ),
+        (
+            "Ketersediaan kantor pemerintah",
+            "Rata-rata ketersediaan kantor (jenis office) yang memiliki data dalam periode.",
+        ),
+        (
+            "Gangguan dan waktu mati",
+            "Gangguan diputuskan oleh collector (mati, atau tak terjangkau karena perangkat induk "
+            "mati). Waktu mati dihitung di dalam periode saja; gangguan yang masih berlangsung "
+            "dihitung sampai akhir periode.",
+        ),
+        ("Gangguan terlama", "Durasi gangguan terpanjang situs di dalam periode."),
+        (
+            "Luas blankspot",
+            "Luas wilayah sasaran yang tidak terjangkau situs yang hidup (radius jangkauan per "
+            "jenis situs), dirata-rata terhadap waktu sepanjang periode, dalam km².",
+        ),
+        ("Rasio blankspot", "Luas blankspot pada akhir periode dibagi luas wilayah sasaran."),
+        (
+            "Wilayah sasaran",
+            "Seluruh wilayah, atau hanya permukiman bila lapisan permukiman dikonfigurasi.",
+        ),
+    ),
+}
+
+_EN = {
+    "title": "Monthly Network Infrastructure Report",
+    "subtitle": "Network monitoring, infrastructure supervision coverage and blankspots",
+    "period": "Period",
+    "made": "Made",
+    "by": "Made by pantau {version} for the Communication and Informatics Office",
+    "no_data": "no data",
+    "none": "none",
+    "summary": "Summary",
+    "supervision": "Infrastructure supervision coverage",
+    "supervision_detail": "{supervised} of {registered} registered sites supervised",
+    "office_availability": "Availability of government offices",
+    "office_detail": "mean of the {with_data} of {offices} offices with data",
+    "outages": "Outages",
+    "outage_detail": "total downtime {downtime}",
+    "blankspot": "Blankspot area (period mean)",
+    "blankspot_detail": "of {target} target area",
+    "blankspot_change": "change from last month: {change}",
+    "blankspot_change_none": "last month: no data",
+    "gaps_warning": "Note: part of the period has no data (see the Appendix).",
+    "to_check": "Sites to check",
+    "maps": "Maps",
+    "map_blankspot_ratio": "Blankspot ratio per district",
+    "map_supervision_coverage": "Infrastructure supervision coverage per district",
+    "map_availability": "Availability of supervised sites per district",
+    "offices": "Availability per office",
+    "districts": "Per district",
+    "outage_list": "Outages",
+    "no_outage": "No outage in this period.",
+    "appendix": "Appendix: definitions and data sources",
+    "col_name": "Name",
+    "col_district": "District",
+    "col_kelurahan": "Kelurahan",
+    "col_kecamatan": "Kecamatan",
+    "col_code": "Code",
+    "col_availability": "Availability",
+    "col_downtime": "Downtime",
+    "col_outages": "Outages",
+    "col_longest": "Longest outage",
+    "col_registered": "Registered sites",
+    "col_supervised": "Supervised",
+    "col_supervision": "Supervision coverage",
+    "col_target": "Target area",
+    "col_blankspot": "Blankspot (mean)",
+    "col_blankspot_ratio": "Blankspot ratio (period end)",
+    "col_site": "Site",
+    "col_cause": "Cause",
+    "col_start": "Start",
+    "col_end": "End",
+    "col_duration": "Duration",
+    "cause_down": "down",
+    "cause_unreachable": "unreachable (parent down)",
+    "open": "ongoing",
+    "data_period": "Data period",
+    "gaps": "Data gaps",
+    "no_gaps": "No known gap.",
+    "gap_no_observation": "no observation from any site",
+    "gap_not_yet": "not yet happened (month in progress)",
+    "trace": "Traceability",
+    "version": "pantau version",
+    "config_digest": "Configuration digest (SHA-256)",
+    "inventory_digest": "Site inventory digest (SHA-256)",
+    "layer": "District boundary layer",
+    "timezone": "Time zone",
+    "page": "Page",
+    "of": "of",
+    "legend_sites": "Sites",
+    "state_down": "down",
+    "state_up": "up",
+    "state_unknown": "unknown",
+    "legend_coverage": "reach of sites up (outline)",
+    "legend_no_data": "no data",
+    "north": "N",
+    "bar_blankspot_ratio": "Blankspot ratio",
+    "bar_supervision_coverage": "Supervision coverage",
+    "bar_availability": "Availability",
+    "definitions": (
+        (
+            "Infrastructure supervision coverage",
+            "Registered sites with a fresh result (within the supervision window) at the end of "
+            "the period, divided by the registered sites. A district with no registered site: "
+            "no data.",
+        ),
+        (
+            "Availability",
+            "The share of the period in which the site was not in an outage: 1 − (downtime ÷ "
+            "period length). A site without data has no availability figure.",
+        ),
+        (
+            "Availability of government offices",
+            "The mean availability of the offices (kind office) that have data in the period.",
+        ),
+        (
+            "Outages and downtime",
+            "Outages are decided by the collector (down, or unreachable behind a down parent). "
+            "Downtime counts inside the period only; an ongoing outage counts to the period's end.",
+        ),
+        ("Longest outage", "The site's longest outage inside the period."),
+        (
+            "Blankspot area",
+            "Target area not reached by any site that is up (coverage radius per site kind), "
+            "averaged over the period, in km².",
+        ),
+        ("Blankspot ratio", "Blankspot area at the end of the period over the target area."),
+        ("Target area", "The whole district, or only settlements when a settlement layer is set."),
+    ),
+}
+
+STRINGS: dict[str, dict[str, object]] = {"id": _ID, "en": _EN}
+
+
+def text(lang: str, key: str, **values: object) -> str:
+    """The string ``key`` in ``lang``, with ``values`` filled in."""
+    value = STRINGS[lang][key]
+    if not isinstance(value, str):
+        raise TypeError(f"{key!r} is not a text string")
+    return value.format(**values) if values else value
