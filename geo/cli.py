@@ -83,6 +83,7 @@ def _progress() -> Progress:
     from pantau.geo.progress import TqdmProgress, null_progress
 
     logging.getLogger("pyogrio").setLevel(logging.WARNING)  # one INFO line per layer written
+    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)  # one per layout step
     return TqdmProgress() if sys.stderr.isatty() else null_progress
 
 

@@ -89,7 +89,8 @@ def draw_map(
     crs = analysis.districts.estimate_utm_crs()
     districts = analysis.districts.to_crs(crs)
     sites = analysis.sites.to_crs(crs)
-    fig, ax, cax, legend_ax = _layout(districts, size)
+    lay = _layout(districts, size)
+    fig, ax = lay.fig, lay.map
     fig.text(0.01, 1 - 0.06 / fig.get_figheight(), text(lang, title_key),
              fontsize=size.font * 1.6, fontweight="bold", va="top")  # fmt: skip
     fig.text(0.01, 1 - (0.1 + size.font * 2.3 / 72) / fig.get_figheight(), caption,
@@ -105,17 +106,28 @@ def draw_map(
     _labels(ax, districts, size.font * 0.85)
     _sites(ax, sites, size, lang)
     _scale_bar(ax, size.font)
-    _north_arrow(ax, size.font, text(lang, "north"))
-    _colour_bar(fig, cax, cmap, norm, edges, lang, size.font, text(lang, "bar_" + stem))
-    _legend(legend_ax, sites, lang, size.font, coverage=stem == "blankspot_ratio")
+    _north_arrow(lay.north, size.font, text(lang, "north"))
+    _colour_bar(lay, cmap, norm, edges, lang, size.font, text(lang, "bar_" + stem))
+    _legend(lay, sites, lang, size.font, coverage=stem == "blankspot_ratio")
     return fig
 
 
-def _layout(districts: gpd.GeoDataFrame, size: MapSize) -> tuple:
-    """Figure and axes in inches: header on top, map left, colour bar and legend on the right.
+@dataclasses.dataclass(frozen=True)
+class _Layout:
+    fig: Figure
+    map: Axes
+    bar: Axes
+    legend: Axes
+    north: Axes
+    horizontal: bool  # page: colour bar and legend in a strip under the map
 
-    A wide figure (a projector) keeps its size and the map fills its box; a page figure takes
-    the height the area's shape needs, so the frame sits tight on the districts.
+
+def _layout(districts: gpd.GeoDataFrame, size: MapSize) -> _Layout:
+    """Figure and axes in inches: a header, the map, and the colour bar and legend off the map.
+
+    A wide figure (a projector) keeps its size, the legend goes right and the map fills its
+    box; a page figure spans the text width, takes the height the area's shape needs (so the
+    frame sits tight on the districts) and carries the legend in a strip under the map.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -123,26 +135,40 @@ def _layout(districts: gpd.GeoDataFrame, size: MapSize) -> tuple:
     minx, miny, maxx, maxy = districts.total_bounds
     aspect = (maxy - miny) / max(maxx - minx, 1.0)
     header = 0.2 + size.font * 4.0 / 72
-    panel = size.width * (0.24 if size.width / size.height > 1.3 else 0.29)
-    map_w = size.width - panel - 0.15
-    if size.width / size.height > 1.3:
-        height = size.height
-        map_h = height - header - 0.1
+    wide = size.width / size.height > 1.3
+    W = size.width
+    if wide:
+        panel = 0.24 * W
+        map_w, H = W - panel - 0.15, size.height
+        map_h, strip = H - header - 0.1, 0.0
     else:
-        map_h = min(max(map_w * aspect * 1.04, 0.3 * size.width), size.height - header - 0.1)
-        height = map_h + header + 0.1
-    fig = Figure(figsize=(size.width, height), dpi=size.dpi)
+        strip = size.font * 11 / 72
+        map_w = W - 0.16
+        map_h = min(max(map_w * aspect * 1.04, 0.35 * W), size.height - header - strip)
+        H = map_h + header + strip + 0.1
+    fig = Figure(figsize=(W, H), dpi=size.dpi)
     FigureCanvasAgg(fig)
-    W, H = size.width, height
-    ax = fig.add_axes((0.08 / W, 0.08 / H, map_w / W, map_h / H))
-    bar_h = min(0.42 * map_h, 3.2)
-    bar_top = 0.08 + map_h - size.font * 2.4 / 72
-    cax = fig.add_axes(((W - panel + 0.15) / W, (bar_top - bar_h) / H, 0.22 / W, bar_h / H))
-    legend_ax = fig.add_axes(
-        ((W - panel + 0.05) / W, 0.08 / H, (panel - 0.1) / W, (bar_top - bar_h - 0.35) / H)
-    )
-    legend_ax.set_axis_off()
-    return fig, ax, cax, legend_ax
+
+    def axes(x: float, y: float, w: float, h: float) -> Axes:
+        return fig.add_axes((x / W, y / H, w / W, h / H))
+
+    y0 = 0.08 + strip
+    ax = axes(0.08, y0, map_w, map_h)
+    em = size.font / 72
+    if wide:
+        x = W - panel + 0.05
+        bar_h = min(0.42 * map_h, 3.2)
+        bar_top = y0 + map_h - 2.4 * em
+        bar = axes(x + 0.1, bar_top - bar_h, 0.22, bar_h)
+        north = axes(x, y0, 0.6, 0.9)
+        legend = axes(x, y0 + 1.0, panel - 0.1, bar_top - bar_h - 1.35 - y0)
+    else:
+        bar = axes(0.45, 0.08 + 4.2 * em, 0.34 * W, 1.1 * em)
+        legend = axes(0.45 * W, 0.08, 0.47 * W, strip - 0.1)
+        north = axes(W - 0.55, 0.1, 0.45, strip - 0.2)
+    for a in (legend, north):
+        a.set_axis_off()
+    return _Layout(fig, ax, bar, legend, north, not wide)
 
 
 def _classes(ramp: str, edges: np.ndarray) -> tuple:
@@ -266,8 +292,8 @@ def _scale_bar(ax: Axes, font: float) -> None:
 def _north_arrow(ax: Axes, font: float, letter: str) -> None:
     ax.annotate(
         letter,
-        xy=(0.95, 0.96),
-        xytext=(0.95, 0.86),
+        xy=(0.5, 0.95),
+        xytext=(0.5, 0.25),
         xycoords="axes fraction",
         ha="center",
         va="center",
@@ -275,25 +301,26 @@ def _north_arrow(ax: Axes, font: float, letter: str) -> None:
         fontweight="bold",
         zorder=9,
         arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.5},
-        bbox={"boxstyle": "circle,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8},
     )
 
 
-def _colour_bar(fig: Figure, cax: Axes, cmap, norm, edges: np.ndarray, lang: str,
-                font: float, title: str) -> None:  # fmt: skip
+def _colour_bar(lay: _Layout, cmap, norm, edges: np.ndarray, lang: str, font: float,
+                title: str) -> None:  # fmt: skip
     from matplotlib.cm import ScalarMappable
 
-    bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=cax, ticks=edges,
-                       spacing="uniform")  # fmt: skip
+    orientation = "horizontal" if lay.horizontal else "vertical"
+    bar = lay.fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=lay.bar, ticks=edges,
+                           spacing="uniform", orientation=orientation)  # fmt: skip
     decimals = 0 if np.allclose(edges * 100, np.round(edges * 100)) else 1
     if not np.allclose(edges * 1000, np.round(edges * 1000)):
         decimals = 2
-    bar.ax.set_yticklabels([fmt.percent(e, lang, decimals) for e in edges], fontsize=font)
+    bar.set_ticks(edges, labels=[fmt.percent(e, lang, decimals) for e in edges], fontsize=font)
     bar.outline.set_linewidth(0.6)
-    cax.set_title(title, fontsize=font, loc="left", pad=font * 0.8)
+    lay.bar.set_title(title, fontsize=font, loc="left", pad=font * 0.8)
 
 
-def _legend(ax: Axes, sites: gpd.GeoDataFrame, lang: str, font: float, *, coverage: bool) -> None:
+def _legend(lay: _Layout, sites: gpd.GeoDataFrame, lang: str, font: float, *, coverage: bool
+            ) -> None:  # fmt: skip
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
@@ -308,6 +335,6 @@ def _legend(ax: Axes, sites: gpd.GeoDataFrame, lang: str, font: float, *, covera
     if coverage:
         handles.append(Line2D([], [], color="#e08214", linestyle=(0, (3, 1.5)),
                               label=text(lang, "legend_coverage")))  # fmt: skip
-    ax.legend(handles=handles, title=text(lang, "legend_sites"), loc="upper left",
-              fontsize=font, title_fontsize=font, frameon=False, alignment="left",
-              borderaxespad=0)  # fmt: skip
+    lay.legend.legend(handles=handles, title=text(lang, "legend_sites"), loc="upper left",
+                      fontsize=font, title_fontsize=font, frameon=False, alignment="left",
+                      borderaxespad=0, ncols=2 if lay.horizontal else 1)  # fmt: skip

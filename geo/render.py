@@ -13,7 +13,6 @@ from pantau.events import format_time
 from pantau.geo import reportfmt as fmt
 from pantau.geo.mapfigure import MAP_SIZES, MAPS, MapSize, draw_map
 from pantau.geo.progress import Progress, null_progress
-from pantau.geo.reportstrings import text
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -49,7 +48,7 @@ def write_all(
             (lambda s=s: write_png(analysis, s, out / f"{s}.png", lang=lang, zone=zone))
             for s in MAPS
         ],
-        lambda: write_html_map(analysis, out / "map.html", lang=lang),
+        lambda: write_html_map(analysis, out / "map.html", lang=lang, zone=zone),
         lambda: write_summary(analysis, out / "summary.csv"),
     ]
     paths = []
@@ -113,20 +112,10 @@ def write_png(
     zone: str = "UTC",
 ) -> Path:
     """One map of :data:`~pantau.geo.mapfigure.MAPS` (``stem``) as a PNG of ``size``."""
-    fig = draw_map(analysis, stem, size, lang=lang, zone=zone, caption=period_caption(
-        analysis, lang, zone))  # fmt: skip
+    caption = fmt.period(analysis.start, analysis.end, lang, zone)
+    fig = draw_map(analysis, stem, size, lang=lang, zone=zone, caption=caption)
     fig.savefig(path, format="png", dpi=size.dpi)
     return path
-
-
-def period_caption(analysis: Analysis, lang: str, zone: str) -> str:
-    """``Periode 1 November 2026 08:00 WITA – ...`` in the given zone."""
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
-    tz = ZoneInfo(zone)
-    a, b = (datetime.fromtimestamp(t, tz) for t in (analysis.start, analysis.end))
-    return f"{text(lang, 'period')}: {fmt.when(a, lang, zone)} – {fmt.when(b, lang, zone)}"
 
 
 def analysis_json(analysis: Analysis) -> dict:

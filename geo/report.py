@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from pantau.events import format_time
+from pantau.geo.htmlmap import render_html_map
 from pantau.geo.progress import Progress, null_progress
 from pantau.geo.render import MAP_SIZES, write_all, write_png
 from pantau.geo.reportdata import Provenance, report_data
@@ -80,8 +81,10 @@ def write_report(
         )
         for stem in REPORT_MAPS
     }
-    document = render_document(dataclasses.replace(data, maps=maps), lang)
+    data = dataclasses.replace(data, maps=maps)
+    page = render_html_map(analysis, title=provenance.region or "pantau", lang=lang, zone=zone)
     html_path = out / "report.html"
-    html_path.write_text(document, encoding="utf-8")
-    paths += [*maps.values(), html_path, write_pdf(document, out / "report.pdf")]
+    html_path.write_text(render_document(data, lang, interactive_map=page), encoding="utf-8")
+    pdf = write_pdf(render_document(data, lang), out / "report.pdf")
+    paths += [*maps.values(), html_path, pdf]
     return paths

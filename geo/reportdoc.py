@@ -22,8 +22,11 @@ if TYPE_CHECKING:
 REPORT_MAPS = ("blankspot_ratio", "supervision_coverage", "availability")
 
 
-def render_document(data: ReportData, lang: str) -> str:
-    """The whole report as HTML text (styles and images inline, no URL)."""
+def render_document(data: ReportData, lang: str, interactive_map: str | None = None) -> str:
+    """The whole report as HTML text (styles and images inline, no URL).
+
+    ``interactive_map`` (the offline map page) is embedded for the screen only; print skips it.
+    """
     t = _Text(lang)
     p = data.provenance
     title = f"{t('title')}: {p.region or ''} {fmt.month(data.start, lang)}".strip()
@@ -32,6 +35,7 @@ def render_document(data: ReportData, lang: str) -> str:
             _cover(data, t),
             _summary(data, t),
             _maps(data, t),
+            _interactive(interactive_map, t),
             _offices(data, t),
             _districts(data, t),
             _outages(data, t),
@@ -121,6 +125,16 @@ def _maps(data: ReportData, t: _Text) -> str:
             f"<img alt='{t('map_' + stem)}' src='data:image/png;base64,{b64}'></figure>"
         )
     return "".join(out)
+
+
+def _interactive(page: str | None, t: _Text) -> str:
+    if page is None:
+        return ""
+    return (
+        f"<section class='screen-only'><h2>{t('interactive_map')}</h2>"
+        f"<iframe title='{t('interactive_map')}' srcdoc=\"{html.escape(page, quote=True)}\">"
+        "</iframe></section>"
+    )
 
 
 def _district_label(data: ReportData, t: _Text) -> str:
@@ -279,7 +293,8 @@ td.nodata{color:#8a5a00;font-style:italic}
 thead{display:table-header-group}tr{page-break-inside:avoid}
 dl dt{font-weight:bold;margin-top:8px}dl dd{margin:2px 0 0 0}
 code{font:9pt 'DejaVu Sans Mono',monospace}
-@media print{body{max-width:none;padding:0}section{margin:0}
+iframe{width:100%;height:640px;border:1px solid #ccc}
+@media print{.screen-only{display:none}body{max-width:none;padding:0}section{margin:0}
  .page,figure.map{page-break-before:always}.cover{page-break-after:avoid}
  figure.map img{max-height:225mm;width:auto;max-width:100%}}
 """

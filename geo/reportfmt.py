@@ -85,6 +85,15 @@ def when(moment: datetime, lang: str, zone: str) -> str:
     return f"{date(moment, lang)} {moment:%H:%M} {zone_name(moment, zone)}"
 
 
+def period(start: float, end: float, lang: str, zone: str) -> str:
+    """``Periode: 1 November 2026 00:00 WITA – 1 Desember 2026 00:00 WITA`` (Unix seconds in)."""
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(zone)
+    a, b = (datetime.fromtimestamp(t, tz) for t in (start, end))
+    return f"{text(lang, 'period')}: {when(a, lang, zone)} – {when(b, lang, zone)}"
+
+
 def short(moment: datetime) -> str:
     """``2026-11-19 22:10`` for table cells (the zone is in the column header)."""
     return f"{moment:%Y-%m-%d %H:%M}"
