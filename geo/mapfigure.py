@@ -69,8 +69,8 @@ def class_edges(values: np.ndarray, max_classes: int = 5) -> np.ndarray:
     if not len(vals):
         return np.array([0.0, 1.0])
     lo, hi = float(vals.min()), float(vals.max())
-    if hi - lo < 1e-9:  # one value: a band that shows it, inside 0..1
-        lo, hi = max(0.0, lo - 0.05), min(1.0, hi + 0.05)
+    if hi - lo < 1e-9:  # one value: one class around it, inside 0..1
+        return np.round(np.array([max(0.0, lo - 0.05), min(1.0, max(lo + 0.05, 0.05))]), 6)
     for step in NICE_STEPS:
         a, b = math.floor(lo / step + 1e-9) * step, math.ceil(hi / step - 1e-9) * step
         if b <= a:
