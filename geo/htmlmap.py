@@ -71,8 +71,14 @@ def map_data(
         )
     ]  # fmt: skip
     tolerance = max(maxx - minx, maxy - miny) / 4000
+    pad = max(maxx - minx, maxy - miny) * 0.02  # a margin so no edge touches the frame
     return {
-        "box": [minx * kx, -maxy, (maxx - minx) * kx, maxy - miny],
+        "box": [
+            (minx - pad) * kx,
+            -maxy - pad,
+            (maxx - minx + 2 * pad) * kx,
+            maxy - miny + 2 * pad,
+        ],
         "districts": districts,
         "sites": sites,
         "coverage": _layer_paths(analysis.coverage, kx, tolerance),
@@ -138,7 +144,7 @@ _PAGE = """<!DOCTYPE html>
 body{font:14px 'DejaVu Sans',sans-serif;margin:0;display:flex;flex-direction:column;height:100vh}
 header{padding:6px 10px;background:#f4f4f4;border-bottom:1px solid #ccc;line-height:1.9}
 header label{margin-right:10px;white-space:nowrap}
-#map{flex:1;width:100%;cursor:grab;background:#eef3f7}
+#map{flex:1;min-height:0;width:100%;cursor:grab;background:#eef3f7}
 .district{stroke:#555;stroke-width:0.6px;vector-effect:non-scaling-stroke}
 .district:hover{stroke:#000;stroke-width:2px}
 .coverage{fill:none;stroke:#e08214;stroke-width:1.5px;stroke-dasharray:5 3;
@@ -271,6 +277,14 @@ _SCRIPT = """
     svg.setAttribute('viewBox', box.join(' '));
     const r = 5 * Math.max(box[2] / (svg.clientWidth || 800), box[3] / (svg.clientHeight || 600));
     for (const [c, k] of dots) c.setAttribute('r', r * k);
+    // Hatches are drawn in map units: keep their spacing at a few screen pixels at any zoom.
+    for (const pat of svg.querySelectorAll('pattern')) {
+      const w = 9 * r / 5, line = pat.querySelector('line');
+      pat.setAttribute('width', w); pat.setAttribute('height', w);
+      const rect = pat.querySelector('rect');
+      if (rect) { rect.setAttribute('width', w); rect.setAttribute('height', w); }
+      line.setAttribute('y2', w); line.setAttribute('stroke-width', w / 6);
+    }
   }
   function toWorld(ev) {
     const pt = new DOMPoint(ev.clientX, ev.clientY).matrixTransform(svg.getScreenCTM().inverse());

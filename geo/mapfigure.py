@@ -103,8 +103,9 @@ def draw_map(
             ax=ax, color="#e08214", linewidth=0.9, linestyle=(0, (3, 1.5)), zorder=2
         )
     _frame(ax, districts)
-    _labels(ax, districts, size.font * 0.85)
-    _sites(ax, sites, size, lang)
+    placed: list = []  # label boxes in pixels: a later label never covers an earlier one
+    _sites(ax, sites, size, placed)
+    _labels(ax, districts, size.font * 0.85, placed)
     _scale_bar(ax, size.font)
     _north_arrow(lay.north, size.font, text(lang, "north"))
     _colour_bar(lay, cmap, norm, edges, lang, size.font, text(lang, "bar_" + stem))
@@ -179,7 +180,7 @@ def _classes(ramp: str, edges: np.ndarray) -> tuple:
     base = colormaps[ramp]
     # Dark means more: more blank area (bad) or more coverage and availability (good); the
     # colour bar's labels say which. Light shades stay clear of the hatched "no data".
-    shades = base(np.linspace(0.25, 0.95, max(n, 1)))
+    shades = base(np.linspace(0.25, 0.95, n)) if n > 1 else base([0.6])
     return ListedColormap(shades), BoundaryNorm(edges, n)
 
 
@@ -187,11 +188,11 @@ def _choropleth(ax: Axes, districts: gpd.GeoDataFrame, column: str, cmap, norm) 
     values = districts[column].to_numpy(float)
     has = np.isfinite(values)
     if has.any():
-        districts[has].plot(ax=ax, color=cmap(norm(values[has])), edgecolor="#555555",
-                            linewidth=0.5, zorder=1)  # fmt: skip
-    if (~has).any():
-        districts[~has].plot(ax=ax, facecolor=NO_DATA_FACE, edgecolor="#555555", linewidth=0.5,
+        districts[has].plot(ax=ax, color=cmap(norm(values[has])), linewidth=0, zorder=1)
+    if (~has).any():  # the hatch takes the edge colour: a light one, boundaries drawn after
+        districts[~has].plot(ax=ax, facecolor=NO_DATA_FACE, edgecolor="#9a9a9a", linewidth=0,
                              hatch=NO_DATA_HATCH, zorder=1)  # fmt: skip
+    districts.boundary.plot(ax=ax, color="#555555", linewidth=0.5, zorder=1.5)
 
 
 def _frame(ax: Axes, districts: gpd.GeoDataFrame) -> None:
@@ -209,7 +210,16 @@ def _frame(ax: Axes, districts: gpd.GeoDataFrame) -> None:
         spine.set_color("#888888")
 
 
-def _labels(ax: Axes, districts: gpd.GeoDataFrame, font: float) -> None:
+def _keep_if_clear(artist, placed: list) -> None:
+    """Remove ``artist`` if it overlaps a label already placed; else remember its box."""
+    box = artist.get_window_extent(artist.figure.canvas.get_renderer()).expanded(1.05, 1.1)
+    if any(box.overlaps(other) for other in placed):
+        artist.remove()
+    else:
+        placed.append(box)
+
+
+def _labels(ax: Axes, districts: gpd.GeoDataFrame, font: float, placed: list) -> None:
     """Names at each polygon's pole of inaccessibility, where the text fits inside."""
     import matplotlib.patheffects as pe
     import shapely
@@ -229,8 +239,9 @@ def _labels(ax: Axes, districts: gpd.GeoDataFrame, font: float) -> None:
         radius_px = part.exterior.distance(centre) * px_per_m
         label = _fitting_label(str(name), radius_px, font * pt_px)
         if label is not None:
-            ax.text(centre.x, centre.y, label, ha="center", va="center", fontsize=font,
-                    color="#111111", path_effects=halo, zorder=5)  # fmt: skip
+            artist = ax.text(centre.x, centre.y, label, ha="center", va="center", fontsize=font,
+                             color="#111111", path_effects=halo, zorder=5)  # fmt: skip
+            _keep_if_clear(artist, placed)
 
 
 def _fitting_label(name: str, radius_px: float, em_px: float) -> str | None:
@@ -249,7 +260,7 @@ def _fitting_label(name: str, radius_px: float, em_px: float) -> str | None:
     return None
 
 
-def _sites(ax: Axes, sites: gpd.GeoDataFrame, size: MapSize, lang: str) -> None:
+def _sites(ax: Axes, sites: gpd.GeoDataFrame, size: MapSize, placed: list) -> None:
     import matplotlib.patheffects as pe
 
     base = (size.font * 0.9) ** 2
@@ -262,11 +273,14 @@ def _sites(ax: Axes, sites: gpd.GeoDataFrame, size: MapSize, lang: str) -> None:
                    edgecolors=edge, linewidths=width, zorder=z)  # fmt: skip
     down = sites[sites["state"] == "down"]
     if 0 < len(down) <= 12:
+        ax.figure.canvas.draw()  # pixel positions of the frame, for the overlap test
         halo = [pe.withStroke(linewidth=2.5, foreground="white")]
         for x, y, name in zip(down.geometry.x, down.geometry.y, down["name"], strict=True):
-            ax.annotate(str(name), (x, y), xytext=(size.font * 0.9, -size.font * 0.3),
-                        textcoords="offset points", fontsize=size.font * 0.9, color="#b00000",
-                        fontweight="bold", path_effects=halo, zorder=7)  # fmt: skip
+            artist = ax.annotate(str(name), (x, y), xytext=(size.font * 0.9, -size.font * 0.3),
+                                 textcoords="offset points", fontsize=size.font * 0.9,
+                                 color="#b00000", fontweight="bold", path_effects=halo,
+                                 zorder=7)  # fmt: skip
+            _keep_if_clear(artist, placed)
 
 
 def _scale_bar(ax: Axes, font: float) -> None:
@@ -330,7 +344,7 @@ def _legend(lay: _Layout, sites: gpd.GeoDataFrame, lang: str, font: float, *, co
                markersize=font * 0.9 * k, label=f"{text(lang, 'state_' + s)} ({counts.get(s, 0)})")
         for s, (m, f, e, k, _) in sorted(STATE_STYLE.items(), key=lambda kv: -kv[1][4])
     ]  # fmt: skip
-    handles.append(Patch(facecolor=NO_DATA_FACE, edgecolor="#555555", hatch=NO_DATA_HATCH,
+    handles.append(Patch(facecolor=NO_DATA_FACE, edgecolor="#9a9a9a", hatch=NO_DATA_HATCH,
                          label=text(lang, "legend_no_data")))  # fmt: skip
     if coverage:
         handles.append(Line2D([], [], color="#e08214", linestyle=(0, (3, 1.5)),

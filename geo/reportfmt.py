@@ -69,6 +69,8 @@ def zone_name(moment: datetime, zone: str) -> str:
     """WIB, WITA, WIT for Indonesian zones, else ``UTC+hh:mm``."""
     if zone in ZONE_NAMES:
         return ZONE_NAMES[zone]
+    if zone in ("UTC", "Etc/UTC"):
+        return "UTC"
     offset = moment.utcoffset()
     total = int(offset.total_seconds() // 60) if offset is not None else 0
     sign = "+" if total >= 0 else "-"
