@@ -112,11 +112,12 @@ def report_data(
     if unobserved:
         # Nothing was observed: no site has a figure, whatever a computation defaulted to.
         offices[["availability", "downtime_s", "outages", "longest_s"]] = np.nan
+        districts[["supervision_coverage_ratio", "availability_ratio"]] = np.nan
     availability, with_data = office_availability(offices)
     summary = Summary(
         sites_registered=registered,
         sites_supervised=supervised,
-        supervision_coverage=supervised / registered if registered else None,
+        supervision_coverage=supervised / registered if registered and not unobserved else None,
         offices=len(offices),
         offices_with_data=with_data,
         office_availability=availability,

@@ -103,6 +103,7 @@ def _summary(data: ReportData, t: _Text) -> str:
         for label, value, detail in cards
     )
     warn = f"<p class='warn'>{t('gaps_warning')}</p>" if data.gaps else ""
+    warn += _attention(data, t)
     problems = ""
     if data.problems:
         items = "".join(f"<li>{html.escape(x)}</li>" for x in data.problems)
@@ -111,6 +112,29 @@ def _summary(data: ReportData, t: _Text) -> str:
         f"<section class='page'><h2>{t('summary')}</h2><div class='cards'>{body}</div>"
         f"{warn}{problems}</section>"
     )
+
+
+def _attention(data: ReportData, t: _Text) -> str:
+    """What to look at first: the offices with the lowest availability, outages still open."""
+    lang, zone = t.lang, data.provenance.timezone
+    out = ""
+    worst = data.offices.dropna(subset=["availability"]).head(5)
+    if len(worst):
+        items = "".join(
+            f"<li><b>{html.escape(fmt.percent(r.availability, lang))}</b> "
+            f"{html.escape(str(r.name))} ({html.escape(_text(r.district_name, lang))})</li>"
+            for r in worst.itertuples()
+        )
+        out += f"<h3>{t('lowest_offices')}</h3><ul class='attention'>{items}</ul>"
+    ongoing = data.outages[data.outages["end"].isna()]
+    if len(ongoing):
+        items = "".join(
+            f"<li>{html.escape(str(r.name))} ({html.escape(_text(r.district_name, lang))}): "
+            f"{t('since')} {html.escape(fmt.when(r.start, lang, zone))}</li>"
+            for r in ongoing.itertuples()
+        )
+        out += f"<h3>{t('ongoing')}</h3><ul class='attention'>{items}</ul>"
+    return out
 
 
 def _maps(data: ReportData, t: _Text) -> str:
@@ -275,18 +299,19 @@ section{margin:28px 0}
 .cover .by{margin-top:60px;color:#555;font-size:9pt}
 table.facts th{text-align:left;padding:3px 14px 3px 0;vertical-align:top;font-weight:normal;
  color:#555}table.facts td{padding:3px 0}
-.cards{display:flex;flex-wrap:wrap;gap:12px}
-.card{flex:1 1 45%;border:1px solid #c8d3dc;border-left:5px solid #0b3d62;padding:10px 12px;
- box-sizing:border-box;min-width:220px}
+.cards{display:grid;grid-template-columns:1fr 1fr;gap:12px}
+.card{border:1px solid #c8d3dc;border-left:5px solid #0b3d62;padding:10px 12px}
 .card .label{font-size:9.5pt;color:#444}.card .figure{font-size:22pt;font-weight:bold;
  margin:4px 0}.card .detail{font-size:9pt;color:#444}
 .figure.nodata{color:#8a5a00;font-size:15pt;font-style:italic}
 .warn{border:1px solid #d9a400;background:#fff6d6;padding:6px 10px}
-ul.problems{font-size:9pt}
+ul.problems{font-size:9pt}ul.attention{margin:4px 0;padding-left:18px}
 figure.map{margin:0}figure.map img{width:100%;height:auto;border:1px solid #ccc}
-table.data{border-collapse:collapse;width:100%;font-size:9pt}
-table.data th{background:#e8eef3;text-align:left;padding:4px 6px;border-bottom:1px solid #8aa}
-table.data td{padding:3px 6px;border-bottom:1px solid #dde;vertical-align:top}
+table.data{border-collapse:collapse;width:100%;font-size:8.5pt}
+table.data th{background:#e8eef3;text-align:left;padding:4px 5px;border-bottom:1px solid #8aa;
+ vertical-align:bottom;font-size:8pt}
+table.data td{padding:3px 5px;border-bottom:1px solid #dde;vertical-align:top}
+table.data th.r{text-align:right;white-space:normal}
 table.data .r{text-align:right;white-space:nowrap}
 table.data tr:nth-child(even) td{background:#f7f9fb}
 td.nodata{color:#8a5a00;font-style:italic}

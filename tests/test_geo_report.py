@@ -105,10 +105,14 @@ def test_pdf_summary_figures_equal_the_computation(example, computed):
     coverage = overall["supervised"] / overall["registered"]
     hours = (computed.end - computed.start) / 3600
     blank = computed.districts["blankspot_km2h"].sum() / hours
-    assert f"{_pct(coverage, 1)} {int(overall['supervised'])} dari" in summary
-    assert _pct(offices["availability"].mean()) in summary
-    assert f"Gangguan {len(computed.outages)} total waktu mati" in summary
-    assert _hm(computed.outages["duration_s"].sum()) in summary
+    supervised, registered = int(overall["supervised"]), int(overall["registered"])
+    # The cards stand two by two, so pdftotext reads a row's labels before its figures.
+    assert "Cakupan pengawasan infrastruktur Ketersediaan kantor pemerintah" in summary
+    assert f"{_pct(coverage, 1)} {_pct(offices['availability'].mean())}" in summary
+    assert f"{supervised} dari {registered} situs terdaftar diawasi" in summary
+    n, down = len(computed.outages), _hm(computed.outages["duration_s"].sum())
+    assert re.search(rf"Gangguan Luas blankspot \(rata-rata periode\) {n} [\d.,]+ km²", summary)
+    assert f"total waktu mati {down}" in summary
     assert f"{blank:,.2f}".replace(",", "_").replace(".", ",").replace("_", ".") in summary
     # October has no observation in the example: the trend says so instead of a number.
     assert "bulan lalu: tidak ada data" in summary
@@ -163,8 +167,10 @@ def test_english_report_on_request(tmp_path):
 def test_a_month_without_data_says_so_never_100_percent(tmp_path):
     _report(tmp_path, month="2026-09")  # the example state has nothing before November
     summary = _pages(tmp_path / "report.pdf")[1]
-    office = re.search(r"Ketersediaan kantor pemerintah (.*?) rata-rata", summary).group(1)
-    assert office == "tidak ada data"
+    # Neither supervision nor the offices' availability: both cards say so in words.
+    cards = "Cakupan pengawasan infrastruktur Ketersediaan kantor pemerintah"
+    assert f"{cards} tidak ada data tidak ada data" in summary
+    assert "100,0" not in summary
     assert "Perhatian: sebagian periode tanpa data" in summary
     appendix = _pages(tmp_path / "report.pdf")[-1]
     assert "tidak ada pengamatan dari situs mana pun" in appendix
