@@ -328,18 +328,20 @@ def _colour_bar(lay: _Layout, cmap, norm, edges: np.ndarray, lang: str, font: fl
     decimals = 0 if np.allclose(edges * 100, np.round(edges * 100)) else 1
     if not np.allclose(edges * 1000, np.round(edges * 1000)):
         decimals = 2
-    bar.set_ticks(edges, labels=[fmt.percent(e, lang, decimals) for e in edges], fontsize=font)
+    labels = [fmt.percent(e, lang, decimals) for e in edges]
+    bar.set_ticks(edges.tolist(), labels=labels, fontsize=font)
     bar.outline.set_linewidth(0.6)
     lay.bar.set_title(title, fontsize=font, loc="left", pad=font * 0.8)
 
 
 def _legend(lay: _Layout, sites: gpd.GeoDataFrame, lang: str, font: float, *, coverage: bool
             ) -> None:  # fmt: skip
+    from matplotlib.artist import Artist
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
     counts = sites["state"].fillna("unknown").value_counts()
-    handles = [
+    handles: list[Artist] = [
         Line2D([], [], marker=m, linestyle="", markerfacecolor=f, markeredgecolor=e,
                markersize=font * 0.9 * k, label=f"{text(lang, 'state_' + s)} ({counts.get(s, 0)})")
         for s, (m, f, e, k, _) in sorted(STATE_STYLE.items(), key=lambda kv: -kv[1][4])

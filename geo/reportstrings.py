@@ -19,7 +19,7 @@ MONTHS = {
 ZONE_NAMES = {"Asia/Jakarta": "WIB", "Asia/Pontianak": "WIB", "Asia/Makassar": "WITA",
               "Asia/Jayapura": "WIT"}  # fmt: skip
 
-_ID = {
+_ID: dict[str, object] = {
     "title": "Laporan Bulanan Infrastruktur Jaringan",
     "subtitle": "Pemantauan jaringan, cakupan pengawasan infrastruktur dan blankspot",
     "period": "Periode",
@@ -145,7 +145,7 @@ _ID = {
     ),
 }
 
-_EN = {
+_EN: dict[str, object] = {
     "title": "Monthly Network Infrastructure Report",
     "subtitle": "Network monitoring, infrastructure supervision coverage and blankspots",
     "period": "Period",
