@@ -241,3 +241,26 @@ def test_both_languages_have_every_string():
 )  # fmt: skip
 def test_colour_classes_fit_the_data(values, expected):
     assert class_edges(np.array(values)).tolist() == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [('timezone = "WITA"', "report.timezone: 'WITA' is not an IANA time zone; use Asia/Jakarta"),
+     ('language = "jv"', "report.language: Input should be 'id' or 'en'"),
+     ('colour = "red"', "report.colour: unknown key")],
+    ids=["zone", "language", "unknown-key"],
+)  # fmt: skip
+def test_report_config_is_validated(tmp_path, body, message):
+    from pantau.errors import ConfigError
+
+    config = tmp_path / "c.toml"
+    config.write_text(f"[report]\n{body}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(config)
+    assert message in str(err.value), str(err.value)
+
+
+def test_example_config_reports_in_bahasa_for_balikpapan_in_wita():
+    report = load_config(EXAMPLE).report
+    assert (report.language, report.timezone, report.region) == (
+        "id", "Asia/Makassar", "Kota Balikpapan")  # fmt: skip
