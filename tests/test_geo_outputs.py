@@ -124,8 +124,8 @@ def test_png_map_at_report_page_size(analysis, tmp_path):
     assert width == 1400 and 500 < height < 1100
 
 
-def _chromium_dom(page: Path) -> str:
-    """Load a page in headless Chromium inside an empty network namespace; return its DOM."""
+def _chromium(page: Path, *args: str) -> str:
+    """Open ``page`` in headless Chromium inside an empty network namespace; return its stdout."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} not installed")
     if shutil.which("unshare") is None or os.geteuid() != 0:
@@ -136,13 +136,18 @@ def _chromium_dom(page: Path) -> str:
             ["unshare", "--net", CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              "--no-first-run", f"--user-data-dir={profile}", "--virtual-time-budget=5000",
-             "--dump-dom", page.as_uri()],
+             *args, page.as_uri()],
             capture_output=True, text=True, timeout=90,
         )  # fmt: skip
     finally:
         shutil.rmtree(profile, ignore_errors=True)
     assert run.returncode == 0, run.stderr[-2000:]
     return run.stdout
+
+
+def _chromium_dom(page: Path) -> str:
+    """The page's DOM after its script ran, loaded without network."""
+    return _chromium(page, "--dump-dom")
 
 
 def _assert_offline_page(page: Path) -> None:
@@ -172,23 +177,10 @@ def test_html_map_draws_every_district_offline(written, analysis):
 
 
 def _chromium_screenshot(page: Path, out: Path, size: str = "1400,900") -> np.ndarray:
-    """A screenshot of ``page`` taken in an empty network namespace, as RGB pixels."""
+    """A screenshot of ``page`` taken without network, as RGB pixels."""
     from PIL import Image
 
-    if not Path(CHROMIUM).exists() or shutil.which("unshare") is None or os.geteuid() != 0:
-        pytest.skip("needs chromium, root and unshare to cut Chromium off the network")
-    profile = tempfile.mkdtemp(prefix=f"pantau-geo-chromium-{os.getpid()}-")
-    try:
-        run = subprocess.run(
-            ["unshare", "--net", CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--no-first-run", f"--user-data-dir={profile}", "--virtual-time-budget=5000",
-             f"--window-size={size}", f"--screenshot={out}", page.as_uri()],
-            capture_output=True, text=True, timeout=90,
-        )  # fmt: skip
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
-    assert run.returncode == 0, run.stderr[-2000:]
+    _chromium(page, f"--window-size={size}", f"--screenshot={out}")
     return np.asarray(Image.open(out).convert("RGB")).astype(int)
 
 
