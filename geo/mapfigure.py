@@ -109,7 +109,13 @@ def draw_map(
     district_labels(ax, districts, size.font * 0.85, placed)
     scale_bar(ax, size.font)
     north_arrow(lay.north, size.font, text(lang, "north"))
-    _colour_bar(lay, cmap, norm, edges, lang, size.font, text(lang, "bar_" + stem))
+    if np.isfinite(districts[column].to_numpy(float)).any():
+        _colour_bar(lay, cmap, norm, edges, lang, size.font, text(lang, "bar_" + stem))
+    else:  # no district has a figure: no colour scale to read, say so instead
+        lay.bar.set_axis_off()
+        lay.bar.set_title(text(lang, "bar_" + stem), fontsize=size.font, loc="left")
+        lay.bar.text(0, 0.5, text(lang, "no_data"), fontsize=size.font * 1.2, va="center",
+                     style="italic", color="#8a5a00", transform=lay.bar.transAxes)  # fmt: skip
     _legend(lay, sites, lang, size.font, coverage=stem == "blankspot_ratio")
     return fig
 

@@ -17,7 +17,7 @@ from pantau.events import format_time
 from pantau.geo.htmlmap import render_html_map
 from pantau.geo.progress import Progress, null_progress
 from pantau.geo.render import MAP_SIZES, write_all, write_png
-from pantau.geo.reportdata import Provenance, report_data
+from pantau.geo.reportdata import Provenance, as_observed, report_data
 from pantau.geo.reportdoc import REPORT_MAPS, render_document
 from pantau.geo.reportpdf import write_pdf
 
@@ -73,16 +73,17 @@ def write_report(
         table.to_csv(path, index=False, float_format="%.6g")
         paths.append(path)
     data = report_data(analysis, provenance, now=now, previous=previous)
+    drawn = as_observed(analysis, now)
     pages = out / "report-maps"
     pages.mkdir(exist_ok=True)
     maps = {
         stem: write_png(
-            analysis, stem, pages / f"{stem}.png", size=MAP_SIZES["page"], lang=lang, zone=zone
+            drawn, stem, pages / f"{stem}.png", size=MAP_SIZES["page"], lang=lang, zone=zone
         )
         for stem in REPORT_MAPS
     }
     data = dataclasses.replace(data, maps=maps)
-    page = render_html_map(analysis, title=provenance.region or "pantau", lang=lang, zone=zone)
+    page = render_html_map(drawn, title=provenance.region or "pantau", lang=lang, zone=zone)
     html_path = out / "report.html"
     html_path.write_text(render_document(data, lang, interactive_map=page), encoding="utf-8")
     pdf = write_pdf(render_document(data, lang), out / "report.pdf")

@@ -165,6 +165,23 @@ def district_rows(analysis: Analysis) -> pd.DataFrame:
     )
 
 
+def as_observed(analysis: Analysis, now: float) -> Analysis:
+    """``analysis`` with every figure withheld when nothing at all was observed in its period.
+
+    For drawing the report's maps: a month without any observation shows "no data" everywhere,
+    whatever a computation defaulted to (stopgap until the one computation says so itself).
+    """
+    if not any(
+        why == "no_observation" for _, _, why in observed_gaps(analysis, now, ZoneInfo("UTC"))
+    ):
+        return analysis
+    districts = analysis.districts.copy()
+    districts[["supervision_coverage_ratio", "availability_ratio", "blankspot_ratio"]] = np.nan
+    sites = analysis.sites.copy()
+    sites["state"] = "unknown"
+    return dataclasses.replace(analysis, districts=districts, sites=sites)
+
+
 def _observed_blankspot(previous: Analysis | None, now: float, zone: ZoneInfo) -> float | None:
     """The previous period's blank area, or None when nothing was observed in it."""
     if previous is None:

@@ -176,6 +176,18 @@ def test_a_month_without_data_says_so_never_100_percent(tmp_path):
     assert "tidak ada pengamatan dari situs mana pun" in appendix
     offices = _pages(tmp_path / "report.pdf")[5]
     assert "100,00 %" not in offices and "tidak ada data" in offices
+    # Nor do its maps colour a district as covered: every district is hatched "no data".
+    from matplotlib import colormaps
+    from PIL import Image
+
+    pixels = (
+        np.asarray(Image.open(tmp_path / "report-maps" / "supervision_coverage.png").convert("RGB"))
+        .reshape(-1, 3)
+        .astype(int)
+    )
+    for shade in (0.25, 0.6, 0.95):  # any class colour of the supervision ramp
+        rgb = np.array(colormaps["Blues"](shade)[:3]) * 255
+        assert (np.abs(pixels - rgb).max(axis=1) < 6).sum() < 50, shade
 
 
 @pytest.mark.skipif(not SHARED_GEO.is_dir(), reason=f"shared layers not found at {SHARED_GEO} "
