@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 import json
 import logging
+import math
 from collections.abc import Callable, Iterable
 from importlib import resources
 from typing import Any
@@ -20,7 +21,12 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from pantau.collector.availability import Availability, Maintenance, availability
+from pantau.collector.availability import (
+    Availability,
+    Maintenance,
+    availability,
+    site_windows,
+)
 from pantau.collector.health import health, read_problem
 from pantau.collector.outages import Outage, state_at
 from pantau.collector.service import Collector
@@ -56,11 +62,18 @@ def _time_param(request: web.Request, name: str, default: float | None) -> float
     text = request.query.get(name)
     if text is None:
         return default
+    try:  # Unix seconds too: exact to the bit, for callers recomputing the API's figures
+        seconds = float(text)
+        if math.isfinite(seconds):
+            return seconds
+    except ValueError:
+        pass
     try:
         return parse_time(text)
     except ValueError:
         raise _bad(
-            f"{name} must be an RFC 3339 time with offset, e.g. 2026-11-23T18:00:00Z, got {text!r}"
+            f"{name} must be an RFC 3339 time with offset, e.g. 2026-11-23T18:00:00Z, "
+            f"or Unix seconds, got {text!r}"
         ) from None
 
 
@@ -90,11 +103,18 @@ def outage_json(o: Outage, now: float) -> dict[str, Any]:
     }
 
 
-def _avail_json(a: Availability) -> dict[str, Any]:
+def avail_json(a: Availability) -> dict[str, Any]:
+    """One site's or district's figures (docs/contracts.md, "How availability is computed")."""
     return {
         "ratio": a.ratio,
-        "up_seconds": round(a.up_seconds, 3),
-        "down_seconds": round(a.down_seconds, 3),
+        "up_seconds": a.up_seconds,
+        "down_seconds": a.down_seconds,
+        "unreachable_seconds": a.unreachable_seconds,
+        "maintenance_seconds": a.maintenance_seconds,
+        "unknown_seconds": a.unknown_seconds,
+        "observed_seconds": a.observed_seconds,
+        "period_seconds": a.period_seconds,
+        "data_ratio": a.data_ratio,
     }
 
 
@@ -128,7 +148,10 @@ async def _outages(request: web.Request) -> web.Response:
         int(q.get("limit", "1000")),
     )
     now = c.clock()
-    return web.json_response({"outages": [outage_json(o, now) for o in found]})
+    listed = [outage_json(o, now) for o in found]
+    for item in listed:  # the district's name travels with its code
+        item["district_name"] = c.district_names.get(item["district"] or "")
+    return web.json_response({"outages": listed})
 
 
 async def _sites(request: web.Request) -> web.Response:
@@ -145,6 +168,7 @@ async def _sites(request: web.Request) -> web.Response:
                 "name": site.name,
                 "kind": site.kind,
                 "district": site.district,
+                "district_name": c.district_names.get(site.district or ""),
                 "parent": site.parent,
                 "lat": site.lat,
                 "lon": site.lon,
@@ -174,14 +198,48 @@ async def _availability(request: web.Request) -> web.Response:
         if request.query.get("site", r.id) == r.id
         and request.query.get("district", r.district) == r.district
     ]
-    sites, districts = availability(c.decision, refs, start, end, c.maintenance)
+    sites, districts = availability(c.decision, refs, start, end, c.maintenance, now=now)
     return web.json_response(
         {
             "from": _t(start),
             "to": _t(end),
-            "sites": {k: _avail_json(v) for k, v in sites.items()},
-            "districts": {k: _avail_json(v) for k, v in sorted(districts.items())},
+            "observed_to": _t(max(start, min(end, now))),
+            "sites": {k: avail_json(v) for k, v in sites.items()},
+            "districts": {k: avail_json(v) for k, v in sorted(districts.items())},
         }
+    )
+
+
+async def _timelines(request: web.Request) -> web.Response:
+    """Each site's decided timeline within [from, to) and the maintenance windows covering it.
+
+    Times are Unix seconds (exact floats), so a caller computing figures with
+    :func:`pantau.collector.availability.figures` gets the API's own numbers.
+    """
+    _check_query(request, ("from", "to"))
+    c = request.app[_CTX].collector
+    now = c.clock()
+    end = _time_param(request, "to", None)
+    end = now if end is None else end
+    start = _time_param(request, "from", None)
+    start = end - DAY if start is None else start
+    if end <= start:
+        raise _bad("to must be after from")
+    windows = site_windows(c.maintenance, c.refs.values())
+    out = {}
+    for ref in c.refs.values():
+        timeline = c.decision.timelines.get(ref.id, ())
+        first = state_at(timeline, start)
+        clipped = [[start, first]] if timeline and timeline[0][0] <= start else []
+        clipped += [[t, s] for t, s in timeline if start < t < end]
+        out[ref.id] = {
+            "district": ref.district,
+            "parent": ref.parent,
+            "timeline": clipped,
+            "maintenance": [[a, b] for a, b in windows.get(ref.id, ()) if b > start and a < end],
+        }
+    return web.json_response(
+        {"from": start, "to": end, "now": now, "sites": out, "districts": dict(c.district_names)}
     )
 
 
@@ -308,6 +366,7 @@ def make_app(
     r.add_get("/api/v1/outages", _outages)
     r.add_get("/api/v1/sites", _sites)
     r.add_get("/api/v1/availability", _availability)
+    r.add_get("/api/v1/timelines", _timelines)
     r.add_get("/api/v1/maintenance", _maintenance_get)
     r.add_post("/api/v1/maintenance", _maintenance_post)
     r.add_get("/api/v1/agents", _agents)

@@ -40,6 +40,31 @@ def _inventory(config: Config) -> Any:
     return inventory
 
 
+def site_districts(config: Config, sites: Any) -> Any:
+    """The sites with their one district (``pantau.geo.resolve``) when ``[geo]`` has a layer.
+
+    Without the geo extra installed the inventory's column stands, and that is logged once.
+    """
+    import importlib.util
+
+    from pantau.geo.resolve import Districts
+
+    if config.geo.districts is None:
+        return Districts(tuple(sites), {})
+    if importlib.util.find_spec("geopandas") is None:
+        log.warning(
+            "geo.districts set but the geo extra is not installed; using the inventory's "
+            "district column fix=pip install pantau[geo]"
+        )
+        return Districts(tuple(sites), {})
+    from pantau.geo.resolve import resolve_districts
+
+    found = resolve_districts(config.geo, sites)
+    for problem in found.problems:
+        log.warning("district problem detail=%s", problem)
+    return found
+
+
 async def reload(path: str | Path, collector: Collector, running: Config) -> Config:
     """Read ``path`` again and apply what can change at run time; return the config now in force.
 
@@ -70,7 +95,8 @@ async def reload(path: str | Path, collector: Collector, running: Config) -> Con
     config = config.model_copy(update={"collector": new, "geo": running.geo})
     try:
         inventory = _inventory(config)
-        changed = await collector.reconfigure(new, inventory.sites)
+        districts = await asyncio.to_thread(site_districts, config, inventory.sites)
+        changed = await collector.reconfigure(new, districts.sites, districts.names)
     except PantauError as exc:
         log.error("reload failed, keeping what runs error=%s", exc)
         return running
@@ -108,7 +134,8 @@ async def serve(config_path: str) -> int:
     config = load_config(config_path)
     inventory = _inventory(config)
     store = await asyncio.to_thread(open_store, config.collector.database_url())
-    collector = Collector(config.collector, inventory.sites, store)
+    districts = await asyncio.to_thread(site_districts, config, inventory.sites)
+    collector = Collector(config.collector, districts.sites, store, names=districts.names)
     registry = CollectorRegistry(auto_describe=True)
     registry.register(CollectorMetrics(collector))
     app = make_app(collector, registry, installed_extensions(), config=config)

@@ -12,12 +12,25 @@ from collections.abc import Callable, Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector as _PromCollector
 
-from pantau.collector.availability import availability
+from pantau.collector.availability import availability, in_maintenance
 from pantau.collector.ingest import REJECT_REASONS
 from pantau.collector.outages import CAUSES, DOWN, UNREACHABLE, UP
 from pantau.collector.service import Collector
 
 DAY = 86400.0
+
+
+def _down_ancestor(c: Collector, parent: str | None, now: float) -> str:
+    """The ancestor whose own failure cuts the site off (the first one up the tree that is down
+    and not itself unreachable); the direct parent when the tree says nothing better."""
+    first, seen = parent or "", set()
+    while parent and parent not in seen:
+        seen.add(parent)
+        if c.decision.label_at(parent, now) == DOWN:
+            return parent
+        ref = c.refs.get(parent)
+        parent = ref.parent if ref else None
+    return first
 
 
 class CollectorMetrics(_PromCollector):
@@ -48,36 +61,55 @@ class CollectorMetrics(_PromCollector):
 
     def _sites(self) -> Iterator[Metric]:
         c, now = self._c, self._clock()
+        names = c.district_names
         opened = GaugeMetricFamily("pantau_outages_open", "Open outages by cause", labels=["cause"])
         per_site = GaugeMetricFamily(
             "pantau_site_outage_open",
-            "1 while the site has an open outage",
-            labels=["site", "name", "kind", "district", "cause"],
+            "1 while the collector has an outage of the site open (its decision: quorum, parents)",
+            labels=["site", "name", "kind", "district", "district_name", "cause", "parent"],
         )
         site_up = GaugeMetricFamily(
             "pantau_collector_site_up",
-            "Site state decided over all agents: 1 up, 0 down",
+            "Site state decided over all agents: 1 up, 0 down or unreachable; absent while unknown",
             labels=["site"],
+        )
+        info = GaugeMetricFamily(
+            "pantau_collector_site_info",
+            "1 per site, with the district the collector uses (computed from coordinates)",
+            labels=["site", "name", "kind", "district", "district_name", "parent"],
+        )
+        maint = GaugeMetricFamily(
+            "pantau_maintenance_active",
+            "1 while a maintenance window covers the site, else 0",
+            labels=["site", "district"],
         )
         causes: Counter[str] = Counter()
         sites_in: Counter[str] = Counter()
         up_in: Counter[str] = Counter()
         for site in c.sites.values():
+            district = site.district or ""
+            dname = names.get(district, "")
             label = c.decision.label_at(site.id, now)
             if label in (UP, DOWN, UNREACHABLE):
                 site_up.add_metric([site.id], 1.0 if label == UP else 0.0)
+            info.add_metric([site.id, site.name, site.kind, district, dname, site.parent or ""], 1)
+            maint.add_metric(
+                [site.id, district], 1.0 if in_maintenance(c.maintenance, site, now) else 0.0
+            )
             outs = c.decision.outages.get(site.id, ())
             if outs and outs[-1].end is None:
-                causes[outs[-1].cause] += 1
+                cause = outs[-1].cause
+                causes[cause] += 1
+                parent = _down_ancestor(c, site.parent, now) if cause == UNREACHABLE else ""
                 per_site.add_metric(
-                    [site.id, site.name, site.kind, site.district or "", outs[-1].cause], 1.0
+                    [site.id, site.name, site.kind, district, dname, cause, parent], 1.0
                 )
             if site.district:
                 sites_in[site.district] += 1
                 up_in[site.district] += label == UP
         for cause in CAUSES:
             opened.add_metric([cause], causes[cause])
-        yield from (opened, per_site, site_up)
+        yield from (opened, per_site, site_up, info, maint)
         n = GaugeMetricFamily("pantau_district_sites", "Sites in the district", labels=["district"])
         u = GaugeMetricFamily("pantau_district_sites_up", "Sites up now", labels=["district"])
         for district in sorted(sites_in):
@@ -88,7 +120,9 @@ class CollectorMetrics(_PromCollector):
             "Share of observed time the district's sites were up, last 24 h, maintenance excluded",
             labels=["district"],
         )
-        _, districts = availability(c.decision, c.refs.values(), now - DAY, now, c.maintenance)
+        _, districts = availability(
+            c.decision, c.refs.values(), now - DAY, now, c.maintenance, now=now
+        )
         for district, avail in sorted(districts.items()):
             if avail.ratio is not None:
                 ratio.add_metric([district], avail.ratio)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 import aiohttp
 
-from pantau.collector.availability import Maintenance
+from pantau.collector.availability import Maintenance, config_maintenance
 from pantau.collector.health import AGENT_PROBLEM_AFTER, Problem, agent_problems
 from pantau.collector.ingest import AgentHealth, Puller
 from pantau.collector.outages import Decision, OutageParams, SiteRef, decide
@@ -35,13 +35,6 @@ def site_refs(sites: Iterable[Site]) -> dict[str, SiteRef]:
 
 def params_of(config: CollectorConfig) -> OutageParams:
     return OutageParams(config.quorum, config.flap_window, config.flap_threshold)
-
-
-def config_maintenance(config: CollectorConfig) -> list[Maintenance]:
-    return [
-        Maintenance(w.start.timestamp(), w.end.timestamp(), w.site, w.district, w.reason)
-        for w in config.maintenance
-    ]
 
 
 def _closure(sites: Iterable[str], refs: Mapping[str, SiteRef]) -> set[str]:
@@ -88,9 +81,12 @@ class Collector:
         sites: Iterable[Site],
         store: Store,
         clock: Callable[[], float] = time.time,
+        names: Mapping[str, str] | None = None,
     ) -> None:
         self.config, self.store, self.clock = config, store, clock
         self.sites = {s.id: s for s in sites}
+        #: District names by id (from the ``[geo]`` layer; empty without one).
+        self.district_names: Mapping[str, str] = dict(names or {})
         self.refs = site_refs(self.sites.values())
         self.params = params_of(config)
         self.decision = Decision({}, {}, {})
@@ -139,7 +135,12 @@ class Collector:
             out.append(p)
         return out
 
-    async def reconfigure(self, config: CollectorConfig, sites: Iterable[Site]) -> list[str]:
+    async def reconfigure(
+        self,
+        config: CollectorConfig,
+        sites: Iterable[Site],
+        names: Mapping[str, str] | None = None,
+    ) -> list[str]:
         """Apply a reloaded ``[collector]`` section and inventory; return what changed.
 
         Agents added are pulled from their stored cursor (or from the start), agents removed
@@ -149,6 +150,8 @@ class Collector:
         database cannot change here: the caller keeps the running ones (restart needed).
         """
         async with self._round_lock:
+            if names is not None:
+                self.district_names = dict(names)
             return await self._reconfigure(config, {s.id: s for s in sites})
 
     async def _reconfigure(self, config: CollectorConfig, sites: dict[str, Site]) -> list[str]:

@@ -37,35 +37,37 @@ def districts() -> dict:
     return {"type": "FeatureCollection", "features": features}
 
 
+#: The example history: decided from 1 November 2026 00:00 WITA up to "now", 20 November 12:00 UTC.
+DATA_FROM, NOW = "2026-10-31T16:00:00Z", "2026-11-20T12:00:00Z"
+
+
 def state() -> dict:
-    up = ["core-router", "kantor-walikota", "kantor-camat-selatan", "hotspot-lapangan-merdeka"]
-    sites = [{"site": s, "state": "up", "last_result": "2026-11-20T12:00:00Z"} for s in up]
-    sites += [
-        {"site": "kelurahan-sepinggan", "state": "down", "last_result": "2026-11-20T12:00:00Z"},
-        {"site": "bts-manggar", "state": "down", "last_result": "2026-11-20T12:00:00Z"},
-    ]
-    outages = [
-        {"site": "bts-manggar", "start": "2026-11-19T22:10:00Z", "end": None, "cause": "down"},
-        {
-            "site": "kelurahan-sepinggan",
-            "start": "2026-11-20T11:00:00Z",
-            "end": None,
-            "cause": "down",
-        },
-        {
-            "site": "kantor-walikota",
-            "start": "2026-11-03T01:00:00Z",
-            "end": "2026-11-03T03:30:00Z",
-            "cause": "down",
-        },
-        {
-            "site": "hotspot-lapangan-merdeka",
-            "start": "2026-11-10T08:00:00Z",
-            "end": "2026-11-10T20:00:00Z",
-            "cause": "unreachable",
-        },
-    ]
-    return {"sites": sites, "outages": outages}
+    """Site states at NOW, the outages, and the decided timelines they come from.
+
+    Two registered sites (vsat-puskesmas-teritip, web-portal) were never observed: they have no
+    timeline, so no availability and no supervision.
+    """
+    down = {
+        "core-router": [("2026-11-10T08:00:00Z", "2026-11-10T09:00:00Z", "down")],
+        "kantor-walikota": [("2026-11-03T01:00:00Z", "2026-11-03T03:30:00Z", "down")],
+        "kantor-camat-selatan": [],
+        "hotspot-lapangan-merdeka": [
+            ("2026-11-10T08:00:00Z", "2026-11-10T09:00:00Z", "unreachable")
+        ],
+        "kelurahan-sepinggan": [("2026-11-20T11:00:00Z", None, "down")],
+        "bts-manggar": [("2026-11-19T22:10:00Z", None, "down")],
+    }
+    sites, outages, timelines = [], [], {}
+    for site, spans in down.items():
+        timeline = [[DATA_FROM, "up"]]
+        for start, end, cause in spans:
+            outages.append({"site": site, "start": start, "end": end, "cause": cause})
+            timeline.append([start, "down"])
+            if end is not None:
+                timeline.append([end, "up"])
+        timelines[site] = {"timeline": timeline, "maintenance": []}
+        sites.append({"site": site, "state": timeline[-1][1], "last_result": NOW})
+    return {"now": NOW, "sites": sites, "outages": outages, "timelines": timelines}
 
 
 if __name__ == "__main__":

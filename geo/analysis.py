@@ -8,11 +8,21 @@ monthly report and the collector's API all read.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from pantau.collector.availability import (
+    Availability,
+    Maintenance,
+    SiteKey,
+    figures,
+    merge_windows,
+    site_windows,
+    unknown_spans,
+)
 from pantau.geo.assign import assign_sites, assignment_problems
 from pantau.geo.coverage import (
     blankspots,
@@ -20,7 +30,7 @@ from pantau.geo.coverage import (
     supervision,
     supervision_table,
 )
-from pantau.geo.history import blankspot_history, site_availability
+from pantau.geo.history import blankspot_history, merged_intervals
 from pantau.geo.progress import Progress, null_progress
 
 if TYPE_CHECKING:
@@ -47,6 +57,20 @@ DISTRICT_COLUMNS = (
     "blankspot_km2h",
     "mean_blankspot_ratio",
     "coverage_availability",
+    "data_ratio",
+)
+
+#: Per-site figure columns (seconds outside maintenance unless named so), from
+#: :func:`pantau.collector.availability.figures`.
+SITE_FIGURES = (
+    "availability",
+    "up_s",
+    "downtime_s",
+    "unreachable_s",
+    "maintenance_s",
+    "unknown_s",
+    "observed_s",
+    "outages",
 )
 
 
@@ -64,6 +88,8 @@ class Analysis:
     start: float
     end: float
     problems: tuple[str, ...]
+    observed_to: float = float("inf")  # the source's data reach up to here (its "now")
+    zone: str = "UTC"  # IANA zone for printed times ([report] timezone)
 
 
 def analyse(
@@ -76,6 +102,7 @@ def analyse(
     start: float,
     end: float,
     settlements: gpd.GeoDataFrame | None = None,
+    maintenance: Sequence[Maintenance] = (),
     progress: Progress = null_progress,
 ) -> Analysis:
     """Compute every per-district figure.
@@ -92,6 +119,9 @@ def analyse(
         The moment of the snapshot (supervision, working points, blankspots), Unix seconds.
     start, end
         The period of availability and time-weighted blankspots.
+    maintenance
+        Windows from the config, resolved per site with the district found here (the
+        observations' own per-site windows are added).
     """
     assigned = assign_sites(sites, districts, snap_m=geo.snap_m, progress=progress)
     states = supervision(assigned, observations.states, now=at, window=geo.supervision_window)
@@ -105,16 +135,21 @@ def analyse(
     )
     # Only watched points have a history; an unwatched one is not assumed to have worked.
     watched = states[states["probes"] > 0]
+    # A point delivers coverage only while it was observed working: time without data (and the
+    # future of a period still running) counts as not covered, never as covered.
+    stop = end if observations.now is None else max(start, min(end, observations.now))
+    not_working = _not_working(observations, watched["site"].tolist(), start, stop)
     history = blankspot_history(
         districts,
         watched,
-        observations.outages,
+        not_working,
         start,
-        end,
+        stop if stop > start else end,
         settlements=settlements,
         progress=progress,
     )
-    avail = site_availability(watched["site"].tolist(), observations.outages, start, end)
+    windows = _windows(states, observations, maintenance)
+    avail, per_district = period_availability(states, observations, start, end, windows)
     states = states.merge(avail, on="site", how="left")
     table = supervision_table(states)
     totals = table[table["kind"] == "all"].set_index("district")
@@ -124,8 +159,11 @@ def analyse(
     frame["supervision_coverage_ratio"] = frame["district"].map(
         totals["supervision_coverage_ratio"]
     )
-    frame["availability_ratio"] = frame["district"].map(
-        states.groupby("district")["availability"].mean()
+    frame["availability_ratio"] = (
+        frame["district"].map({d: a.ratio for d, a in per_district.items()}).astype(float)
+    )
+    frame["data_ratio"] = (
+        frame["district"].map({d: a.data_ratio for d, a in per_district.items()}).astype(float)
     )
     frame = frame.merge(snap.districts, on="district").merge(history, on="district")
     frame = frame[[*DISTRICT_COLUMNS, "geometry"]]
@@ -135,23 +173,109 @@ def analyse(
         coverage=snap.coverage,
         blankspots=snap.blankspots,
         supervision=table,
-        outages=_outage_list(observations.outages, states, start, end),
+        outages=_outage_list(observations.outages, states, start, min(end, stop), windows),
         at=at,
         start=start,
         end=end,
         problems=tuple(assignment_problems(assigned, geo.snap_m)),
+        observed_to=float("inf") if observations.now is None else observations.now,
     )
 
 
-def _outage_list(
-    outages: pd.DataFrame, sites: pd.DataFrame, start: float, end: float
+def _not_working(
+    observations: Observations, site_ids: list[str], start: float, stop: float
 ) -> pd.DataFrame:
-    """Outages overlapping the period, with the site's name, kind and district."""
+    """Outages plus each site's spans without data in ``[start, stop)`` (site, start, end)."""
+    rows = [
+        (site, lo, hi)
+        for site in site_ids
+        for lo, hi in unknown_spans(observations.timelines.get(site, ()), start, stop)
+    ]
+    gaps = pd.DataFrame(rows, columns=["site", "start", "end"]).astype(
+        {"start": float, "end": float}
+    )
+    known = observations.outages[["site", "start", "end"]]
+    return pd.concat([known, gaps], ignore_index=True) if len(gaps) else known
+
+
+def _windows(
+    states: pd.DataFrame, observations: Observations, maintenance: Sequence[Maintenance]
+) -> dict[str, list[tuple[float, float]]]:
+    """Per site, the maintenance windows covering it: the source's and the config's."""
+    keys = [
+        SiteKey(str(s), d if isinstance(d, str) else None)
+        for s, d in zip(states["site"], states["district"], strict=True)
+    ]
+    mine = site_windows(maintenance, keys)
+    return {
+        k.id: merge_windows([*mine.get(k.id, ()), *observations.windows.get(k.id, ())])
+        for k in keys
+    }
+
+
+def period_availability(
+    states: pd.DataFrame,
+    observations: Observations,
+    start: float,
+    end: float,
+    windows: Mapping[str, list[tuple[float, float]]],
+) -> tuple[pd.DataFrame, dict[str, Availability]]:
+    """Per site :data:`SITE_FIGURES` and per district :class:`Availability` over the period.
+
+    The one implementation (:func:`pantau.collector.availability.figures`) over the decided
+    timelines; the period stops at the source's ``now``, so the future never counts.
+    """
+    stop = end if observations.now is None else max(start, min(end, observations.now))
+    keys = [
+        SiteKey(str(s), d if isinstance(d, str) else None)
+        for s, d in zip(states["site"], states["district"], strict=True)
+    ]
+    parents = {
+        str(s): (p if isinstance(p, str) and p else None)
+        for s, p in zip(states["site"], states["parent"], strict=True)
+    }
+    per_site, per_district = figures(observations.timelines, keys, start, stop, windows, parents)
+    spans = merged_intervals(observations.outages, start, stop)
+    rows = [
+        (
+            k.id,
+            per_site[k.id].ratio,
+            per_site[k.id].up_seconds,
+            per_site[k.id].down_seconds,
+            per_site[k.id].unreachable_seconds,
+            per_site[k.id].maintenance_seconds,
+            per_site[k.id].unknown_seconds,
+            per_site[k.id].observed_seconds,
+            len(spans.get(k.id, ())),
+        )
+        for k in keys
+    ]
+    frame = pd.DataFrame(rows, columns=["site", *SITE_FIGURES])
+    frame["availability"] = frame["availability"].astype(float)
+    return frame, per_district
+
+
+def _outage_list(
+    outages: pd.DataFrame,
+    sites: pd.DataFrame,
+    start: float,
+    end: float,
+    windows: Mapping[str, list[tuple[float, float]]],
+) -> pd.DataFrame:
+    """Outages overlapping the period, with the site's name, kind and district; ``duration_s``
+    within the period and ``maintenance_s``, the part of it inside maintenance.
+
+    ``end`` is where the period's data reach (an open outage is known only up to there, as the
+    sites' downtime is)."""
     open_end = outages["end"].fillna(np.inf)
     inside = outages[(outages["start"] < end) & (open_end > start)].copy()
     info = sites.set_index("site")[["name", "kind", "district"]]
     inside = inside.join(info, on="site")
-    inside["duration_s"] = inside["end"].fillna(end).clip(upper=end) - inside["start"].clip(
-        lower=start
-    )
+    lo = inside["start"].clip(lower=start)
+    hi = inside["end"].fillna(end).clip(upper=end)
+    inside["duration_s"] = hi - lo
+    inside["maintenance_s"] = [
+        sum(max(0.0, min(b, we) - max(a, ws)) for ws, we in windows.get(site, ()))
+        for site, a, b in zip(inside["site"], lo, hi, strict=True)
+    ]
     return inside.sort_values(["start", "site"]).reset_index(drop=True)

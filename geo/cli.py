@@ -7,11 +7,11 @@ fast and an agent host never needs GDAL.
 from __future__ import annotations
 
 import argparse
-import calendar
+import dataclasses
 import logging
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,13 +32,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("map", help="blankspot and supervision maps per district")
     _common(p)
     when = p.add_mutually_exclusive_group()
-    when.add_argument("--at", type=parse_when, help="snapshot time (RFC 3339 or YYYY-MM-DD, UTC)")
+    when.add_argument(
+        "--at",
+        type=parse_when,
+        help="snapshot time (RFC 3339, or YYYY-MM-DD: midnight in [report] timezone)",
+    )
     when.add_argument("--from", dest="start", type=parse_when, help="period start")
     p.add_argument("--to", dest="end", type=parse_when, help="period end (default now)")
     p.set_defaults(func=_map)
-    r = subparsers.add_parser("report", help="monthly HTML and CSV report (SPBE evidence)")
+    r = subparsers.add_parser("report", help="monthly PDF, HTML and CSV report (SPBE evidence)")
     _common(r)
-    r.add_argument("--month", required=True, type=parse_month, help="YYYY-MM")
+    r.add_argument(
+        "--month", required=True, type=parse_month_text, help="YYYY-MM, in [report] timezone"
+    )
     r.add_argument(
         "--lang", choices=("id", "en"),
         help="language of the report and maps (default [report] language, Bahasa Indonesia)",
@@ -55,13 +61,13 @@ def _common(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def parse_when(text: str) -> float:
-    """RFC 3339 time, or a UTC date ``YYYY-MM-DD`` (midnight), as Unix seconds."""
+def parse_when(text: str) -> float | date:
+    """RFC 3339 time as Unix seconds, or a date ``YYYY-MM-DD`` (see :func:`at_midnight`)."""
     from pantau.events import parse_time
 
     try:
         if len(text) == 10:
-            return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
+            return datetime.strptime(text, "%Y-%m-%d").date()
         return parse_time(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
@@ -69,14 +75,32 @@ def parse_when(text: str) -> float:
         ) from None
 
 
-def parse_month(text: str) -> tuple[float, float]:
-    """``YYYY-MM`` as the [start, end) Unix seconds of that UTC month."""
+def at_midnight(value: float | date | None, zone: tzinfo) -> float | None:
+    """A date as the Unix seconds of its midnight in ``zone``; times pass through."""
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=zone).timestamp()
+    return value
+
+
+def parse_month_text(text: str) -> tuple[int, int]:
+    """``YYYY-MM`` as ``(year, month)``."""
     try:
-        first = datetime.strptime(text, "%Y-%m").replace(tzinfo=UTC)
+        first = datetime.strptime(text, "%Y-%m")
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a month; use 2026-11") from None
-    days = calendar.monthrange(first.year, first.month)[1]
-    return first.timestamp(), first.timestamp() + days * DAY
+    return first.year, first.month
+
+
+def month_bounds(year: int, month: int, zone: tzinfo = UTC) -> tuple[float, float]:
+    """The [start, end) Unix seconds of a calendar month in ``zone`` (midnight on the 1st)."""
+    first = datetime(year, month, 1, tzinfo=zone)
+    nxt = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=zone)
+    return first.timestamp(), nxt.timestamp()
+
+
+def parse_month(text: str, zone: tzinfo = UTC) -> tuple[float, float]:
+    """``YYYY-MM`` as the [start, end) Unix seconds of that month in ``zone``."""
+    return month_bounds(*parse_month_text(text), zone)
 
 
 def _progress() -> Progress:
@@ -89,16 +113,21 @@ def _progress() -> Progress:
 
 def run_analysis(
     config: Config, state: Path | None, at: float, start: float, end: float,
-    *, historical: bool, progress: Progress,
+    *, historical: bool, progress: Progress, period: bool = False,
 ) -> Analysis:  # fmt: skip
-    """Load layers, sites and observations for ``config`` and analyse them (the I/O edge)."""
+    """Load layers, sites and observations for ``config`` and analyse them (the I/O edge).
+
+    ``historical``: states at ``at`` come from the decided timelines, not the current view.
+    ``period``: a site counts as supervised when it was observed at any time in the period
+    (the report), not only at ``at``.
+    """
+    from pantau.collector.availability import config_maintenance
     from pantau.geo.analysis import analyse
     from pantau.geo.assign import sites_frame
     from pantau.geo.districts import read_districts, read_settlements
     from pantau.geo.sources import (
         CollectorSource,
         FileSource,
-        Observations,
         observations_from_records,
         states_at,
     )
@@ -129,12 +158,22 @@ def run_analysis(
         except PantauError as exc:  # no collector yet: still draw the layer, every site unknown
             log.warning("no observations, every site unknown detail=%s", exc)
             obs = observations_from_records([], [], "none")
-    if historical:
-        obs = Observations(states_at(sites["site"].tolist(), obs.outages, at), obs.outages)
-    return analyse(
+    if obs.now is None:  # a file: the data reach up to now at most
+        obs = dataclasses.replace(obs, now=time.time())
+    if historical or period:
+        since = start if period else None
+        ids = sites["site"].tolist()
+        probe_at = min(at, obs.now) if obs.now is not None else at
+        states = states_at(ids, obs.timelines, probe_at, since)
+        if period:  # observed in the period: supervised in it, whatever the snapshot time
+            states.loc[states["last_result"].notna(), "last_result"] = float(at)
+        obs = dataclasses.replace(obs, states=states)
+    maintenance = config_maintenance(config.collector)
+    analysis = analyse(
         districts, sites, obs, geo, at=at, start=start, end=end, settlements=settlements,
-        progress=progress,
+        maintenance=maintenance, progress=progress,
     )  # fmt: skip
+    return dataclasses.replace(analysis, zone=config.report.timezone)
 
 
 def _map(args: argparse.Namespace) -> int:
@@ -142,6 +181,8 @@ def _map(args: argparse.Namespace) -> int:
     from pantau.geo.render import write_all
 
     config = load_config(args.config)
+    zone = config.report.zone
+    args.at, args.start, args.end = (at_midnight(v, zone) for v in (args.at, args.start, args.end))
     now = time.time()
     if args.end is not None and args.start is None:
         raise ConfigError("--to needs --from (or use --at for a snapshot)")
@@ -158,10 +199,7 @@ def _map(args: argparse.Namespace) -> int:
         config, args.state, at, start, end, historical=args.at is not None or
         (args.end is not None and args.end < now - 60), progress=progress,
     )  # fmt: skip
-    paths = write_all(
-        analysis, args.out, lang=config.report.language, zone=config.report.timezone,
-        progress=progress,
-    )  # fmt: skip
+    paths = write_all(analysis, args.out, lang=config.report.language, progress=progress)
     _print_summary(analysis, paths)
     return 0
 
@@ -171,30 +209,34 @@ def _report(args: argparse.Namespace) -> int:
     from pantau.geo.report import write_report
 
     config = load_config(args.config)
-    start, end = args.month
+    zone = config.report.zone
+    year, month = args.month
+    start, end = month_bounds(year, month, zone)
     now = time.time()
+    if start > now:
+        raise ConfigError(f"--month: {year}-{month:02d} has not started yet")
     at = min(end, now)
     progress = _progress()
     analysis = run_analysis(
-        config, args.state, at, start, end, historical=end < now, progress=progress
+        config, args.state, at, start, end, historical=True, period=True, progress=progress
     )
-    # The month before, for the blankspot trend (same computation, its own period).
-    prev_start = parse_month(_previous_month(start))[0]
+    # The month before, for the blankspot trend: the same computation over its own local month.
+    prev_start, prev_end = month_bounds(*previous_month(year, month), zone)
     previous = run_analysis(
-        config, args.state, start, prev_start, start, historical=True, progress=progress
-    )
+        config, args.state, prev_end, prev_start, prev_end, historical=True, period=True,
+        progress=progress,
+    )  # fmt: skip
     paths = write_report(
         analysis, args.out, provenance(config, now), lang=args.lang or config.report.language,
-        now=now, previous=previous, progress=progress,
+        previous=previous, progress=progress,
     )  # fmt: skip
     _print_summary(analysis, paths)
     return 0
 
 
-def _previous_month(start: float) -> str:
-    first = datetime.fromtimestamp(start, UTC)
-    year, month = (first.year, first.month - 1) if first.month > 1 else (first.year - 1, 12)
-    return f"{year:04d}-{month:02d}"
+def previous_month(year: int, month: int) -> tuple[int, int]:
+    """The calendar month before ``(year, month)``."""
+    return (year, month - 1) if month > 1 else (year - 1, 12)
 
 
 def provenance(config: Config, now: float) -> Provenance:

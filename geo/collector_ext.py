@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -36,6 +37,7 @@ def collector_observations(collector: Any, start: float, end: float, now: float)
     up: the collector hears about state changes only, so the newest catch-up time of a healthy
     agent is the freshest evidence it has that the state still holds.
     """
+    from pantau.collector.availability import site_windows
     from pantau.geo.sources import observations_from_records
 
     fresh = [h.caught_up for h in collector.agents if h.up and h.caught_up is not None]
@@ -44,9 +46,14 @@ def collector_observations(collector: Any, start: float, end: float, now: float)
     ]
     found = collector.store.outages(start=start, end=end, limit=1_000_000)
     outages = [{"site": o.site, "start": o.start, "end": o.end, "cause": o.cause} for o in found]
-    return observations_from_records(
+    obs = observations_from_records(
         states, outages, "collector", decided_at=max(fresh) if fresh else None
     )
+    # Availability from the decided timelines and the collector's own maintenance windows: the
+    # same inputs as its /api/v1/availability, so the map and the API give the same figure.
+    windows = site_windows(collector.maintenance, collector.refs.values())
+    timelines = {s: collector.decision.timelines.get(s, ()) for s in collector.sites}
+    return dataclasses.replace(obs, timelines=timelines, windows=windows, now=now)
 
 
 class DistrictView:

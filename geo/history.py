@@ -1,4 +1,7 @@
-"""Figures over a period from outage history: site availability and time-weighted blankspots.
+"""Figures over a period from outage history: time-weighted blankspots.
+
+Site and district availability are not computed here: they have one implementation,
+:mod:`pantau.collector.availability`, over the decided timelines (no data is never up time).
 
 A site counts as working over the period except inside its outage intervals (any cause: a site
 ``unreachable`` behind a dead parent gives no connectivity either). Open outages (no end) run to
@@ -41,23 +44,6 @@ def merged_intervals(outages: pd.DataFrame, t0: float, t1: float) -> dict[str, l
         else:
             spans.append((s, e))
     return out
-
-
-def site_availability(
-    site_ids: list[str], outages: pd.DataFrame, t0: float, t1: float
-) -> pd.DataFrame:
-    """Downtime seconds, outage count and availability (0..1) per site over [t0, t1]."""
-    spans = merged_intervals(outages, t0, t1)
-    down = np.array([sum(e - s for s, e in spans.get(i, ())) for i in site_ids], dtype=float)
-    count = np.array([len(spans.get(i, ())) for i in site_ids], dtype=int)
-    return pd.DataFrame(
-        {
-            "site": site_ids,
-            "downtime_s": down,
-            "outages": count,
-            "availability": 1.0 - down / (t1 - t0),
-        }
-    )
 
 
 def blankspot_history(

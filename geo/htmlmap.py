@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pantau.events import format_time
 from pantau.geo import reportfmt as fmt
+from pantau.geo.render import local_time
 from pantau.geo.reportstrings import text
 
 if TYPE_CHECKING:
@@ -40,9 +40,7 @@ _UI = ("html_colour_by", "html_reset", "html_layers", "layer_districts", "layer_
        "state_unknown", "legend_no_data", "no_data", "period", "html_drawn")  # fmt: skip
 
 
-def map_data(
-    analysis: Analysis, lang: str = "id", zone: str = "UTC", max_vertices: int = 400_000
-) -> dict:
+def map_data(analysis: Analysis, lang: str = "id", max_vertices: int = 400_000) -> dict:
     """Districts, coverage and blankspot areas as SVG path strings in a plate carrée scaled by
     cos(mid latitude), and sites."""
     import shapely
@@ -85,9 +83,12 @@ def map_data(
         "blankspots": _layer_paths(analysis.blankspots, kx, tolerance),
         "metrics": {k: {"label": text(lang, v[0]), "worse_high": v[1]} for k, v in METRICS.items()},
         "ui": {k: text(lang, k) for k in _UI},
-        "at": format_time(analysis.at),
-        "period": [format_time(analysis.start), format_time(analysis.end)],
-        "caption": fmt.period(analysis.start, analysis.end, lang, zone),
+        "at": local_time(analysis.at, analysis.zone),
+        "period": [
+            local_time(analysis.start, analysis.zone),
+            local_time(analysis.end, analysis.zone),
+        ],
+        "caption": fmt.period(analysis.start, analysis.end, lang, analysis.zone),
     }
 
 
@@ -119,11 +120,9 @@ def _path(geom: object, kx: float) -> str:
     return "".join(parts)
 
 
-def render_html_map(
-    analysis: Analysis, title: str = "pantau", lang: str = "id", zone: str = "UTC"
-) -> str:
-    """The whole page as text (data, style and script inline)."""
-    data = json.dumps(map_data(analysis, lang, zone), separators=(",", ":")).replace("<", "\\u003c")
+def render_html_map(analysis: Analysis, title: str = "pantau", lang: str = "id") -> str:
+    """The whole page as text (data, style and script inline); times in ``analysis.zone``."""
+    data = json.dumps(map_data(analysis, lang), separators=(",", ":")).replace("<", "\\u003c")
     return (
         _PAGE.replace("@TITLE@", html.escape(title))
         .replace("@LANG@", lang)
@@ -132,9 +131,9 @@ def render_html_map(
     )
 
 
-def write_html_map(analysis: Analysis, path: Path, *, lang: str = "id", zone: str = "UTC") -> Path:
+def write_html_map(analysis: Analysis, path: Path, *, lang: str = "id") -> Path:
     """Write :func:`render_html_map` to ``path``."""
-    path.write_text(render_html_map(analysis, lang=lang, zone=zone), encoding="utf-8")
+    path.write_text(render_html_map(analysis, lang=lang), encoding="utf-8")
     return path
 
 

@@ -82,9 +82,7 @@ def class_edges(values: np.ndarray, max_classes: int = 5) -> np.ndarray:
     return np.clip(np.round(a + step * np.arange(n + 1), 6), 0.0, 1.0)
 
 
-def draw_map(
-    analysis: Analysis, stem: str, size: MapSize, *, lang: str, zone: str, caption: str
-) -> Figure:
+def draw_map(analysis: Analysis, stem: str, size: MapSize, *, lang: str, caption: str) -> Figure:
     """One map of ``analysis`` as a matplotlib figure (not shown, not saved)."""
     column, title_key, _, ramp = MAPS[stem]
     crs = analysis.districts.estimate_utm_crs()

@@ -6,8 +6,10 @@ Everything here writes files; nothing computes figures (see :mod:`pantau.geo.ana
 from __future__ import annotations
 
 import json
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from pantau.events import format_time
 from pantau.geo import reportfmt as fmt
@@ -31,12 +33,12 @@ def write_all(
     out: Path,
     *,
     lang: str = "id",
-    zone: str = "UTC",
     progress: Progress = null_progress,
 ) -> list[Path]:
     """Write every map output into ``out`` (created); return the paths written.
 
     The PNGs are drawn at projector size (1920 x 1080); the report draws its own at page size.
+    Times are printed in ``analysis.zone``.
     """
     from pantau.geo.htmlmap import write_html_map
 
@@ -44,11 +46,8 @@ def write_all(
     steps = [
         lambda: write_geopackage(analysis, out / "pantau-geo.gpkg"),
         lambda: write_geojson(analysis.districts, out / "districts.geojson"),
-        *[
-            (lambda s=s: write_png(analysis, s, out / f"{s}.png", lang=lang, zone=zone))
-            for s in MAPS
-        ],
-        lambda: write_html_map(analysis, out / "map.html", lang=lang, zone=zone),
+        *[(lambda s=s: write_png(analysis, s, out / f"{s}.png", lang=lang)) for s in MAPS],
+        lambda: write_html_map(analysis, out / "map.html", lang=lang),
         lambda: write_summary(analysis, out / "summary.csv"),
     ]
     paths = []
@@ -109,13 +108,20 @@ def write_png(
     *,
     size: MapSize = MAP_SIZES["projector"],
     lang: str = "id",
-    zone: str = "UTC",
 ) -> Path:
     """One map of :data:`~pantau.geo.mapfigure.MAPS` (``stem``) as a PNG of ``size``."""
-    caption = fmt.period(analysis.start, analysis.end, lang, zone)
-    fig = draw_map(analysis, stem, size, lang=lang, zone=zone, caption=caption)
+    caption = fmt.period(analysis.start, analysis.end, lang, analysis.zone)
+    fig = draw_map(analysis, stem, size, lang=lang, caption=caption)
     fig.savefig(path, format="png", dpi=size.dpi)
     return path
+
+
+def local_time(t: float, zone: tzinfo | str = "UTC") -> str:
+    """``t`` as ISO 8601 in ``zone`` with its offset (``2026-11-01T00:00:00+08:00``); "" for NaN."""
+    if t != t:
+        return ""
+    tz = ZoneInfo(zone) if isinstance(zone, str) else zone
+    return datetime.fromtimestamp(t, tz).isoformat(timespec="seconds")
 
 
 def analysis_json(analysis: Analysis) -> dict:
@@ -124,6 +130,7 @@ def analysis_json(analysis: Analysis) -> dict:
     return {
         "at": format_time(analysis.at),
         "start": format_time(analysis.start),
+        "timezone": analysis.zone,
         "end": format_time(analysis.end),
         "districts": json.loads(frame.to_json(orient="records")),
     }

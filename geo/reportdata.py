@@ -1,19 +1,19 @@
-"""The monthly report's input: plain figures and tables, built from an analysis (no presentation).
+"""The monthly report's input: the figures of :class:`~pantau.geo.report.ReportTables`, laid out
+for the document (no computation of a figure here).
 
-The document (:mod:`pantau.geo.reportdoc`) takes a :class:`ReportData` and nothing else, so the
-computation behind it can change without touching the document. :func:`report_data` builds one
-from today's :class:`~pantau.geo.analysis.Analysis`. A few fields the analysis does not carry yet
-are derived here by small, separately named functions (:func:`office_rows` adds the kelurahan
-name and the longest outage, :func:`office_availability` the offices' figure,
-:func:`observed_gaps` the gaps); they belong on the one implementation of the figures and move
-there when it has them.
+The document (:mod:`pantau.geo.reportdoc`) takes a :class:`ReportData` and nothing else.
+:func:`report_data` builds one from the tables that :func:`pantau.geo.report.report_tables` made
+from the one implementation of the figures (availability, downtime, observed time, supervision,
+gaps, no data). What only the presentation shows is added by small functions over those tables:
+:func:`district_names` (the kelurahan name of an office or an outage), :func:`longest_outage`,
+:func:`mean_blankspot_km2` (this period's and the previous one's, for the trend) and
+:func:`withheld_without_data` (the maps of a period without any observation).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import math
 from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -21,18 +21,24 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from pantau.collector.availability import Availability
+
 if TYPE_CHECKING:
     from pathlib import Path
 
     from pantau.geo.analysis import Analysis
+    from pantau.geo.report import ReportTables
 
 #: Columns of :attr:`ReportData.offices`, :attr:`ReportData.districts`, :attr:`ReportData.outages`.
 OFFICE_COLUMNS = ("site", "name", "district_name", "availability", "downtime_s", "outages",
                   "longest_s")  # fmt: skip
 DISTRICT_COLUMNS = ("district", "name", "sites_registered", "sites_supervised",
-                    "supervision_coverage_ratio", "availability_ratio", "target_area_km2",
-                    "blankspot_km2", "mean_blankspot_km2", "blankspot_ratio")  # fmt: skip
-OUTAGE_COLUMNS = ("site", "name", "district_name", "cause", "start", "end", "duration_s")
+                    "supervision_coverage_ratio", "availability_ratio", "data_ratio",
+                    "target_area_km2", "mean_blankspot_km2", "blankspot_ratio")  # fmt: skip
+OUTAGE_COLUMNS = ("site", "name", "district_name", "cause", "start", "end", "duration_s",
+                  "maintenance_s")  # fmt: skip
+#: Columns of :attr:`ReportData.gaps`: sites with probes and time without data in the period.
+GAP_COLUMNS = ("site", "name", "district_name", "unknown_s", "observed_s")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,8 +65,8 @@ class Summary:
     offices_with_data: int
     office_availability: float | None
     outages: int
-    downtime_s: float
-    blankspot_km2: float | None  # mean blank area over the period
+    downtime_s: float | None
+    blankspot_km2: float | None  # mean blank area over the observed part of the period
     blankspot_km2_previous: float | None  # the same figure for the previous period
     target_km2: float
 
@@ -71,11 +77,13 @@ class ReportData:
 
     start: datetime
     end: datetime  # exclusive
+    data_to: datetime | None  # where the data stop, when before the end (a month in progress)
+    has_data: bool  # False: nothing at all was observed in the period
     summary: Summary
     offices: pd.DataFrame  # OFFICE_COLUMNS, worst availability first, no data last
     districts: pd.DataFrame  # DISTRICT_COLUMNS
-    outages: pd.DataFrame  # OUTAGE_COLUMNS, start/end as aware datetimes (end NaT while open)
-    gaps: tuple[tuple[datetime, datetime, str], ...]  # (from, to, why) without observations
+    outages: pd.DataFrame  # OUTAGE_COLUMNS, start/end as aware datetimes (end None while open)
+    gaps: pd.DataFrame  # GAP_COLUMNS, most time without data first
     problems: tuple[str, ...]
     provenance: Provenance
     maps: dict[str, Path] = dataclasses.field(default_factory=dict)  # stem -> PNG for the page
@@ -90,140 +98,130 @@ def digest(chunks: list[bytes]) -> str:
 
 
 def report_data(
+    tables: ReportTables,
     analysis: Analysis,
     provenance: Provenance,
     *,
-    now: float,
-    previous: Analysis | None = None,
+    previous: ReportTables | None = None,
 ) -> ReportData:
-    """Collect the report's figures from ``analysis`` (and ``previous``, the period before)."""
-    zone = ZoneInfo(provenance.timezone)
-    names = analysis.districts.set_index("district")["name"]
-    offices = office_rows(analysis, names)
-    districts = district_rows(analysis)
-    outages = analysis.outages.copy()
+    """Lay out ``tables`` (of ``analysis``) for the document; ``previous``: the period before."""
+    zone = ZoneInfo(tables.zone)
+    period = tables.period.iloc[0]
+    start, end = (datetime.fromtimestamp(period[c], zone) for c in ("start_unix", "end_unix"))
+    names = district_names(tables.districts)
+    sup = analysis.supervision.set_index(["district", "kind"]).loc[("ALL", "all")]
+    coverage = float(sup["supervision_coverage_ratio"])
+    offices = office_rows(tables, names)
+    office_sites = tables.sites[tables.sites["kind"] == "office"]
+    outages = tables.outages.copy()
     outages["district_name"] = outages["district"].map(names)
     for col in ("start", "end"):
-        outages[col] = pd.to_datetime(outages[col], unit="s", utc=True).dt.tz_convert(zone)
-    sup = analysis.supervision.set_index(["district", "kind"]).loc[("ALL", "all")]
-    registered, supervised = int(sup["registered"]), int(sup["supervised"])
-    gaps = observed_gaps(analysis, now, zone)
-    unobserved = any(why == "no_observation" for _, _, why in gaps)
-    if unobserved:
-        # Nothing was observed: no site has a figure, whatever a computation defaulted to.
-        offices[["availability", "downtime_s", "outages", "longest_s"]] = np.nan
-        districts[["supervision_coverage_ratio", "availability_ratio"]] = np.nan
-    availability, with_data = office_availability(offices)
+        outages[col] = [datetime.fromisoformat(t) if isinstance(t, str) and t else None
+                        for t in outages[col]]  # fmt: skip
+    gaps = tables.gaps.copy()
+    gaps["district_name"] = gaps["district"].map(names)
     summary = Summary(
-        sites_registered=registered,
-        sites_supervised=supervised,
-        supervision_coverage=supervised / registered if registered and not unobserved else None,
+        sites_registered=int(sup["registered"]),
+        sites_supervised=int(sup["supervised"]),
+        supervision_coverage=coverage if coverage == coverage else None,
         offices=len(offices),
-        offices_with_data=with_data,
-        office_availability=availability,
-        outages=len(outages),
-        downtime_s=float(outages["duration_s"].sum()),
-        blankspot_km2=None if unobserved else mean_blankspot_km2(analysis),
-        blankspot_km2_previous=_observed_blankspot(previous, now, zone),
-        target_km2=float(analysis.districts["target_area_km2"].sum()),
+        offices_with_data=int(offices["availability"].notna().sum()),
+        office_availability=time_weighted(office_sites),
+        outages=len(tables.outages),
+        downtime_s=float(tables.sites["downtime_s"].sum()) if tables.has_data else None,
+        blankspot_km2=mean_blankspot_km2(tables),
+        blankspot_km2_previous=mean_blankspot_km2(previous) if previous is not None else None,
+        target_km2=float(tables.districts["target_area_km2"].sum()),
     )
     return ReportData(
-        start=datetime.fromtimestamp(analysis.start, zone),
-        end=datetime.fromtimestamp(analysis.end, zone),
+        start=start,
+        end=end,
+        data_to=datetime.fromtimestamp(period["data_to_unix"], zone)
+        if period["data_to_unix"] < period["end_unix"]
+        else None,
+        has_data=tables.has_data,
         summary=summary,
         offices=offices,
-        districts=districts,
+        districts=district_rows(tables),
         outages=outages[list(OUTAGE_COLUMNS)].reset_index(drop=True),
-        gaps=gaps,
+        gaps=gaps[list(GAP_COLUMNS)].reset_index(drop=True),
         problems=analysis.problems,
         provenance=provenance,
     )
 
 
-def office_rows(analysis: Analysis, names: pd.Series) -> pd.DataFrame:
-    """Per office: its district's name and its longest outage in the period (stopgap here)."""
-    sites = analysis.sites
-    frame = sites[sites["kind"] == "office"].copy()
+def district_names(districts: pd.DataFrame) -> pd.Series:
+    """District code -> name, to print the kelurahan next to an office or an outage."""
+    return districts.set_index("district")["name"]
+
+
+def longest_outage(outages: pd.DataFrame) -> pd.Series:
+    """Per site, its longest outage in the period outside maintenance (seconds).
+
+    The part of an outage inside a maintenance window counts nowhere, as in the downtime.
+    """
+    outside = outages["duration_s"] - outages["maintenance_s"]
+    return outside.groupby(outages["site"]).max()
+
+
+def office_rows(tables: ReportTables, names: pd.Series) -> pd.DataFrame:
+    """Per office: the tables' figures, its district's name and its longest outage."""
+    frame = tables.offices.copy()
     frame["district_name"] = frame["district"].map(names)
-    longest = analysis.outages.groupby("site")["duration_s"].max()
-    frame["longest_s"] = frame["site"].map(longest)
+    frame["longest_s"] = frame["site"].map(longest_outage(tables.outages))
+    # An office with a figure and no outage had a longest outage of 0; without data, none.
     frame.loc[frame["availability"].notna(), "longest_s"] = frame["longest_s"].fillna(0.0)
     frame["outages"] = frame["outages"].astype("Float64")
+    # Without data: no downtime nor outage count either (not 0, which would read as good).
+    frame.loc[frame["availability"].isna(), ["downtime_s", "outages"]] = np.nan
     frame = frame.sort_values(["availability", "name"], na_position="last")
     return pd.DataFrame(frame[list(OFFICE_COLUMNS)]).reset_index(drop=True)
 
 
-def district_rows(analysis: Analysis) -> pd.DataFrame:
-    """Per district, in code order, with the period's mean blank area."""
-    frame = analysis.districts.drop(columns="geometry").copy()
-    hours = (analysis.end - analysis.start) / 3600.0
-    frame["mean_blankspot_km2"] = frame["blankspot_km2h"] / hours
+def time_weighted(sites: pd.DataFrame) -> float | None:
+    """Availability of a group of sites: their seconds summed as a district's are (the one
+    implementation's :class:`~pantau.collector.availability.Availability`); None without data."""
+    total = sum(
+        (
+            Availability(up_seconds=float(up), down_seconds=float(down))
+            for up, down in zip(sites["up_s"], sites["downtime_s"], strict=True)
+        ),
+        Availability(),
+    )
+    return total.ratio
+
+
+def district_rows(tables: ReportTables) -> pd.DataFrame:
+    """Per district, in code order, with the mean blank area over the observed period."""
+    frame = tables.districts.copy()
+    frame["mean_blankspot_km2"] = frame["mean_blankspot_ratio"] * frame["target_area_km2"]
     # A district with nothing registered has no supervision figure, not 0 % nor 100 %.
     frame.loc[frame["sites_registered"] == 0, "supervision_coverage_ratio"] = np.nan
+    if not tables.has_data:
+        frame[["mean_blankspot_km2", "blankspot_ratio"]] = np.nan
     return (
         pd.DataFrame(frame[list(DISTRICT_COLUMNS)]).sort_values("district").reset_index(drop=True)
     )
 
 
-def as_observed(analysis: Analysis, now: float) -> Analysis:
-    """``analysis`` with every figure withheld when nothing at all was observed in its period.
+def mean_blankspot_km2(tables: ReportTables) -> float | None:
+    """Blank area averaged over the period's observed time (the analysis' mean blankspot ratio
+    times the target area); None when nothing was observed or there is no district."""
+    d = tables.districts
+    if not tables.has_data or d.empty:
+        return None
+    return float((d["mean_blankspot_ratio"] * d["target_area_km2"]).sum())
 
-    For drawing the report's maps: a month without any observation shows "no data" everywhere,
-    whatever a computation defaulted to (stopgap until the one computation says so itself).
+
+def withheld_without_data(analysis: Analysis, has_data: bool) -> Analysis:
+    """``analysis`` as the report's maps draw it.
+
+    When nothing at all was observed in the period (``has_data`` of its tables is False) every
+    district ratio is withheld, so each map hatches "no data" instead of a one-class colour
+    scale (the summary and the tables still state the figures: 0 % supervised, no availability).
     """
-    if not any(
-        why == "no_observation" for _, _, why in observed_gaps(analysis, now, ZoneInfo("UTC"))
-    ):
+    if has_data:
         return analysis
     districts = analysis.districts.copy()
     districts[["supervision_coverage_ratio", "availability_ratio", "blankspot_ratio"]] = np.nan
-    sites = analysis.sites.copy()
-    sites["state"] = "unknown"
-    return dataclasses.replace(analysis, districts=districts, sites=sites)
-
-
-def _observed_blankspot(previous: Analysis | None, now: float, zone: ZoneInfo) -> float | None:
-    """The previous period's blank area, or None when nothing was observed in it."""
-    if previous is None:
-        return None
-    if any(why == "no_observation" for _, _, why in observed_gaps(previous, now, zone)):
-        return None
-    return mean_blankspot_km2(previous)
-
-
-def office_availability(offices: pd.DataFrame) -> tuple[float | None, int]:
-    """Mean availability of the offices that have a figure, and how many have one (stopgap)."""
-    figures = offices["availability"].dropna()
-    return (float(figures.mean()) if len(figures) else None), len(figures)
-
-
-def mean_blankspot_km2(analysis: Analysis) -> float | None:
-    """Blank area averaged over the period (km2 x hours / hours); None without a district."""
-    if analysis.districts.empty:
-        return None
-    hours = (analysis.end - analysis.start) / 3600.0
-    value = float(analysis.districts["blankspot_km2h"].sum()) / hours
-    return value if math.isfinite(value) else None
-
-
-def observed_gaps(
-    analysis: Analysis, now: float, zone: ZoneInfo
-) -> tuple[tuple[datetime, datetime, str], ...]:
-    """Stretches of the period without observations that today's data can tell (stopgap).
-
-    The part of the period after ``now`` has not happened; a period in which no site ever
-    reported has no data at all. Per-site observed time belongs to the one computation.
-    """
-    start, end = analysis.start, analysis.end
-    last = analysis.sites["last_result"].astype(float)
-    seen = last[(last >= start) & (last < end)]
-    gaps = []
-    if not len(seen) and analysis.outages.empty:
-        gaps.append((start, min(end, now), "no_observation"))
-    if now < end:
-        gaps.append((max(start, now), end, "not_yet"))
-    return tuple(
-        (datetime.fromtimestamp(a, zone), datetime.fromtimestamp(b, zone), why)
-        for a, b, why in gaps
-        if b > a
-    )
+    return dataclasses.replace(analysis, districts=districts)

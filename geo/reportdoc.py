@@ -102,7 +102,12 @@ def _summary(data: ReportData, t: _Text) -> str:
         f"{html.escape(value)}</div><div class='detail'>{detail}</div></div>"
         for label, value, detail in cards
     )
-    warn = f"<p class='warn'>{t('gaps_warning')}</p>" if data.gaps else ""
+    if not data.has_data:
+        warn = f"<p class='warn'>{t('no_data_period')}</p>"
+    elif len(data.gaps) or data.data_to is not None:
+        warn = f"<p class='warn'>{t('gaps_warning')}</p>"
+    else:
+        warn = ""
     warn += _attention(data, t)
     problems = ""
     if data.problems:
@@ -210,13 +215,14 @@ def _districts(data: ReportData, t: _Text) -> str:
     lang = t.lang
     headers = [(t("col_code"), "l"), (_district_label(data, t), "l"),
                (t("col_registered"), "r"), (t("col_supervision"), "r"),
-               (t("col_availability"), "r"), (t("col_target"), "r"),
+               (t("col_availability"), "r"), (t("col_data"), "r"), (t("col_target"), "r"),
                (t("col_blankspot"), "r"), (t("col_blankspot_ratio"), "r")]  # fmt: skip
     rows = [
         [html.escape(str(r.district)), html.escape(str(r.name)),
          fmt.count(r.sites_registered, lang),
          _cell(fmt.percent(r.supervision_coverage_ratio, lang, 1), lang),
          _cell(fmt.percent(r.availability_ratio, lang), lang),
+         _cell(fmt.percent(r.data_ratio, lang, 1), lang),
          _cell(fmt.area(r.target_area_km2, lang), lang),
          _cell(fmt.area(r.mean_blankspot_km2, lang), lang),
          _cell(fmt.percent(r.blankspot_ratio, lang, 1), lang)]
@@ -233,13 +239,13 @@ def _outages(data: ReportData, t: _Text) -> str:
     tz = html.escape(fmt.zone_name(data.start, zone))
     headers = [(t("col_site"), "l"), (_district_label(data, t), "l"), (t("col_cause"), "l"),
                (f"{t('col_start')} ({tz})", "l"), (f"{t('col_end')} ({tz})", "l"),
-               (t("col_duration"), "r")]  # fmt: skip
+               (t("col_duration"), "r"), (t("col_maintenance"), "r")]  # fmt: skip
     rows = [
         [html.escape(str(r.name if isinstance(r.name, str) else r.site)),
          _cell(_text(r.district_name, lang), lang),
          t("cause_" + r.cause) if "cause_" + r.cause in STRINGS[lang] else html.escape(r.cause),
          fmt.short(r.start), fmt.short(r.end) if not fmt.missing_time(r.end) else t("open"),
-         fmt.duration(r.duration_s, lang)]
+         fmt.duration(r.duration_s, lang), fmt.duration(r.maintenance_s, lang)]
         for r in data.outages.itertuples()
     ]  # fmt: skip
     table = _table(headers, rows, "outages") if rows else f"<p>{t('no_outage')}</p>"
@@ -251,17 +257,7 @@ def _appendix(data: ReportData, t: _Text) -> str:
     defs = STRINGS[lang]["definitions"]
     assert isinstance(defs, tuple)
     items = "".join(f"<dt>{html.escape(a)}</dt><dd>{html.escape(b)}</dd>" for a, b in defs)
-    gaps = (
-        "<ul>"
-        + "".join(
-            f"<li>{html.escape(fmt.when(a, lang, p.timezone))} – "
-            f"{html.escape(fmt.when(b, lang, p.timezone))}: {t('gap_' + why)}</li>"
-            for a, b, why in data.gaps
-        )
-        + "</ul>"
-        if data.gaps
-        else f"<p>{t('no_gaps')}</p>"
-    )
+    gaps = _gaps(data, t)
     period = f"{fmt.when(data.start, lang, p.timezone)} – {fmt.when(data.end, lang, p.timezone)}"
     trace = [
         (t("data_period"), html.escape(period)),
@@ -277,6 +273,24 @@ def _appendix(data: ReportData, t: _Text) -> str:
         f"<h3>{t('gaps')}</h3>{gaps}<h3>{t('trace')}</h3><table class='facts'>{rows}</table>"
         "</section>"
     )
+
+
+def _gaps(data: ReportData, t: _Text) -> str:
+    """Where the period has no data: all of it, its future, and per site (from the tables)."""
+    lang, zone = t.lang, data.provenance.timezone
+    out = "" if data.has_data else f"<p>{t('gap_no_observation')}</p>"
+    if data.data_to is not None:
+        out += f"<p>{t('gap_not_yet', when=fmt.when(data.data_to, lang, zone))}</p>"
+    if data.has_data and len(data.gaps):
+        headers = [(t("col_site"), "l"), (_district_label(data, t), "l"),
+                   (t("col_no_data"), "r"), (t("col_observed"), "r")]  # fmt: skip
+        rows = [
+            [html.escape(str(r.name)), _cell(_text(r.district_name, lang), lang),
+             fmt.duration(r.unknown_s, lang), fmt.duration(r.observed_s, lang)]
+            for r in data.gaps.itertuples()
+        ]  # fmt: skip
+        out += f"<p>{t('gap_sites')}</p>{_table(headers, rows, 'gaps')}"
+    return out or f"<p>{t('no_gaps')}</p>"
 
 
 def _text(value: object, lang: str) -> str:
@@ -317,6 +331,7 @@ table.data tr:nth-child(even) td{background:#f7f9fb}
 td.nodata{color:#8a5a00;font-style:italic}
 thead{display:table-header-group}tr{page-break-inside:avoid}
 dl dt{font-weight:bold;margin-top:8px}dl dd{margin:2px 0 0 0}
+.appendix{font-size:9pt}.appendix dl dt{margin-top:5px}.appendix h3{margin:10px 0 4px}
 code{font:9pt 'DejaVu Sans Mono',monospace}
 iframe{width:100%;height:640px;border:1px solid #ccc}
 @media print{.screen-only{display:none}body{max-width:none;padding:0}section{margin:0}

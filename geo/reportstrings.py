@@ -31,7 +31,7 @@ _ID: dict[str, object] = {
     "supervision": "Cakupan pengawasan infrastruktur",
     "supervision_detail": "{supervised} dari {registered} situs terdaftar diawasi",
     "office_availability": "Ketersediaan kantor pemerintah",
-    "office_detail": "rata-rata {with_data} dari {offices} kantor yang memiliki data",
+    "office_detail": "tertimbang waktu; {with_data} dari {offices} kantor memiliki data",
     "outages": "Gangguan",
     "outage_detail": "total waktu mati {downtime}",
     "blankspot": "Luas blankspot (rata-rata periode)",
@@ -39,9 +39,11 @@ _ID: dict[str, object] = {
     "blankspot_change": "perubahan dari bulan lalu: {change}",
     "blankspot_change_none": "bulan lalu: tidak ada data",
     "gaps_warning": "Perhatian: sebagian periode tanpa data (lihat Lampiran).",
+    "no_data_period": "Tidak ada data: tidak ada situs yang teramati dalam periode ini, sehingga "
+    "laporan ini tidak menyatakan angka ketersediaan maupun blankspot.",
     "to_check": "Situs yang perlu diperiksa",
     "lowest_offices": "Kantor dengan ketersediaan terendah",
-    "ongoing": "Gangguan yang masih berlangsung pada akhir periode",
+    "ongoing": "Gangguan yang masih berlangsung pada data terakhir",
     "since": "sejak",
     "maps": "Peta",
     "interactive_map": "Peta interaktif (lapisan dapat dinyalakan dan dimatikan)",
@@ -68,6 +70,10 @@ _ID: dict[str, object] = {
     "col_target": "Wilayah sasaran",
     "col_blankspot": "Blankspot (rata-rata)",
     "col_blankspot_ratio": "Rasio blankspot (akhir periode)",
+    "col_data": "Waktu berdata",
+    "col_maintenance": "Dalam pemeliharaan",
+    "col_no_data": "Tanpa data",
+    "col_observed": "Teramati",
     "col_site": "Situs",
     "col_cause": "Penyebab",
     "col_start": "Mulai",
@@ -79,8 +85,10 @@ _ID: dict[str, object] = {
     "data_period": "Periode data",
     "gaps": "Celah data",
     "no_gaps": "Tidak ada celah yang diketahui.",
-    "gap_no_observation": "tidak ada pengamatan dari situs mana pun",
-    "gap_not_yet": "belum terjadi (bulan berjalan)",
+    "gap_no_observation": "Sepanjang periode: tidak ada pengamatan dari situs mana pun.",
+    "gap_not_yet": "Data sampai {when}; sisa periode tidak memiliki data (atau belum terjadi) "
+    "dan tidak dihitung.",
+    "gap_sites": "Situs dengan waktu tanpa data (tidak dihitung hidup maupun mati):",
     "trace": "Penelusuran",
     "version": "Versi pantau",
     "config_digest": "Ringkasan (SHA-256) konfigurasi",
@@ -112,32 +120,43 @@ _ID: dict[str, object] = {
     "definitions": (
         (
             "Cakupan pengawasan infrastruktur",
-            "Situs terdaftar yang memiliki hasil pemeriksaan baru (dalam jendela pengawasan) "
-            "pada akhir periode, dibagi jumlah situs terdaftar. Wilayah tanpa situs terdaftar: "
-            "tidak ada data.",
+            "Situs terdaftar yang teramati (memiliki hasil pemeriksaan) kapan pun dalam periode, "
+            "dibagi jumlah situs terdaftar. Situs yang tidak pernah teramati tidak diawasi. "
+            "Wilayah tanpa situs terdaftar: tidak ada data.",
         ),
         (
             "Ketersediaan",
-            "Bagian dari periode ketika situs tidak dalam gangguan: 1 − (waktu mati ÷ panjang "
-            "periode). Situs tanpa data tidak memiliki angka ketersediaan.",
+            "Waktu hidup dibagi waktu teramati (hidup + mati) situs dalam periode. Waktu dalam "
+            "jendela pemeliharaan tidak dihitung; waktu tanpa data tidak dihitung hidup maupun "
+            "mati; tak terjangkau di belakang induk yang mati dihitung mati. Situs tanpa data "
+            "tidak memiliki angka ketersediaan. Bulan berjalan: hanya sampai data terakhir.",
         ),
         (
             "Ketersediaan kantor pemerintah",
-            "Rata-rata ketersediaan kantor (jenis office) yang memiliki data dalam periode.",
+            "Waktu hidup semua kantor (jenis office) dibagi waktu teramatinya (tertimbang waktu, "
+            "seperti angka wilayah).",
         ),
         (
             "Gangguan dan waktu mati",
             "Gangguan diputuskan oleh collector (mati, atau tak terjangkau karena perangkat induk "
-            "mati). Waktu mati dihitung di dalam periode saja; gangguan yang masih berlangsung "
-            "dihitung sampai akhir periode.",
+            "mati). Waktu mati dihitung di dalam periode saja dan di luar pemeliharaan; daftar "
+            "gangguan menunjukkan durasi di dalam periode dan bagiannya dalam pemeliharaan.",
         ),
-        ("Gangguan terlama", "Durasi gangguan terpanjang situs di dalam periode."),
+        (
+            "Gangguan terlama",
+            "Durasi gangguan terpanjang situs di dalam periode, di luar pemeliharaan.",
+        ),
         (
             "Luas blankspot",
-            "Luas wilayah sasaran yang tidak terjangkau situs yang hidup (radius jangkauan per "
-            "jenis situs), dirata-rata terhadap waktu sepanjang periode, dalam km².",
+            "Luas wilayah sasaran yang tidak terjangkau situs yang teramati hidup (radius "
+            "jangkauan per jenis situs), dirata-rata terhadap waktu teramati periode, dalam km². "
+            "Waktu tanpa data tidak dihitung sebagai terjangkau.",
         ),
         ("Rasio blankspot", "Luas blankspot pada akhir periode dibagi luas wilayah sasaran."),
+        (
+            "Waktu berdata",
+            "Bagian dari waktu situs-situs wilayah di luar pemeliharaan yang memiliki data.",
+        ),
         (
             "Wilayah sasaran",
             "Seluruh wilayah, atau hanya permukiman bila lapisan permukiman dikonfigurasi.",
@@ -157,7 +176,7 @@ _EN: dict[str, object] = {
     "supervision": "Infrastructure supervision coverage",
     "supervision_detail": "{supervised} of {registered} registered sites supervised",
     "office_availability": "Availability of government offices",
-    "office_detail": "mean of the {with_data} of {offices} offices with data",
+    "office_detail": "time-weighted; {with_data} of {offices} offices have data",
     "outages": "Outages",
     "outage_detail": "total downtime {downtime}",
     "blankspot": "Blankspot area (period mean)",
@@ -165,9 +184,11 @@ _EN: dict[str, object] = {
     "blankspot_change": "change from last month: {change}",
     "blankspot_change_none": "last month: no data",
     "gaps_warning": "Note: part of the period has no data (see the Appendix).",
+    "no_data_period": "No data: no site was observed in this period, so this report states no "
+    "availability or blankspot figure.",
     "to_check": "Sites to check",
     "lowest_offices": "Offices with the lowest availability",
-    "ongoing": "Outages still open at the end of the period",
+    "ongoing": "Outages still open at the last data",
     "since": "since",
     "maps": "Maps",
     "interactive_map": "Interactive map (layers can be switched on and off)",
@@ -194,6 +215,10 @@ _EN: dict[str, object] = {
     "col_target": "Target area",
     "col_blankspot": "Blankspot (mean)",
     "col_blankspot_ratio": "Blankspot ratio (period end)",
+    "col_data": "Time with data",
+    "col_maintenance": "In maintenance",
+    "col_no_data": "Without data",
+    "col_observed": "Observed",
     "col_site": "Site",
     "col_cause": "Cause",
     "col_start": "Start",
@@ -205,8 +230,10 @@ _EN: dict[str, object] = {
     "data_period": "Data period",
     "gaps": "Data gaps",
     "no_gaps": "No known gap.",
-    "gap_no_observation": "no observation from any site",
-    "gap_not_yet": "not yet happened (month in progress)",
+    "gap_no_observation": "The whole period: no observation from any site.",
+    "gap_not_yet": "Data up to {when}; the rest of the period has no data (or has not happened "
+    "yet) and is not counted.",
+    "gap_sites": "Sites with time without data (counted neither up nor down):",
     "trace": "Traceability",
     "version": "pantau version",
     "config_digest": "Configuration digest (SHA-256)",
@@ -238,31 +265,40 @@ _EN: dict[str, object] = {
     "definitions": (
         (
             "Infrastructure supervision coverage",
-            "Registered sites with a fresh result (within the supervision window) at the end of "
-            "the period, divided by the registered sites. A district with no registered site: "
-            "no data.",
+            "Registered sites observed (with a probe result) at any time in the period, divided "
+            "by the registered sites. A site never observed is not supervised. A district with "
+            "no registered site: no data.",
         ),
         (
             "Availability",
-            "The share of the period in which the site was not in an outage: 1 − (downtime ÷ "
-            "period length). A site without data has no availability figure.",
+            "Up time over observed time (up + down) of the site in the period. Time in a "
+            "maintenance window is not counted; time without data counts neither up nor down; "
+            "unreachable behind a down parent counts as down. A site without data has no "
+            "availability figure. A month in progress: only up to the last data.",
         ),
         (
             "Availability of government offices",
-            "The mean availability of the offices (kind office) that have data in the period.",
+            "Up time of all offices (kind office) over their observed time (time-weighted, as a "
+            "district's figure).",
         ),
         (
             "Outages and downtime",
             "Outages are decided by the collector (down, or unreachable behind a down parent). "
-            "Downtime counts inside the period only; an ongoing outage counts to the period's end.",
+            "Downtime counts inside the period only and outside maintenance; the outage list "
+            "shows each outage's duration inside the period and its part in maintenance.",
         ),
-        ("Longest outage", "The site's longest outage inside the period."),
+        ("Longest outage", "The site's longest outage inside the period, outside maintenance."),
         (
             "Blankspot area",
-            "Target area not reached by any site that is up (coverage radius per site kind), "
-            "averaged over the period, in km².",
+            "Target area not reached by any site observed up (coverage radius per site kind), "
+            "averaged over the observed time of the period, in km². Time without data does not "
+            "count as covered.",
         ),
         ("Blankspot ratio", "Blankspot area at the end of the period over the target area."),
+        (
+            "Time with data",
+            "The share of the district's site-time outside maintenance that had data.",
+        ),
         ("Target area", "The whole district, or only settlements when a settlement layer is set."),
     ),
 }

@@ -14,6 +14,16 @@ collector's own form, whose ``time`` stands in for ``last_result``), ``/api/v1/o
 ``outages`` list (or ``{"outages": [...]}``); ``id`` is accepted for ``site``, and
 ``last_seen``/``updated`` for ``last_result``; ``unreachable`` counts as ``down``. A CSV file
 holds either states (columns ``site,state,last_result``) or outages (``site,start,end[,cause]``).
+
+Availability needs each site's decided timeline (``GET /api/v1/timelines``, or a ``timelines``
+object in a JSON file, in the same form)::
+
+    {"now": 1764547200.0,
+     "timelines": {"bts-1": {"timeline": [[1764547200.0, "up"], [1764550800.0, "down"]],
+                             "maintenance": [[1764550000.0, 1764551000.0]]}}}
+
+A site without a timeline has no data: it gets no availability figure and is not supervised in
+the period (docs/contracts.md, "How availability is computed").
 """
 
 from __future__ import annotations
@@ -23,12 +33,14 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
+from pantau.collector.votes import Timeline, state_at
 from pantau.errors import ConfigError, PantauError
 from pantau.events import format_time, parse_time
 
@@ -38,10 +50,51 @@ OUTAGE_COLUMNS = ("site", "start", "end", "cause")
 
 @dataclasses.dataclass(frozen=True)
 class Observations:
-    """Current site states and outage history, as the geo functions take them."""
+    """Current site states, outage history and decided timelines, as the geo functions take them.
+
+    ``timelines`` and ``windows`` (maintenance per site) feed
+    :func:`pantau.collector.availability.figures`; ``now`` is the time up to which the source
+    knows anything (None: the caller's clock).
+    """
 
     states: pd.DataFrame  # site, state, last_result (Unix s, NaN when never)
     outages: pd.DataFrame  # site, start, end (NaN while open), cause
+    timelines: Mapping[str, Timeline] = dataclasses.field(default_factory=dict)
+    windows: Mapping[str, list[tuple[float, float]]] = dataclasses.field(default_factory=dict)
+    now: float | None = None
+
+
+def timelines_from_records(
+    records: Any, where: str
+) -> tuple[dict[str, Timeline], dict[str, list[tuple[float, float]]]]:
+    """Validate ``{site: {"timeline": [[t, state], ...], "maintenance": [[s, e], ...]}}``."""
+    if not isinstance(records, dict):
+        raise ConfigError(f"{where}: timelines must be an object of site ids")
+    timelines: dict[str, Timeline] = {}
+    windows: dict[str, list[tuple[float, float]]] = {}
+    for site, rec in records.items():
+        at = f"{where}: timelines[{site!r}]"
+        rec = {"timeline": rec} if isinstance(rec, list) else rec
+        if not isinstance(rec, dict) or not isinstance(rec.get("timeline", []), list):
+            raise ConfigError(f"{at}: needs a 'timeline' list of [time, state]")
+        points: list[tuple[float, str]] = []
+        for i, item in enumerate(rec.get("timeline", [])):
+            if not (isinstance(item, list | tuple) and len(item) == 2):
+                raise ConfigError(f"{at}.timeline[{i}]: expected [time, state]")
+            t, state = _time(item[0], f"{at}.timeline[{i}]"), item[1]
+            if state not in ("up", "down", "unknown"):
+                raise ConfigError(f"{at}.timeline[{i}]: state must be up, down or unknown")
+            if points and t < points[-1][0]:
+                raise ConfigError(f"{at}.timeline[{i}]: times must not go back")
+            points.append((t, str(state)))
+        spans = []
+        for i, item in enumerate(rec.get("maintenance", [])):
+            if not (isinstance(item, list | tuple) and len(item) == 2):
+                raise ConfigError(f"{at}.maintenance[{i}]: expected [start, end]")
+            a, b = (_time(v, f"{at}.maintenance[{i}]") for v in item)
+            spans.append((a, b))
+        timelines[str(site)], windows[str(site)] = tuple(points), spans
+    return timelines, windows
 
 
 class ObservationSource(Protocol):
@@ -128,9 +181,16 @@ class FileSource:
             return observations_from_records(records, [], where)
         try:
             data = json.loads(text)
-            return observations_from_records(
+            obs = observations_from_records(
                 _listing(data, "sites"), _listing(data, "outages"), where
             )
+            if isinstance(data, dict) and "timelines" in data:
+                timelines, windows = timelines_from_records(data["timelines"], where)
+                now = _time(data.get("now"), f"{where}: now")
+                obs = dataclasses.replace(
+                    obs, timelines=timelines, windows=windows, now=None if now != now else now
+                )
+            return obs
         except (json.JSONDecodeError, ValueError) as exc:
             if isinstance(exc, ConfigError):
                 raise
@@ -163,29 +223,40 @@ class CollectorSource:
         sites = self._get("/api/v1/sites", {})
         period = {"from": format_time(start), "to": format_time(end), "limit": "10000"}
         outages = self._get("/api/v1/outages", period)
+        decided = self._get("/api/v1/timelines", {"from": period["from"], "to": period["to"]})
         try:
-            return observations_from_records(
+            obs = observations_from_records(
                 _listing(sites, "sites"),
                 _listing(outages, "outages"),
                 self.base_url,
                 decided_at=sites.get("time") if isinstance(sites, dict) else None,
             )
-        except ValueError as exc:
+            timelines, windows = timelines_from_records(decided.get("sites"), self.base_url)
+            now = float(decided["now"])
+            return dataclasses.replace(obs, timelines=timelines, windows=windows, now=now)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise PantauError(f"collector at {self.base_url}: unexpected answer ({exc})") from None
 
 
-def states_at(site_ids: list[str], outages: pd.DataFrame, at: float) -> pd.DataFrame:
-    """Site states at a past time from outage history: down inside an outage, else up.
+def states_at(
+    site_ids: list[str], timelines: Mapping[str, Timeline], at: float, since: float | None = None
+) -> pd.DataFrame:
+    """Site states at a past time from the decided timelines (``unknown`` where none is known).
 
-    ``last_result`` is set to ``at`` for every site the history knows about, so that a site with
-    probes counts as supervised then; history cannot tell more.
+    ``last_result`` is ``at`` for a site observed then (with ``since``: observed at any time in
+    ``[since, at]``, i.e. supervised in that period), NaN otherwise: a site the history does not
+    know is never counted as supervised.
     """
-    end = outages["end"].fillna(np.inf)
-    down = set(outages["site"][(outages["start"] <= at) & (end > at)])
-    return pd.DataFrame(
-        {
-            "site": site_ids,
-            "state": ["down" if s in down else "up" for s in site_ids],
-            "last_result": float(at),
-        }
-    )
+    states, seen = [], []
+    for site in site_ids:
+        timeline = timelines.get(site, ())
+        state = state_at(timeline, at)
+        states.append(state)
+        if since is None:
+            known = state != "unknown"
+        else:
+            known = state_at(timeline, since) != "unknown" or any(
+                since <= t <= at and s != "unknown" for t, s in timeline
+            )
+        seen.append(float(at) if known else float("nan"))
+    return pd.DataFrame({"site": site_ids, "state": states, "last_result": seen})

@@ -42,3 +42,19 @@ def site(id: str, lon: float, lat: float, kind: str = "hotspot", **kw) -> Site:
 
 def sites(*rows: Site) -> gpd.GeoDataFrame:
     return sites_frame(rows)
+
+
+def two_boxes_layer(folder: Path) -> Path:
+    """A GeoJSON layer (``kode``, ``nama``): d1 "Satu" west of 116.85, d2 "Dua" east of it,
+    both over latitudes -1.35 .. -1.15."""
+    frame = gpd.GeoDataFrame(
+        {"kode": ["d1", "d2"], "nama": ["Satu", "Dua"]},
+        geometry=[
+            shapely.box(116.75, -1.35, 116.85, -1.15),
+            shapely.box(116.85, -1.35, 116.95, -1.15),
+        ],
+        crs=4326,
+    )
+    path = folder / "d.geojson"
+    frame.to_file(path)
+    return path

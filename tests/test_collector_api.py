@@ -135,6 +135,28 @@ async def test_availability_and_maintenance(running):
             assert r.status == 400 and message in (await r.json())["error"]
 
 
+async def test_timelines_give_the_inputs_of_the_api_figures(running):
+    from pantau.collector.availability import SiteKey, figures
+
+    http, *_ = running
+    period = {"from": repr(T0 + 50), "to": repr(T0 + 1000)}
+    t = await get(http, "/api/v1/timelines", **period)
+    a = await get(http, "/api/v1/availability", **period)
+    assert t["from"] == T0 + 50 and t["sites"]["core"]["timeline"][0][0] == T0 + 50
+    timelines = {s: tuple(map(tuple, v["timeline"])) for s, v in t["sites"].items()}
+    windows = {s: [tuple(w) for w in v["maintenance"]] for s, v in t["sites"].items()}
+    keys = [SiteKey(s, v["district"]) for s, v in t["sites"].items()]
+    parents = {s: v["parent"] for s, v in t["sites"].items()}
+    stop = min(t["to"], t["now"])
+    sites, districts = figures(timelines, keys, t["from"], stop, windows, parents)
+    for site, avail in sites.items():
+        assert avail.down_seconds == a["sites"][site]["down_seconds"]
+        assert avail.ratio == a["sites"][site]["ratio"]
+    assert districts["d1"].ratio == a["districts"]["d1"]["ratio"]
+    err = await get(http, "/api/v1/timelines", 400, **{"from": "soon"})
+    assert "from must be an RFC 3339 time" in err["error"]
+
+
 async def test_metrics_follow_the_contract(running):
     http, _, registry, _ = running
     v = registry.get_sample_value
@@ -149,11 +171,20 @@ async def test_metrics_follow_the_contract(running):
                 "name": "Kantor",
                 "kind": "office",
                 "district": "d1",
+                "district_name": "",
                 "cause": "unreachable",
+                "parent": "core",
             },
         )
         == 1
     )
+    core = {"site": "core", "name": "Router inti", "kind": "router", "district": "d1"}
+    assert (
+        v("pantau_site_outage_open", {**core, "district_name": "", "cause": "down", "parent": ""})
+        == 1
+    )
+    assert v("pantau_maintenance_active", {"site": "core", "district": "d1"}) == 0
+    assert v("pantau_collector_site_info", {**core, "district_name": "", "parent": ""}) == 1
     assert v("pantau_collector_site_up", {"site": "core"}) == 0
     assert v("pantau_collector_site_up", {"site": "bts"}) == 1
     assert v("pantau_district_sites", {"district": "d1"}) == 2
@@ -182,6 +213,7 @@ async def test_openapi_documents_every_route_and_extensions_plug_in(running):
         "/api/v1/outages",
         "/api/v1/sites",
         "/api/v1/availability",
+        "/api/v1/timelines",
         "/api/v1/maintenance",
         "/api/v1/agents",
         "/api/v1/openapi.json",

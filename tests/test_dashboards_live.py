@@ -240,6 +240,11 @@ WITHOUT_COLLECTOR = [
 ]
 WITH_COLLECTOR = [
     (r"PantauCollectorDown", "the collector is up"),
+    (
+        r'up\{job="pantau-collector"\} == 1\)',
+        "the agents' fallback of a paging alert applies only while the collector is not scraped",
+    ),
+    (r"site:pantau_maintenance_active:max :: ", "no maintenance window in this scenario"),
     (r"PantauCollectorStoreDown", "the collector's store is writable"),
 ]
 

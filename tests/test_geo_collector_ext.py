@@ -42,20 +42,9 @@ NOW = T0 + 1000
 
 def _layer(tmp_path):
     """d1 holds core (-1.2, 116.8) and office (-1.3, 116.8); d2 holds bts (-1.2, 116.9)."""
-    import geopandas as gpd
-    import shapely
+    from geo_layouts import two_boxes_layer
 
-    frame = gpd.GeoDataFrame(
-        {"kode": ["d1", "d2"], "nama": ["Satu", "Dua"]},
-        geometry=[
-            shapely.box(116.75, -1.35, 116.85, -1.15),
-            shapely.box(116.85, -1.35, 116.95, -1.15),
-        ],
-        crs=4326,
-    )
-    path = tmp_path / "d.geojson"
-    frame.to_file(path)
-    return path
+    return two_boxes_layer(tmp_path)
 
 
 def _sites():
@@ -125,8 +114,10 @@ async def test_collector_serves_districts_geojson_and_gauges(collector_app):
     assert set(props) == {"d1", "d2"}
     assert props["d2"]["sites_working"] == 0 and props["d2"]["blankspot_flag"] is True
     assert props["d1"]["sites_working"] == 2
-    # The period is the last day; bts has been down since T0 + 400, i.e. for its last 600 s.
-    assert props["d2"]["availability_ratio"] == pytest.approx(1 - 600 / 86400)
+    # The period is the last day, but bts was observed only from T0 (up 400 s, then down 600 s):
+    # the unobserved rest of the day is no data, never up time.
+    assert props["d2"]["availability_ratio"] == pytest.approx(0.4)
+    assert props["d2"]["data_ratio"] == pytest.approx(1000 / 86400)
     assert props["d1"]["availability_ratio"] == 1.0
     get = registry.get_sample_value
     assert get("pantau_district_blankspot_ratio", {"district": "d2"}) == 1.0

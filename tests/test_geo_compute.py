@@ -19,7 +19,7 @@ from pantau.geo.coverage import (
     supervision,
     supervision_table,
 )
-from pantau.geo.history import blankspot_history, site_availability
+from pantau.geo.history import blankspot_history
 
 BPP = (116.85, -1.25)  # Balikpapan: UTM 50S
 
@@ -199,7 +199,7 @@ def test_supervision_counts_probe_and_fresh_result():
     assert t.loc[("UNASSIGNED", "all"), "registered"] == 1
 
 
-def test_history_time_weights_blankspots_and_availability():
+def test_history_time_weights_blankspots():
     lon, lat = BPP
     d = districts([("A", square(lon, lat, 1000))])
     s = working(sites(site("h", lon, lat, coverage_m=500), site("g", lon, lat, coverage_m=250)))
@@ -218,6 +218,3 @@ def test_history_time_weights_blankspots_and_availability():
     covered = circle * 1 + small * (0.5 + 8)
     assert out["blankspot_km2h"] == pytest.approx(4 * 10 - covered, rel=0.005)
     assert out["coverage_availability"] == pytest.approx(covered / (circle * 10), rel=0.005)
-    avail = site_availability(["h", "g", "z"], outages, t0, t1).set_index("site")
-    assert avail.loc["h", "availability"] == pytest.approx(0.1)
-    assert avail.loc["g", "downtime_s"] == 1800 and avail.loc["z", "availability"] == 1.0

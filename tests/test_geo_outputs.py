@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -47,6 +48,9 @@ def analysis():
         [{"site": "h2", "start": T0 + 3600, "end": None}],
         "test",
     )  # fmt: skip
+    # Availability comes from the decided timelines only (no timeline: no figure).
+    timelines = {"h1": ((T0, "up"),), "h2": ((T0, "up"), (T0 + 3600, "down"))}
+    obs = dataclasses.replace(obs, timelines=timelines, now=T1)
     return analyse(d, s, obs, GeoConfig(), at=T1, start=T0, end=T1)
 
 
@@ -215,10 +219,13 @@ def test_cli_map_and_report_on_the_example_config(tmp_path):
     code = _example("report", rep, "--month", "2026-11")
     assert code == 0
     offices = pd.read_csv(rep / "offices.csv").set_index("site")
-    # 2 h 30 min down in a 30-day month:
-    assert offices.loc["kantor-walikota", "availability"] == pytest.approx(1 - 2.5 / 720, rel=1e-4)
+    # 2 h 30 min down in the observed part of November (WITA): 1 Nov 00:00 WITA to 20 Nov 12:00
+    # UTC is 476 h; the rest of the month has no data and counts neither way.
+    assert offices.loc["kantor-walikota", "availability"] == pytest.approx(1 - 2.5 / 476, rel=1e-6)
+    assert offices.loc["kantor-walikota", "observed_s"] == pytest.approx(476 * 3600)
     outages = pd.read_csv(rep / "outages.csv")
-    assert len(outages) == 4 and set(outages["cause"]) == {"down", "unreachable"}
+    assert len(outages) == 5 and set(outages["cause"]) == {"down", "unreachable"}
+    assert outages["start"].str.endswith("+08:00").all()  # [report] timezone = Asia/Makassar
     html = (rep / "report.html").read_text()
     assert "Ketersediaan per kantor" in html and "data:image/png;base64," in html
     assert "Kantor Wali Kota Balikpapan" in html and "<iframe title=" in html

@@ -17,6 +17,7 @@ from pantau.geo import reportfmt as fmt
 from pantau.geo.cli import parse_month, run_analysis
 from pantau.geo.mapfigure import class_edges
 from pantau.geo.progress import null_progress
+from pantau.geo.report import report_tables
 from pantau.geo.reportstrings import STRINGS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,10 +71,13 @@ def example(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def computed():
-    """The same month computed directly, as the figures' own implementation gives them."""
-    start, end = parse_month("2026-11")
+    """The same month computed directly, as the figures' one implementation gives them: the
+    report's tables (:func:`report_tables`) over the analysis of November in WITA."""
     config = load_config(EXAMPLE)
-    return run_analysis(config, STATE, end, start, end, historical=True, progress=null_progress)
+    start, end = parse_month("2026-11", config.report.zone)
+    analysis = run_analysis(config, STATE, end, start, end, historical=True, period=True,
+                            progress=null_progress)  # fmt: skip
+    return analysis, report_tables(analysis, config.report.zone)
 
 
 def test_pdf_has_bahasa_headings_and_nine_a4_pages(example):
@@ -92,25 +96,29 @@ def test_pdf_has_bahasa_headings_and_nine_a4_pages(example):
 def test_pdf_cover_names_region_period_in_wita_and_when_made(example):
     cover = _pages(example / "report.pdf")[0]
     assert "Kota Balikpapan" in cover and "November 2026" in cover
-    # Today's computation takes UTC months: 1 November 00:00 UTC is 08:00 WITA.
-    assert "1 November 2026 08:00 WITA – 1 Desember 2026 08:00 WITA" in cover
+    # [report] timezone = Asia/Makassar: the month starts at 00:00 WITA on the 1st.
+    assert "1 November 2026 00:00 WITA – 1 Desember 2026 00:00 WITA" in cover
     assert re.search(r"Dibuat \d{1,2} \w+ 20\d\d \d\d:\d\d WITA", cover)
 
 
 def test_pdf_summary_figures_equal_the_computation(example, computed):
+    analysis, tables = computed
     summary = _pages(example / "report.pdf")[1]
-    sites = computed.sites
+    sites = tables.sites
     offices = sites[sites["kind"] == "office"]
-    overall = computed.supervision.set_index(["district", "kind"]).loc[("ALL", "all")]
+    overall = analysis.supervision.set_index(["district", "kind"]).loc[("ALL", "all")]
     coverage = overall["supervised"] / overall["registered"]
-    hours = (computed.end - computed.start) / 3600
-    blank = computed.districts["blankspot_km2h"].sum() / hours
+    d = tables.districts
+    blank = (d["mean_blankspot_ratio"] * d["target_area_km2"]).sum()
     supervised, registered = int(overall["supervised"]), int(overall["registered"])
+    # Offices: their seconds summed, as a district's figure is (time-weighted).
+    office_ratio = offices["up_s"].sum() / offices["observed_s"].sum()
     # The cards stand two by two, so pdftotext reads a row's labels before its figures.
     assert "Cakupan pengawasan infrastruktur Ketersediaan kantor pemerintah" in summary
-    assert f"{_pct(coverage, 1)} {_pct(offices['availability'].mean())}" in summary
+    assert f"{_pct(coverage, 1)} {_pct(office_ratio)}" in summary
     assert f"{supervised} dari {registered} situs terdaftar diawasi" in summary
-    n, down = len(computed.outages), _hm(computed.outages["duration_s"].sum())
+    # Downtime: the sites' downtime outside maintenance, up to where the data reach.
+    n, down = len(tables.outages), _hm(sites["downtime_s"].sum())
     assert re.search(rf"Gangguan Luas blankspot \(rata-rata periode\) {n} [\d.,]+ km²", summary)
     assert f"total waktu mati {down}" in summary
     assert f"{blank:,.2f}".replace(",", "_").replace(".", ",").replace("_", ".") in summary
@@ -119,31 +127,41 @@ def test_pdf_summary_figures_equal_the_computation(example, computed):
 
 
 def test_pdf_office_table_rows_equal_the_computation(example, computed):
+    _, tables = computed
     text = _pdftotext(example / "report.pdf")
-    names = computed.districts.set_index("district")["name"]
-    offices = computed.sites[computed.sites["kind"] == "office"]
-    longest = computed.outages.groupby("site")["duration_s"].max()
-    for row in offices.itertuples():
+    names = tables.districts.set_index("district")["name"]
+    out = tables.outages
+    longest = (out["duration_s"] - out["maintenance_s"]).groupby(out["site"]).max()
+    for row in tables.offices.itertuples():
         cells = [row.name, names[row.district], _pct(row.availability), _hm(row.downtime_s),
                  str(row.outages), _hm(longest.get(row.site, 0.0))]  # fmt: skip
         assert " ".join(cells) in text, cells
-    # kantor-walikota: 2 h 30 min down in a 30-day month, one outage.
-    assert "Kantor Wali Kota Balikpapan Kelurahan Contoh 2 99,65 % 2 j 30 m 1 2 j 30 m" in text
+    # kantor-walikota: 2 h 30 min down in the observed part of November (1 November 00:00 WITA
+    # to 20 November 20:00 WITA, 476 h; the rest has no data and counts neither way).
+    assert f"Kantor Wali Kota Balikpapan Kelurahan Contoh 2 {_pct(1 - 2.5 / 476)}" in text
+    assert "Kantor Wali Kota Balikpapan Kelurahan Contoh 2 99,47 % 2 j 30 m 1 2 j 30 m" in text
 
 
 def test_pdf_outage_list_and_appendix(example, computed):
+    _, tables = computed
     pages = _pages(example / "report.pdf")
     outages = pages[7]
     assert "Mulai (WITA)" in outages and "masih berlangsung" in outages
-    assert outages.count("Kelurahan Contoh") >= len(computed.outages)
+    assert outages.count("Kelurahan Contoh") >= len(tables.outages)
+    # An open outage is known up to where the data reach (20 November 20:00 WITA), as downtime.
+    assert "BTS Manggar Kelurahan Contoh 9 mati 2026-11-20 06:10 masih berlangsung 13 j 50 m" in (
+        outages
+    )
     appendix = pages[8]
     for term in ("Cakupan pengawasan infrastruktur", "Ketersediaan", "Luas blankspot",
                  "Celah data", "Versi pantau", "pantau 0.1.0"):  # fmt: skip
         assert term in appendix, term
     digests = re.findall(r"\b[0-9a-f]{16}\b", appendix)
     assert len(digests) == 2 and digests[0] != digests[1]
-    # Past month, observed: no gap claimed.
-    assert "Tidak ada celah yang diketahui." in appendix
+    # The example's data stop on 20 November: the appendix says so, and which sites had none.
+    assert "Data sampai 20 November 2026 20:00 WITA" in appendix
+    for row in tables.gaps.itertuples():
+        assert row.name in appendix
 
 
 def test_html_page_is_the_same_document_and_offline(example):
@@ -159,7 +177,7 @@ def test_english_report_on_request(tmp_path):
     _report(tmp_path, "--lang", "en")
     text = _pdftotext(tmp_path / "report.pdf")
     for heading in ("Monthly Network Infrastructure Report", "Summary", "Availability per office",
-                    "Appendix: definitions and data sources", "99.65 %", "2 h 30 min"):  # fmt: skip
+                    "Appendix: definitions and data sources", "99.47 %", "2 h 30 min"):  # fmt: skip
         assert heading in text, heading
     assert "Ringkasan" not in text
 
@@ -167,13 +185,15 @@ def test_english_report_on_request(tmp_path):
 def test_a_month_without_data_says_so_never_100_percent(tmp_path):
     _report(tmp_path, month="2026-09")  # the example state has nothing before November
     summary = _pages(tmp_path / "report.pdf")[1]
-    # Neither supervision nor the offices' availability: both cards say so in words.
+    # No site observed: none supervised (0 of 8), and no availability: said in words.
     cards = "Cakupan pengawasan infrastruktur Ketersediaan kantor pemerintah"
-    assert f"{cards} tidak ada data tidak ada data" in summary
+    assert f"{cards} 0,0 % tidak ada data" in summary
+    assert "0 dari 8 situs terdaftar diawasi" in summary
     assert "100,0" not in summary
-    assert "Perhatian: sebagian periode tanpa data" in summary
+    assert "Tidak ada data: tidak ada situs yang teramati dalam periode ini" in summary
+    assert "1 September 2026 00:00 WITA" in _pages(tmp_path / "report.pdf")[0]
     appendix = _pages(tmp_path / "report.pdf")[-1]
-    assert "tidak ada pengamatan dari situs mana pun" in appendix
+    assert "Sepanjang periode: tidak ada pengamatan dari situs mana pun." in appendix
     offices = _pages(tmp_path / "report.pdf")[5]
     assert "100,00 %" not in offices and "tidak ada data" in offices
     # Nor do its maps colour a district as covered: every district is hatched "no data".

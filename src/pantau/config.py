@@ -10,9 +10,11 @@ from __future__ import annotations
 import os
 import socket
 import tomllib
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -26,7 +28,7 @@ from pydantic import (
 )
 
 from pantau.errors import ConfigError
-from pantau.inventory import SITE_KINDS, Inventory, load_inventory
+from pantau.inventory import SITE_KINDS, Inventory, Site, load_inventory
 
 
 def _host_port(value: str) -> str:
@@ -289,25 +291,35 @@ class GeoConfig(_Model):
         return {**_default_coverage(), **value}
 
 
-def _zone(value: str) -> str:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"{value!r} is not an IANA time zone; use Asia/Jakarta (WIB), Asia/Makassar (WITA) "
-            "or Asia/Jayapura (WIT)"
-        ) from None
-    return value
-
-
 class ReportConfig(_Model):
-    """How ``pantau report`` presents the figures (not how they are computed)."""
+    """``[report]``: the region and language reports are written for, and the zone of their time.
 
-    region: str = Field("", description="kabupaten/kota named on the cover")
+    ``region`` and ``language`` change only the wording; ``timezone`` decides where local months and
+    days begin (and so which time a monthly figure covers) and how times are printed.
+    """
+
+    region: str = Field("", description="kabupaten/kota named on the report's cover")
     language: Literal["id", "en"] = "id"
-    timezone: Annotated[str, AfterValidator(_zone)] = "UTC"
+    timezone: str = Field(
+        "UTC", description="IANA zone for months, days and printed times, e.g. Asia/Makassar"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not an IANA time zone; use Asia/Jakarta (WIB), Asia/Makassar "
+                "(WITA), Asia/Jayapura (WIT) or UTC"
+            ) from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The zone as a ``tzinfo``."""
+        return ZoneInfo(self.timezone)
 
 
 class InventoryConfig(_Model):
@@ -387,4 +399,45 @@ def check_config(path: str | os.PathLike[str]) -> tuple[Config | None, list[str]
     except ConfigError as exc:
         return None, exc.problems
     inventory = config.load_sites()
-    return config, list(inventory.problems)
+    return config, [*inventory.problems, *maintenance_problems(config, inventory.sites)]
+
+
+def maintenance_problems(config: Config, sites: Sequence[Site]) -> list[str]:
+    """One message per maintenance window naming a site or district no inventory site has.
+
+    Districts count as known when a site declares them or, with ``[geo] districts`` set, when the
+    layer has them (sites without a declared district get theirs from the coordinates).
+    """
+    ids = {s.id for s in sites}
+    districts = {s.district for s in sites if s.district}
+    if config.geo.districts is not None and config.geo.districts.exists():
+        districts |= _layer_ids(config)
+    out = []
+    for i, w in enumerate(config.collector.maintenance):
+        at = f"{config.source}: collector.maintenance.{i}"
+        if w.site is not None and w.site not in ids:
+            out.append(f"{at}.site: {w.site!r} is not a site of the inventory; fix the id")
+        if w.district is not None and w.district not in districts:
+            out.append(
+                f"{at}.district: {w.district!r} is no district of any site (nor of "
+                "[geo] districts); use a district code of the inventory or the layer"
+            )
+    return out
+
+
+def _layer_ids(config: Config) -> set[str]:
+    """District ids of the ``[geo]`` layer, when the geo extra can read it; else none."""
+    try:
+        from pantau.geo.districts import read_districts
+    except ImportError:
+        return set()
+    geo = config.geo
+    if geo.districts is None:
+        return set()
+    try:
+        layer = read_districts(
+            geo.districts, layer=geo.layer, id_field=geo.id_field, name_field=geo.name_field
+        )
+    except (ConfigError, ImportError, OSError):
+        return set()
+    return {str(d) for d in layer["district"]}
