@@ -64,7 +64,7 @@ class Summary:
     offices: int
     offices_with_data: int
     office_availability: float | None
-    outages: int
+    outages: int | None
     downtime_s: float | None
     blankspot_km2: float | None  # mean blank area over the observed part of the period
     blankspot_km2_previous: float | None  # the same figure for the previous period
@@ -127,7 +127,8 @@ def report_data(
         offices=len(offices),
         offices_with_data=int(offices["availability"].notna().sum()),
         office_availability=time_weighted(office_sites),
-        outages=len(tables.outages),
+        # Without any observation "0 outages, 0 downtime" would read as good: no figure instead.
+        outages=len(tables.outages) if tables.has_data else None,
         downtime_s=float(tables.sites["downtime_s"].sum()) if tables.has_data else None,
         blankspot_km2=mean_blankspot_km2(tables),
         blankspot_km2_previous=mean_blankspot_km2(previous) if previous is not None else None,

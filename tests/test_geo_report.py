@@ -189,6 +189,8 @@ def test_a_month_without_data_says_so_never_100_percent(tmp_path):
     cards = "Cakupan pengawasan infrastruktur Ketersediaan kantor pemerintah"
     assert f"{cards} 0,0 % tidak ada data" in summary
     assert "0 dari 8 situs terdaftar diawasi" in summary
+    # Nor "0 outages": without observation nothing can be said of outages either.
+    assert "Gangguan Luas blankspot (rata-rata periode) tidak ada data tidak ada data" in summary
     assert "100,0" not in summary
     assert "Tidak ada data: tidak ada situs yang teramati dalam periode ini" in summary
     assert "1 September 2026 00:00 WITA" in _pages(tmp_path / "report.pdf")[0]
