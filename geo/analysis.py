@@ -175,7 +175,7 @@ def analyse(
         blankspots=snap.blankspots,
         supervision=table,
         outages=_outage_list(
-            observations.outages, states, start, end, windows, observations.timelines
+            observations.outages, states, start, min(end, stop), windows, observations.timelines
         ),
         at=at,
         start=start,
@@ -280,7 +280,10 @@ def _outage_list(
 ) -> pd.DataFrame:
     """Outages overlapping the period, with the site's name, kind and district; ``duration_s``,
     the observed part within the period (time without a voter is not outage time), and
-    ``maintenance_s``, the part of that inside maintenance."""
+    ``maintenance_s``, the part of that inside maintenance.
+
+    ``end`` is where the period's data reach (an open outage is known only up to there, as the
+    sites' downtime is)."""
     open_end = outages["end"].fillna(np.inf)
     inside = outages[(outages["start"] < end) & (open_end > start)].copy()
     info = sites.set_index("site")[["name", "kind", "district"]]

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from pantau.config import Config
     from pantau.geo.analysis import Analysis
     from pantau.geo.progress import Progress
+    from pantau.geo.reportdata import Provenance
 
 log = logging.getLogger(__name__)
 DAY = 86400.0
@@ -40,11 +41,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     when.add_argument("--from", dest="start", type=parse_when, help="period start")
     p.add_argument("--to", dest="end", type=parse_when, help="period end (default now)")
     p.set_defaults(func=_map)
-    r = subparsers.add_parser("report", help="monthly HTML and CSV report (SPBE evidence)")
+    r = subparsers.add_parser("report", help="monthly PDF, HTML and CSV report (SPBE evidence)")
     _common(r)
     r.add_argument(
         "--month", required=True, type=parse_month_text, help="YYYY-MM, in [report] timezone"
     )
+    r.add_argument(
+        "--lang", choices=("id", "en"),
+        help="language of the report and maps (default [report] language, Bahasa Indonesia)",
+    )  # fmt: skip
     r.set_defaults(func=_report)
 
 
@@ -103,6 +108,7 @@ def _progress() -> Progress:
     from pantau.geo.progress import TqdmProgress, null_progress
 
     logging.getLogger("pyogrio").setLevel(logging.WARNING)  # one INFO line per layer written
+    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)  # one per layout step
     return TqdmProgress() if sys.stderr.isatty() else null_progress
 
 
@@ -199,7 +205,7 @@ def _map(args: argparse.Namespace) -> int:
         config, args.state, at, start, end, historical=args.at is not None or
         (args.end is not None and args.end < now - 60), progress=progress,
     )  # fmt: skip
-    paths = write_all(analysis, args.out, progress=progress)
+    paths = write_all(analysis, args.out, lang=config.report.language, progress=progress)
     _print_summary(analysis, paths)
     return 0
 
@@ -214,15 +220,52 @@ def _report(args: argparse.Namespace) -> int:
     start, end = month_bounds(year, month, zone)
     now = time.time()
     if start > now:
-        raise ConfigError(f"--month: {args.month[0]}-{args.month[1]:02d} has not started yet")
+        raise ConfigError(f"--month: {year}-{month:02d} has not started yet")
     at = min(end, now)
     progress = _progress()
     analysis = run_analysis(
         config, args.state, at, start, end, historical=True, period=True, progress=progress
     )
-    paths = write_report(analysis, args.out, zone, progress=progress)
+    # The month before, for the blankspot trend: the same computation over its own local month.
+    prev_start, prev_end = month_bounds(*previous_month(year, month), zone)
+    previous = run_analysis(
+        config, args.state, prev_end, prev_start, prev_end, historical=True, period=True,
+        progress=progress,
+    )  # fmt: skip
+    paths = write_report(
+        analysis, args.out, provenance(config, now), lang=args.lang or config.report.language,
+        previous=previous, progress=progress,
+    )  # fmt: skip
     _print_summary(analysis, paths)
     return 0
+
+
+def previous_month(year: int, month: int) -> tuple[int, int]:
+    """The calendar month before ``(year, month)``."""
+    return (year, month - 1) if month > 1 else (year - 1, 12)
+
+
+def provenance(config: Config, now: float) -> Provenance:
+    """Who made the report from which inputs: version and digests of config and inventory."""
+    import json
+    from zoneinfo import ZoneInfo
+
+    from pantau import __version__
+    from pantau.geo.reportdata import Provenance, digest
+
+    source = [config.source.read_bytes()] if config.source else []
+    inventory = [p.read_bytes() for p in config.inventory.sites]
+    inventory.append(json.dumps(config.sites, sort_keys=True, default=str).encode())
+    zone = config.report.timezone
+    return Provenance(
+        region=config.report.region,
+        timezone=zone,
+        made=datetime.fromtimestamp(now, ZoneInfo(zone)),
+        version=__version__,
+        config_digest=digest(source),
+        inventory_digest=digest(inventory),
+        district_layer=config.geo.districts.name if config.geo.districts else "",
+    )
 
 
 def _print_summary(analysis: Analysis, paths: list[Path]) -> None:

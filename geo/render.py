@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 
 from pantau.csvsafe import safe_frame
 from pantau.events import format_time
+from pantau.geo import reportfmt as fmt
+from pantau.geo.mapfigure import MAP_SIZES, MAPS, MapSize, draw_map
 from pantau.geo.progress import Progress, null_progress
 
 if TYPE_CHECKING:
@@ -20,13 +22,6 @@ if TYPE_CHECKING:
 
     from pantau.geo.analysis import Analysis
 
-#: The choropleths: file stem, column, title.
-CHOROPLETHS = (
-    ("blankspot_ratio", "blankspot_ratio", "Blankspot ratio (area without working coverage)"),
-    ("supervision_coverage", "supervision_coverage_ratio", "Supervision coverage ratio"),
-    ("availability", "availability_ratio", "Availability of watched sites"),
-)
-STATE_COLOURS = {"up": "#1a9850", "down": "#d73027", "unknown": "#808080"}
 SITE_COLUMNS = (
     "site", "name", "kind", "district", "assigned_by", "snap_distance_m", "declared",
     "declared_conflict", "probes", "state", "last_result", "supervised", "working", "radius_m",
@@ -34,19 +29,26 @@ SITE_COLUMNS = (
 )  # fmt: skip
 
 
-def write_all(analysis: Analysis, out: Path, progress: Progress = null_progress) -> list[Path]:
-    """Write every map output into ``out`` (created); return the paths written."""
+def write_all(
+    analysis: Analysis,
+    out: Path,
+    *,
+    lang: str = "id",
+    progress: Progress = null_progress,
+) -> list[Path]:
+    """Write every map output into ``out`` (created); return the paths written.
+
+    The PNGs are drawn at projector size (1920 x 1080); the report draws its own at page size.
+    Times are printed in ``analysis.zone``.
+    """
     from pantau.geo.htmlmap import write_html_map
 
     out.mkdir(parents=True, exist_ok=True)
     steps = [
         lambda: write_geopackage(analysis, out / "pantau-geo.gpkg"),
         lambda: write_geojson(analysis.districts, out / "districts.geojson"),
-        *[
-            (lambda c=c, t=t, s=s: write_png(analysis, c, t, out / f"{s}.png"))
-            for s, c, t in CHOROPLETHS
-        ],
-        lambda: write_html_map(analysis, out / "map.html"),
+        *[(lambda s=s: write_png(analysis, s, out / f"{s}.png", lang=lang)) for s in MAPS],
+        lambda: write_html_map(analysis, out / "map.html", lang=lang),
         lambda: write_summary(analysis, out / "summary.csv"),
     ]
     paths = []
@@ -101,41 +103,18 @@ def write_summary(analysis: Analysis, path: Path) -> Path:
     return path
 
 
-def write_png(analysis: Analysis, column: str, title: str, path: Path) -> Path:
-    """A choropleth of one 0..1 column with a colour bar, the sites on top by state."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-
-    fig = Figure(figsize=(10, 8), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    analysis.districts.plot(
-        column=column, ax=ax, cmap="RdYlGn_r" if "blankspot" in column else "RdYlGn",
-        vmin=0, vmax=1, edgecolor="#333333", linewidth=0.3, legend=True,
-        legend_kwds={"label": column, "shrink": 0.7, "extend": "neither"},
-        missing_kwds={"color": "#dddddd", "label": "no data"},
-    )  # fmt: skip
-    if len(analysis.coverage):
-        analysis.coverage.to_crs("EPSG:4326").plot(ax=ax, color="#4575b4", alpha=0.45, linewidth=0)
-    sites = analysis.sites
-    if len(sites):
-        colours = sites["state"].map(STATE_COLOURS).fillna("#808080")
-        ax.scatter(sites.geometry.x, sites.geometry.y, c=colours, s=14, edgecolors="black",
-                   linewidths=0.4, zorder=3)  # fmt: skip
-    handles = [
-        Line2D([], [], marker="o", linestyle="", color=c, markeredgecolor="black", label=s)
-        for s, c in STATE_COLOURS.items()
-    ]
-    handles.append(Line2D([], [], marker="s", linestyle="", color="#dddddd", label="no data"))
-    handles.append(Line2D([], [], marker="s", linestyle="", color="#4575b4", label="covered now"))
-    ax.legend(handles=handles, title="sites", loc="lower left", fontsize=8)
-    ax.set_title(f"{title}\n{_period(analysis)}", fontsize=11)
-    ax.set_xlabel("longitude")
-    ax.set_ylabel("latitude")
-    ax.set_aspect("equal")
-    fig.tight_layout()
-    fig.savefig(path, format="png")
+def write_png(
+    analysis: Analysis,
+    stem: str,
+    path: Path,
+    *,
+    size: MapSize = MAP_SIZES["projector"],
+    lang: str = "id",
+) -> Path:
+    """One map of :data:`~pantau.geo.mapfigure.MAPS` (``stem``) as a PNG of ``size``."""
+    caption = fmt.period(analysis.start, analysis.end, lang, analysis.zone)
+    fig = draw_map(analysis, stem, size, lang=lang, caption=caption)
+    fig.savefig(path, format="png", dpi=size.dpi)
     return path
 
 
@@ -145,16 +124,6 @@ def local_time(t: float, zone: tzinfo | str = "UTC") -> str:
         return ""
     tz = ZoneInfo(zone) if isinstance(zone, str) else zone
     return datetime.fromtimestamp(t, tz).isoformat(timespec="seconds")
-
-
-def _period(analysis: Analysis) -> str:
-    def short(t: float) -> str:
-        return local_time(t, analysis.zone)[:16]
-
-    return (
-        f"at {short(analysis.at)}; availability {short(analysis.start)} .. {short(analysis.end)}"
-        f" ({analysis.zone})"
-    )
 
 
 def analysis_json(analysis: Analysis) -> dict:

@@ -1,27 +1,33 @@
-"""The monthly report: one self-contained HTML page and its CSV tables (SPBE evidence).
+"""The monthly report: ``report.pdf`` (A4), ``report.html`` (the same document) and CSV tables.
 
-Sections: availability per office, supervision coverage and blankspots per district, the outage
-list, and the map (PNG choropleths inline, the interactive map in an iframe). No network needed
-to open it: images are data URIs and the map is the same offline page as ``pantau map`` writes.
+:func:`report_tables` gathers the figures of one analysis (:mod:`pantau.geo.analysis`, the one
+implementation) into :class:`ReportTables`; the CSVs are those tables at full precision. The
+document shows the same tables: :mod:`pantau.geo.reportdata` adds what only the presentation
+needs, :mod:`pantau.geo.reportdoc` lays it out, :mod:`pantau.geo.reportpdf` prints it and
+:mod:`pantau.geo.render` draws the maps. Nothing needs the network to open: images are inline and
+the interactive map is the offline ``map.html``.
 """
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import html
 from datetime import UTC, tzinfo
-from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from pantau.csvsafe import safe_frame
 from pantau.geo.htmlmap import render_html_map
 from pantau.geo.progress import Progress, null_progress
-from pantau.geo.render import CHOROPLETHS, local_time, write_all
+from pantau.geo.render import MAP_SIZES, local_time, write_all, write_png
+from pantau.geo.reportdata import Provenance, report_data, withheld_without_data
+from pantau.geo.reportdoc import REPORT_MAPS, render_document
+from pantau.geo.reportpdf import write_pdf
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from pantau.geo.analysis import Analysis
 
 
@@ -165,71 +171,40 @@ def report_tables(analysis: Analysis, zone: tzinfo = UTC) -> ReportTables:
 
 
 def write_report(
-    analysis: Analysis, out: Path, zone: tzinfo = UTC, progress: Progress = null_progress
+    analysis: Analysis,
+    out: Path,
+    provenance: Provenance,
+    *,
+    lang: str,
+    previous: Analysis | None = None,
+    progress: Progress = null_progress,
 ) -> list[Path]:
-    """Write ``report.html``, one CSV per table of :class:`ReportTables` and the maps."""
-    paths = write_all(analysis, out, progress=progress)
-    report = report_tables(analysis, zone)
-    for name, table in report.tables().items():
+    """Write ``report.pdf``, ``report.html``, one CSV per table of :class:`ReportTables` and the
+    map files into ``out``; times in ``analysis.zone``.
+
+    ``previous`` is the period before (its blankspot area gives the trend).
+    """
+    zone = ZoneInfo(analysis.zone)
+    paths = write_all(analysis, out, lang=lang, progress=progress)
+    tables = report_tables(analysis, zone)
+    for name, table in tables.tables().items():
         path = out / f"{name}.csv"
         # Full precision: the API's figures, to the bit; text cells escaped for spreadsheets.
         safe_frame(table).to_csv(path, index=False)
         paths.append(path)
-    path = out / "report.html"
-    path.write_text(render_report(analysis, report, out), encoding="utf-8")
-    paths.append(path)
+    before = report_tables(previous, zone) if previous is not None else None
+    data = report_data(tables, analysis, provenance, previous=before)
+    drawn = withheld_without_data(analysis, tables.has_data)
+    pages = out / "report-maps"
+    pages.mkdir(exist_ok=True)
+    maps = {
+        stem: write_png(drawn, stem, pages / f"{stem}.png", size=MAP_SIZES["page"], lang=lang)
+        for stem in REPORT_MAPS
+    }
+    data = dataclasses.replace(data, maps=maps)
+    page = render_html_map(drawn, title=provenance.region or "pantau", lang=lang)
+    html_path = out / "report.html"
+    html_path.write_text(render_document(data, lang, interactive_map=page), encoding="utf-8")
+    pdf = write_pdf(render_document(data, lang), out / "report.pdf")
+    paths += [*maps.values(), html_path, pdf]
     return paths
-
-
-def _img(path: Path, alt: str) -> str:
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}" width="640">'
-
-
-def render_report(analysis: Analysis, report: ReportTables, folder: Path) -> str:
-    """The report page; the PNGs in ``folder`` are inlined."""
-    facts = report.summary
-    month = report.summary[0][1][:7]
-    images = "".join(_img(folder / f"{stem}.png", title) for stem, _, title in CHOROPLETHS)
-    problems = "".join(f"<li>{html.escape(p)}</li>" for p in analysis.problems)
-    iframe = html.escape(render_html_map(analysis, title="pantau: districts"), quote=True)
-    tables = report.tables()
-    sections = "".join(
-        f"<h2>{title}</h2>{_table(tables[key])}"
-        for key, title in (
-            ("offices", "Availability per office"),
-            ("sites", "Availability per site"),
-            ("districts", "Availability, supervision coverage and blankspots per district"),
-            ("outages", f"Outages (times in {report.zone})"),
-            ("gaps", "Sites without data for part of the period (not counted as up)"),
-        )
-    )
-    nodata = (
-        "<p class='nodata'>No data: no site was observed in this period. "
-        "This report states no availability figure.</p>"
-        if not report.has_data
-        else ""
-    )
-    return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>pantau report {month}</title><style>{_STYLE}</style></head><body>"
-        f"<h1>pantau monthly report, {month}</h1>{nodata}<table class='facts'>"
-        + "".join(f"<tr><th>{k}</th><td>{html.escape(v)}</td></tr>" for k, v in facts)
-        + "</table>"
-        + (f"<h2>Sites to check</h2><ul>{problems}</ul>" if problems else "")
-        + f"<h2>Map</h2><iframe srcdoc=\"{iframe}\" title='map'></iframe>{images}"
-        + sections
-        + "</body></html>"
-    )
-
-
-def _table(frame: pd.DataFrame) -> str:
-    if frame.empty:
-        return "<p>none</p>"
-    return frame.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}", border=0)
-
-
-_STYLE = """body{font:14px sans-serif;margin:2em;max-width:1200px}
-table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #ccc;padding:2px 6px}
-th{background:#f0f0f0;text-align:left}iframe{width:100%;height:560px;border:1px solid #ccc}
-img{margin:4px;border:1px solid #ddd}"""

@@ -131,10 +131,10 @@ def test_report_over_a_month_without_data_says_so(tmp_path):
     out = _report(tmp_path, config, {"sites": [], "outages": [], "timelines": {}}, "2026-10")
     offices = pd.read_csv(out / "offices.csv")
     assert offices["availability"].isna().all() and (offices["observed_s"] == 0).all()
+    # The document (Bahasa by default) says so in words; none of 2 sites was supervised.
     html = (out / "report.html").read_text()
-    assert "No data: no site was observed in this period" in html
-    assert "100.0" not in html and "sites registered / supervised in the period" in html
-    assert "2 / 0 (0.0%)" in html
+    assert "Tidak ada data: tidak ada situs yang teramati dalam periode ini" in html
+    assert "100,0" not in html and "0 dari 2 situs terdaftar diawasi" in html
 
 
 def test_wita_report_starts_at_midnight_wita_on_the_first(tmp_path):
@@ -169,7 +169,7 @@ def test_wita_report_starts_at_midnight_wita_on_the_first(tmp_path):
     assert offices.loc["kantor-a", "availability"] == pytest.approx(1 - 1800 / month, abs=1e-6)
     assert pd.isna(offices.loc["kantor-b", "availability"])  # never observed: no figure
     html = (out / "report.html").read_text()
-    assert "2026-11-01T00:00:00+08:00 .. 2026-12-01T00:00:00+08:00 (Asia/Makassar" in html
+    assert "1 November 2026 00:00 WITA – 1 Desember 2026 00:00 WITA" in html
 
 
 def test_report_outage_duration_leaves_out_time_when_no_agent_could_vote(tmp_path):

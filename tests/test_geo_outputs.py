@@ -101,22 +101,35 @@ def test_summary_csv(written):
     assert frame["sites_registered"].tolist() == [1, 1, 1]
 
 
-def test_png_choropleths_are_drawn(written):
+def test_png_maps_at_projector_size_with_down_sites_in_red(written):
     from PIL import Image
 
     for stem in ("blankspot_ratio", "supervision_coverage", "availability"):
         img = Image.open(written / f"{stem}.png").convert("RGB")
-        assert img.size == (1000, 800)
-        pixels = np.asarray(img).reshape(-1, 3)
+        assert img.size == (1920, 1080)
+        pixels = np.asarray(img).reshape(-1, 3).astype(int)
         assert len(np.unique(pixels, axis=0)) > 50  # not blank: map, legend, text
-        assert (pixels.std(axis=0) > 20).all()
-    # The blankspot map shows red districts (64.2, 64.3 fully blank).
-    red = np.asarray(Image.open(written / "blankspot_ratio.png").convert("RGB")).reshape(-1, 3)
-    assert ((red[:, 0] > 150) & (red[:, 1] < 60) & (red[:, 2] < 60)).sum() > 5000
+        # h2 is down: its red triangle (#e31a1c) is there, and no district is red.
+        red = (
+            (abs(pixels[:, 0] - 0xE3) < 12) & (pixels[:, 1] < 50) & (abs(pixels[:, 2] - 0x1C) < 20)
+        )
+        assert red.sum() > 150, stem
 
 
-def _chromium_dom(page: Path) -> str:
-    """Load a page in headless Chromium inside an empty network namespace; return its DOM."""
+def test_png_map_at_report_page_size(analysis, tmp_path):
+    from PIL import Image
+
+    from pantau.geo.mapfigure import MAP_SIZES
+    from pantau.geo.render import write_png
+
+    path = write_png(analysis, "availability", tmp_path / "a.png", size=MAP_SIZES["page"])
+    width, height = Image.open(path).size
+    # A4 text width at 200 dpi; the height follows the area's shape (three squares in a row).
+    assert width == 1400 and 500 < height < 1100
+
+
+def _chromium(page: Path, *args: str) -> str:
+    """Open ``page`` in headless Chromium inside an empty network namespace; return its stdout."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} not installed")
     if shutil.which("unshare") is None or os.geteuid() != 0:
@@ -127,13 +140,18 @@ def _chromium_dom(page: Path) -> str:
             ["unshare", "--net", CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              "--no-first-run", f"--user-data-dir={profile}", "--virtual-time-budget=5000",
-             "--dump-dom", page.as_uri()],
+             *args, page.as_uri()],
             capture_output=True, text=True, timeout=90,
         )  # fmt: skip
     finally:
         shutil.rmtree(profile, ignore_errors=True)
     assert run.returncode == 0, run.stderr[-2000:]
     return run.stdout
+
+
+def _chromium_dom(page: Path) -> str:
+    """The page's DOM after its script ran, loaded without network."""
+    return _chromium(page, "--dump-dom")
 
 
 def _assert_offline_page(page: Path) -> None:
@@ -148,11 +166,37 @@ def _drawn(dom: str) -> tuple[int, int, set[str]]:
     return d, s, ids
 
 
-def test_html_map_draws_every_district_offline(written):
+def test_html_map_draws_every_district_offline(written, analysis):
     page = written / "map.html"
     _assert_offline_page(page)
-    n, s, ids = _drawn(_chromium_dom(page))
+    dom = _chromium_dom(page)
+    n, s, ids = _drawn(dom)
     assert (n, s) == (3, 3) and ids == {"64.1", "64.2", "64.3"}
+    coverage = int(re.search(r'id="drawn-coverage">(\d+)<', dom).group(1))
+    blank = int(re.search(r'id="drawn-blankspots">(\d+)<', dom).group(1))
+    assert (coverage, blank) == (len(analysis.coverage), len(analysis.blankspots)) == (1, 3)
+    for layer in ("districts", "coverage", "blankspots", "sites"):
+        assert re.search(rf'<input type="checkbox" id="layer-{layer}" checked', dom), layer
+    assert "mati (1)" in dom and "hidup (1)" in dom and "tidak diketahui (1)" in dom
+
+
+def _chromium_screenshot(page: Path, out: Path, size: str = "1400,900") -> np.ndarray:
+    """A screenshot of ``page`` taken without network, as RGB pixels."""
+    from PIL import Image
+
+    _chromium(page, f"--window-size={size}", f"--screenshot={out}")
+    return np.asarray(Image.open(out).convert("RGB")).astype(int)
+
+
+def test_html_map_screenshot_shows_every_layer_offline(written, tmp_path):
+    pixels = _chromium_screenshot(written / "map.html", tmp_path / "shot.png")
+    r, g, b = pixels.reshape(-1, 3).T
+    down = (abs(r - 0xE3) < 10) & (abs(g - 0x1A) < 10) & (abs(b - 0x1C) < 10)
+    up = (abs(r - 0x1A) < 10) & (abs(g - 0x98) < 10) & (abs(b - 0x50) < 10)
+    coverage = (abs(r - 0xE0) < 10) & (abs(g - 0x82) < 10) & (abs(b - 0x14) < 10)
+    assert down.sum() > 200 and up.sum() > 50 and coverage.sum() > 50
+    # The down site is drawn larger than the up site: found first.
+    assert down.sum() > 2 * up.sum()
 
 
 def _example(command: str, out: Path, *extra: str) -> int:
@@ -183,8 +227,8 @@ def test_cli_map_and_report_on_the_example_config(tmp_path):
     assert len(outages) == 5 and set(outages["cause"]) == {"down", "unreachable"}
     assert outages["start"].str.endswith("+08:00").all()  # [report] timezone = Asia/Makassar
     html = (rep / "report.html").read_text()
-    assert "Availability per office" in html and "data:image/png;base64," in html
-    assert "kantor-walikota" in html and "<iframe srcdoc=" in html
+    assert "Ketersediaan per kantor" in html and "data:image/png;base64," in html
+    assert "Kantor Wali Kota Balikpapan" in html and "<iframe title=" in html
     _assert_offline_page(rep / "report.html")
     n, _, _ = _drawn(_chromium_dom(rep / "map.html"))
     assert n == 12

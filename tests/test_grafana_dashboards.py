@@ -7,6 +7,8 @@ is parsed by promtool. The live integration test (test_dashboards_live.py) runs 
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -179,8 +181,90 @@ def test_every_dashboard_query_parses(tmp_path: Path) -> None:
 def test_provisioning_files_are_valid() -> None:
     ds = yaml.safe_load((GRAFANA / "provisioning/datasources/pantau.yml").read_text())
     assert ds["apiVersion"] == 1
-    [source] = ds["datasources"]
-    assert source["type"] == "prometheus" and source["url"].startswith("http")
+    prometheus, collector = ds["datasources"]  # the metrics, and the district map's GeoJSON
+    assert prometheus["isDefault"] and collector["uid"] == "pantau-collector"
+    for source in (prometheus, collector):
+        assert source["type"] == "prometheus" and source["url"].startswith("http")
     prov = yaml.safe_load((GRAFANA / "provisioning/dashboards/pantau.yml").read_text())
     [provider] = prov["providers"]
     assert provider["type"] == "file" and provider["options"]["path"]
+
+
+#: Where .ci/install-deps puts the released geomap panel schema (npm @grafana/schema) and tsc.
+GRAFANA_SCHEMA = Path(os.environ.get("PANTAU_GRAFANA_SCHEMA", "/opt/pantau-ci/grafana-schema"))
+COLLECTOR_PROXY = "/api/datasources/proxy/uid/pantau-collector/"
+
+
+def _geomaps() -> list[dict]:
+    return [p for p in panels(load_dashboard(GRAFANA / "pantau-districts.json"))
+            if p["type"] == "geomap"]  # fmt: skip
+
+
+def test_district_map_needs_no_alpha_layer_and_no_copied_file() -> None:
+    maps = _geomaps()
+    assert len(maps) == 2
+    for panel in maps:
+        layers = panel["options"]["layers"]
+        # geojson and markers are released layers; dynamic-geojson is alpha.
+        assert [layer["type"] for layer in layers] == ["geojson", "markers"]
+        src = layers[0]["config"]["src"]
+        assert src.startswith(COLLECTOR_PROXY) and src.endswith("/api/v1/districts.geojson")
+        assert "public/maps" not in json.dumps(panel)
+    sources = yaml.safe_load((GRAFANA / "provisioning/datasources/pantau.yml").read_text())
+    uids = {d.get("uid"): d for d in sources["datasources"]}
+    assert uids["pantau-collector"]["access"] == "proxy"
+    assert not uids["pantau-collector"].get("isDefault")
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["blankspot", "availability"])
+def test_district_map_never_colours_no_data_as_a_class(index: int) -> None:
+    rules_ = _geomaps()[index]["options"]["layers"][0]["config"]["rules"]
+    first, classes = rules_[0], rules_[1:]
+    # Grafana tries rules in order and `null >= 0` holds in JavaScript: "no data" must come first.
+    assert first["check"]["operation"] == "eq" and first["check"]["value"] == "null"
+    assert first["style"]["color"]["fixed"] == "#bdbdbd"
+    props = {r["check"]["property"] for r in rules_}
+    assert len(props) == 1 and props <= {"blankspot_ratio", "availability_ratio"}
+    values = [r["check"]["value"] for r in classes]
+    assert all(r["check"]["operation"] == "gte" for r in classes)
+    assert values == sorted(values, reverse=True) and values[-1] == 0
+    colours = [r["style"]["color"]["fixed"] for r in classes]
+    assert len(set(colours)) == len(colours) and "#bdbdbd" not in colours
+
+
+def test_geomap_options_typecheck_against_released_grafana_schema(tmp_path: Path) -> None:
+    schema = GRAFANA_SCHEMA / "node_modules" / "@grafana" / "schema"
+    tsc = GRAFANA_SCHEMA / "node_modules" / ".bin" / "tsc"
+    if not schema.is_dir() or not tsc.exists() or shutil.which("node") is None:
+        pytest.skip(f"released @grafana/schema and typescript not found under {GRAFANA_SCHEMA} "
+                    "(.ci/install-deps installs them from npm)")  # fmt: skip
+    version = json.loads((schema / "package.json").read_text())["version"]
+    assert version.startswith("13."), version
+    panel_types = schema / "dist/types/raw/composable/geomap/panelcfg/x/types.gen"
+    lines = [
+        f"import type {{ Options }} from '{panel_types}';",
+        # Enums are written as their string values in dashboard JSON.
+        "type Loose<T> = T extends string ? `${T}` : T extends Array<infer U> ? Array<Loose<U>>"
+        " : T extends object ? { [K in keyof T]: Loose<T[K]> } : T;",
+    ]
+    for n, panel in enumerate(_geomaps()):
+        lines.append(f"export const panel{n}: Loose<Options> = {json.dumps(panel['options'])};")
+    good = tmp_path / "check.ts"
+    good.write_text("\n".join(lines) + "\n")
+    bad = tmp_path / "bad.ts"  # the check can fail: an unknown option is refused
+    broken = dict(_geomaps()[0]["options"], controls={"showZoom": True, "zoomWheel": True})
+    bad.write_text(
+        "\n".join([*lines[:2], f"export const x: Loose<Options> = {json.dumps(broken)};"])
+    )
+
+    def tsc_run(path: Path) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(tsc), "--noEmit", "--strict", "--skipLibCheck", "--target", "es2020",
+             "--moduleResolution", "node", str(path)],
+            capture_output=True, text=True, timeout=120, cwd=GRAFANA_SCHEMA,
+        )  # fmt: skip
+
+    ok = tsc_run(good)
+    assert ok.returncode == 0, ok.stdout[-3000:]
+    refused = tsc_run(bad)
+    assert refused.returncode != 0 and "zoomWheel" in refused.stdout

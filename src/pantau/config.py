@@ -401,8 +401,14 @@ class GeoConfig(_Model):
 
 
 class ReportConfig(_Model):
-    """``[report]``: how reports, maps and alert texts show time."""
+    """``[report]``: the region and language reports are written for, and the zone of their time.
 
+    ``region`` and ``language`` change only the wording; ``timezone`` decides where local months and
+    days begin (and so which time a monthly figure covers) and how times are printed.
+    """
+
+    region: str = Field("", description="kabupaten/kota named on the report's cover")
+    language: Literal["id", "en"] = "id"
     timezone: str = Field(
         "UTC", description="IANA zone for months, days and printed times, e.g. Asia/Makassar"
     )
