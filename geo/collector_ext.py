@@ -97,6 +97,11 @@ class DistrictView:
     async def run(self, interval: float) -> None:
         """Recompute forever, every ``interval`` seconds; a failure is logged and retried."""
         while True:
+            # Not before the collector's first decision: until then its store may still be
+            # opening (a degraded start retries it) and every site would read as unknown.
+            if not getattr(self.collector, "ready", True):
+                await asyncio.sleep(min(interval, 1.0))
+                continue
             try:
                 await asyncio.to_thread(self.compute)
             except Exception:  # keep serving the last good result; the log says why

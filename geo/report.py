@@ -170,6 +170,18 @@ def report_tables(analysis: Analysis, zone: tzinfo = UTC) -> ReportTables:
     )
 
 
+def write_tables(tables: ReportTables, out: Path) -> list[Path]:
+    """One CSV per table of ``tables`` in ``out``: full precision (the API's figures, to the
+    bit), text cells escaped so that a spreadsheet never runs them."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, table in tables.tables().items():
+        path = out / f"{name}.csv"
+        safe_frame(table).to_csv(path, index=False)
+        paths.append(path)
+    return paths
+
+
 def write_report(
     analysis: Analysis,
     out: Path,
@@ -187,11 +199,7 @@ def write_report(
     zone = ZoneInfo(analysis.zone)
     paths = write_all(analysis, out, lang=lang, progress=progress)
     tables = report_tables(analysis, zone)
-    for name, table in tables.tables().items():
-        path = out / f"{name}.csv"
-        # Full precision: the API's figures, to the bit; text cells escaped for spreadsheets.
-        safe_frame(table).to_csv(path, index=False)
-        paths.append(path)
+    paths += write_tables(tables, out)
     before = report_tables(previous, zone) if previous is not None else None
     data = report_data(tables, analysis, provenance, previous=before)
     drawn = withheld_without_data(analysis, tables.has_data)

@@ -16,7 +16,7 @@ from pantau.config import GeoConfig
 from pantau.csvsafe import safe_cell
 from pantau.geo.analysis import analyse
 from pantau.geo.render import write_summary
-from pantau.geo.report import write_report
+from pantau.geo.report import report_tables, write_tables
 from pantau.geo.sources import observations_from_records
 from pantau.inventory import Site
 
@@ -102,7 +102,7 @@ def test_csv_cells_that_spreadsheets_run_are_escaped(tmp_path):
     with write_summary(analysis, tmp_path / "summary.csv").open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert rows[0]["name"] == "'" + evil
-    write_report(analysis, tmp_path / "report")
+    write_tables(report_tables(analysis), tmp_path / "report")
     with (tmp_path / "report" / "offices.csv").open(newline="") as fh:
         row = next(csv.DictReader(fh))
     assert row["name"] == "'@SUM(A1)"
