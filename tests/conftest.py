@@ -16,6 +16,10 @@ pytest_plugins = ["labfixtures"]
 
 # CI explores the same examples every run, so a red build is always reproducible; developers'
 # runs stay random and keep finding new cases (as they found the flapping-cause bug).
-settings.register_profile("ci", derandomize=True, print_blob=True)
-if os.environ.get("CI"):
-    settings.load_profile("ci")
+# No per-example time limit anywhere: the machines are shared and a slow example is not a wrong
+# one (a 200 ms deadline failed test_state at load 10 and passed alone). Speed belongs in bench/.
+settings.register_profile("shared", deadline=None)
+settings.register_profile(
+    "ci", parent=settings.get_profile("shared"), derandomize=True, print_blob=True
+)
+settings.load_profile("ci" if os.environ.get("CI") else "shared")
