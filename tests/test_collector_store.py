@@ -255,3 +255,31 @@ def test_long_probe_and_hop_are_stored_shortened_not_refused(store):
     assert len(first.probe) == 512 and first.probe != second.probe
     assert first.probe.startswith("http:https://example.invalid/xxx")
     assert len(second.hop) == 256
+
+
+def test_migration_0006_keeps_the_lost_counts_by_reason_and_goes_down_and_up(db_url):
+    """The lost counts by reason are kept with the cursor; a store of before (0005) upgrades
+    with its total as retention losses, and 0006 goes down and up cleanly."""
+    import dataclasses as dc
+    from importlib import resources
+
+    import alembic.command
+    from alembic.config import Config
+
+    s = open_store(db_url, "c1")
+    s.ingest("u", "a1", "L", [ev(1)], 1, now=1, missed=2)  # 2 lost to retention
+    s.put_cursor(dc.replace(s.cursors()["u"], missed=5, went_back=5))  # 5 to a log gone back
+    cur = s.cursors()["u"]
+    assert (cur.missed, cur.went_back) == (7, 5)
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("pantau.collector.migrations")))
+    with s.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        alembic.command.downgrade(config, "0005_outage_unobserved")
+    s.close()
+    s = open_store(db_url, "c1")  # upgraded again: the total kept, its reasons not
+    try:
+        cur = s.cursors()["u"]
+        assert (cur.missed, cur.went_back, cur.next) == (7, 0, 1)
+    finally:
+        s.close()
