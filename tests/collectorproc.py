@@ -18,10 +18,11 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from agentproc import free_port
 
 from pantau.events import format_time, parse_time
@@ -93,6 +94,15 @@ class Service:
             self.server.shutdown()
             self.server.server_close()
             self.server = None
+
+
+@pytest.fixture
+def service() -> Iterator[Service]:
+    """A loopback TCP service, up (a fixture for every test: tests/conftest.py loads it)."""
+    s = Service()
+    s.up()
+    yield s
+    s.down()
 
 
 class CollectorProcess:
@@ -260,34 +270,17 @@ def event(cursor: int, old: str, new: str, t: float) -> dict:
     }  # fmt: skip
 
 
-class ScriptedLog(http.server.ThreadingHTTPServer):
-    """Stands in for an agent's event API: serves ``events`` as the agent does, announcing
-    ``high_water``; without ``clock``, its answers carry neither ``now`` nor a ``Date`` header.
-    (For faults the real agent cannot be made to show on demand.)"""
+class StandIn(http.server.ThreadingHTTPServer):
+    """Stands in for an agent's API on a loopback port, for faults the real agent cannot be
+    made to show on demand: each GET is answered with :meth:`answer` (body, send a Date)."""
 
-    def __init__(self, events: list[dict], high_water: int, clock: bool = True) -> None:
-        self.events, self.high_water, self.clock = events, high_water, clock
-        log = self
+    def __init__(self) -> None:
+        stand_in = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
-                after, limit = int(query["after"][0]), int(query["limit"][0])
-                page = [e for e in log.events if e["cursor"] > after][:limit]
-                body = json.dumps(
-                    {
-                        "agent": "x",
-                        "log_id": "L1",
-                        "events": page,
-                        "next": page[-1]["cursor"] if page else after,
-                        "oldest": 1,
-                        "more": False,
-                        "high_water": log.high_water,
-                        "dropped": 0,
-                        **({"now": format_time(time.time())} if log.clock else {}),
-                    }
-                ).encode()
-                if log.clock:
+                body, date = stand_in.answer(self.path)
+                if date:
                     self.send_response(200)
                 else:  # no Date header either: a proxy that strips it
                     self.send_response_only(200)
@@ -304,3 +297,45 @@ class ScriptedLog(http.server.ThreadingHTTPServer):
         self.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
         threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def answer(self, path: str) -> tuple[bytes, bool]:
+        raise NotImplementedError
+
+
+class Broken(StandIn):
+    """A broken or hostile agent (the real agent never answers like this): each request gets
+    the next body of ``answers``, the last one again and again."""
+
+    def __init__(self, answers: list[bytes]) -> None:
+        self.answers = list(answers)
+        super().__init__()
+
+    def answer(self, path: str) -> tuple[bytes, bool]:
+        answers = self.answers
+        return (answers.pop(0) if len(answers) > 1 else answers[0]), True
+
+
+class ScriptedLog(StandIn):
+    """Serves ``events`` as the agent's event API does, announcing ``high_water``; without
+    ``clock``, its answers carry neither ``now`` nor a ``Date`` header."""
+
+    def __init__(self, events: list[dict], high_water: int, clock: bool = True) -> None:
+        self.events, self.high_water, self.clock = events, high_water, clock
+        super().__init__()
+
+    def answer(self, path: str) -> tuple[bytes, bool]:
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
+        after, limit = int(query["after"][0]), int(query["limit"][0])
+        page = [e for e in self.events if e["cursor"] > after][:limit]
+        body = {
+            "agent": "x",
+            "log_id": "L1",
+            "events": page,
+            "next": page[-1]["cursor"] if page else after,
+            "oldest": 1,
+            "more": False,
+            "high_water": self.high_water,
+            "dropped": 0,
+            **({"now": format_time(time.time())} if self.clock else {}),
+        }
+        return json.dumps(body).encode(), self.clock

@@ -19,14 +19,6 @@ HEARTBEAT = 10.0  # seconds, the shortest allowed
 CUT = 3.5 * HEARTBEAT  # at least three checkpoints in the cut
 
 
-@pytest.fixture
-def service():
-    s = Service()
-    s.up()
-    yield s
-    s.down()
-
-
 class Stack:
     """Agent -> link -> collector, for one ``heartbeat`` setting."""
 

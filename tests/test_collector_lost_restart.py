@@ -23,17 +23,20 @@ def test_events_lost_to_a_log_that_went_back_stay_counted_after_a_restart(tmp_pa
     try:
         c.start()
         wait_for(lambda: len(c.stored()) == 3, "the first three events stored")
-        # The log went back (restored): it keeps 1..2 and records a new third event. What it
-        # had announced beyond the collector's cursor (4..10) is lost: counted, not hidden.
-        agent.events = [*first[:2], event(3, "down", "up", t0 + 30)]
-        agent.high_water = 2
+        # The log went back (restored from a backup that had 1..2). What it had announced beyond
+        # the collector's cursor (4..10) is lost: counted, not hidden.
+        agent.events, agent.high_water = first[:2], 2
         lost = {"agent": "x", "reason": "log_went_back"}
         wait_for(lambda: c.metric("pantau_collector_events_lost_total", **lost) == 7, "lost")
+        # It records a new third event: stored too, beside the old third (another segment).
+        agent.events, agent.high_water = [*first[:2], event(3, "down", "up", t0 + 30)], 3
+        wait_for(lambda: len(c.stored()) == 4, "the new third event stored")
         for restart in (False, True):
             if restart:
                 assert c.stop(signal.SIGTERM) == 0
                 c.start(healthy=False)
-            assert c.metric("pantau_collector_events_lost_total", **lost) == 7
+            # (Exported once the agent was pulled since the start.)
+            wait_for(lambda: c.metric("pantau_collector_events_lost_total", **lost) == 7, "kept")
             retention = c.metric(
                 "pantau_collector_events_lost_total", agent="x", reason="retention"
             )
@@ -42,6 +45,7 @@ def test_events_lost_to_a_log_that_went_back_stay_counted_after_a_restart(tmp_pa
             messages = [p["message"] for p in health["problems"]]
             assert "agent x: 7 events lost before the collector read them" in messages, health
         assert len(c.stored()) == 4  # both third events, each once, under their segments
+        assert c.text().count("agent log went back in time agent=x") == 1
     finally:
         c.reap()
         agent.shutdown()

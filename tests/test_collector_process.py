@@ -20,14 +20,6 @@ from pantau.events import parse_time
 SITE = "layanan"
 
 
-@pytest.fixture
-def service():
-    s = Service()
-    s.up()
-    yield s
-    s.down()
-
-
 def http_json(url: str):
     with urllib.request.urlopen(url, timeout=3) as r:
         return json.loads(r.read())
