@@ -2,10 +2,12 @@
 say so afterwards (issue 12): real ``pantau agent`` and ``pantau collector`` processes, the
 collector pulling through a loopback relay that the test cuts (a partition: the agent and its
 probed service go on). With checkpoints, the time from the agent's first checkpoint in the cut
-on counts as observed (up); without them (``heartbeat = 0``), the whole cut stays unknown."""
+to its last event in it counts as observed (up), before and after unknown; without them
+(``heartbeat = 0``), the whole cut stays unknown."""
 
 from __future__ import annotations
 
+import math
 import time
 
 import pytest
@@ -95,18 +97,26 @@ def test_checkpoints_fill_a_cut_with_what_the_agent_observed(tmp_path, service):
         # Without checkpoints: unknown from the cut until the collector reached the agent again.
         ((cut_silent, back),) = unknown(silent)
         assert back - cut_silent >= CUT and back >= mended
-        # With them: unknown only until the agent's first checkpoint in the cut, then up.
-        ((cut, first),) = unknown(beating)
+        # With them: unknown until the agent's first checkpoint in the cut, up from it to its
+        # last event in the cut, unknown after that until the collector reached it again
+        # (nobody vouches for that time: the agent might have died then).
+        ((cut, first), (after_last, back)) = unknown(beating)
         beats = checkpoints(beating.agent)
         assert first == min(t for t in beats if t > cut)
-        assert first < mended and sum(cut < t < mended for t in beats) >= 2
+        times = [parse_time(e["time"]) for e in beating.agent.events()]
+        last = max(t for t in times if t < back)  # a checkpoint, or a change in the cut
+        assert after_last == math.nextafter(last, math.inf) and back >= mended
+        assert last - first >= HEARTBEAT  # two checkpoints or more apart: observed in between
         # The figures handed to assessors count the vouched-for time as up, the rest unknown.
-        for s, start, known_from in ((beating, cut, first), (silent, cut_silent, mended)):
-            q = f"/api/v1/availability?site={SITE}&from={start!r}&to={mended:.3f}"
-            figures = s.collector.json(q)["sites"][SITE]
-            assert figures["unknown_seconds"] == pytest.approx(known_from - start, abs=0.01)
-            assert figures["up_seconds"] == pytest.approx(mended - known_from, abs=0.01)
-            assert figures["down_seconds"] == 0
+        window = f"/api/v1/availability?site={SITE}&from={cut!r}&to={mended!r}"
+        figures = beating.collector.json(window)["sites"][SITE]
+        assert figures["up_seconds"] == pytest.approx(last - first, abs=0.01)
+        assert figures["unknown_seconds"] == pytest.approx(mended - cut - (last - first), abs=0.01)
+        assert figures["down_seconds"] == 0
+        window = f"/api/v1/availability?site={SITE}&from={cut_silent!r}&to={mended!r}"
+        figures = silent.collector.json(window)["sites"][SITE]
+        assert figures["unknown_seconds"] == pytest.approx(mended - cut_silent, abs=0.01)
+        assert figures["up_seconds"] == figures["down_seconds"] == 0
     finally:
         for s in stacks:
             s.close()
