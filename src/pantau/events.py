@@ -31,10 +31,10 @@ REASONS = frozenset(
         "error",
         "recovered",
         "removed",
-        "observing",
     }
 )
-#: The reason of an agent's checkpoint: an ``agent`` event with ``old == new`` (its isolation
+#: The reason of an agent's checkpoint (not one of :data:`REASONS`, which say why something
+#: changed): an ``agent`` event with ``old == new`` (its isolation
 #: state, unchanged) recorded every ``[agent] heartbeat`` seconds while its rounds run, so that a
 #: collector cut off from it learns afterwards that it kept observing (docs/contracts.md).
 OBSERVING = "observing"
@@ -83,7 +83,7 @@ class Event:
             raise ValueError(f"event type {self.type!r} is not probe, site or agent")
         if self.old not in allowed or self.new not in allowed:
             raise ValueError(f"event states {self.old!r}->{self.new!r} not in {sorted(allowed)}")
-        if self.reason not in REASONS:
+        if self.reason not in REASONS and self.reason != OBSERVING:
             raise ValueError(f"event reason {self.reason!r} not in the fixed set")
         if self.type == "agent" and (self.site or self.probe):
             raise ValueError("agent events carry no site or probe")
