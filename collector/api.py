@@ -35,6 +35,7 @@ from pantau.collector.writes import WriteCounts, Writes
 from pantau.config import Config
 from pantau.errors import StoreError
 from pantau.events import format_time, parse_time
+from pantau.httplimits import BoundedRunner, ConnectionGuard, ServerLimits
 from pantau.webconfig import WebConfig
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,10 @@ MAX_CONNECTIONS = 512
 #: Seconds a connection may stay without a complete request: idle keep-alive, or headers that
 #: trickle in (aiohttp's keep-alive timer runs from the connection's start).
 IDLE_TIMEOUT = 15.0
+#: Seconds a response may take to be taken whole by its client (a slow reader is cut then).
+WRITE_TIMEOUT = 60.0
+#: Seconds a handler may run (long reports included) before it is cancelled.
+REQUEST_TIMEOUT = 300.0
 #: Modules adding routes/collectors to the collector's app; skipped when not installed.
 EXTENSION_MODULES = ("pantau.collector.home", "pantau.geo.collector_ext")
 DAY = 86400.0
@@ -394,40 +399,34 @@ async def start_api(
     idle_timeout: float = IDLE_TIMEOUT,
     *,
     web_config: WebConfig | None = None,
+    write_timeout: float = WRITE_TIMEOUT,
+    registry: CollectorRegistry | None = None,
 ) -> web.AppRunner:
     """Serve the collector's ``app`` on ``HOST:PORT`` with bounded, timed-out connections.
 
-    With ``web_config`` every route needs one of its users (basic auth) and TLS is served when it
-    has ``tls_server_config``.
+    Connections beyond ``max_connections`` are closed as they arrive; one without a whole
+    request within ``idle_timeout`` (headers trickling, idle keep-alive) is closed; a response
+    the client has not taken whole within ``write_timeout`` is aborted; a handler is cancelled
+    after :data:`REQUEST_TIMEOUT` (:mod:`pantau.httplimits`). The closures are counted in
+    ``registry`` (``pantau_http_connections_closed_total``). With ``web_config`` every route
+    needs one of its users (basic auth) and TLS is served when it has ``tls_server_config``.
     """
+    limits = ServerLimits(
+        max_connections=max_connections,
+        header_timeout=idle_timeout,
+        keepalive_timeout=idle_timeout,
+        request_timeout=REQUEST_TIMEOUT,
+        write_timeout=write_timeout,
+    )
+    guard = ConnectionGuard(limits, "collector API")
+    guard.install(app)
+    if registry is not None:
+        registry.register(guard)
     host, _, port = listen.rpartition(":")
-    if web_config is not None:
-        app.middlewares.insert(0, web_config.middleware())
-    runner = web.AppRunner(app, access_log=None, keepalive_timeout=idle_timeout)
+    if web_config is not None:  # inside the guard's deadlines
+        app.middlewares.insert(1, web_config.middleware())
+    runner = BoundedRunner(app, guard, access_log=None)
     await runner.setup()
-    server = runner.server
-    assert server is not None
-    admit = server.connection_made
-    full = False
-
-    def bounded(handler: Any, transport: asyncio.Transport) -> None:
-        nonlocal full
-        admit(handler, transport)
-        over = len(server.connections) > max_connections
-        if over and not full:
-            log.warning(
-                "API connections at the bound, closing new ones max_connections=%d",
-                max_connections,
-            )
-        elif not over and full:
-            log.info("API connections below the bound again max_connections=%d", max_connections)
-        full = over
-        if over:
-            # After the handler's start task has run: closing inside connection_made makes
-            # aiohttp's task find no server ("assert manager is not None").
-            asyncio.get_running_loop().call_soon(transport.close)
-
-    server.connection_made = bounded  # type: ignore[method-assign]
     tls = None if web_config is None else web_config.ssl_context
     await web.TCPSite(runner, host.strip("[]"), int(port), ssl_context=tls).start()
     return runner

@@ -188,7 +188,7 @@ async def serve(config_path: str) -> int:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runner = await start_api(app, config.collector.listen, web_config=web)
+    runner = await start_api(app, config.collector.listen, web_config=web, registry=registry)
     log.info(
         "collector listening listen=%s page=http://%s/ database=%s agents=%d sites=%d",
         config.collector.listen,

@@ -276,13 +276,18 @@ def evidence_problems(agents: Iterable[Any], skew: float, now: float) -> list[Pr
                         f"agent {h.label}: {n} events held ({reason})",
                         reason,
                         now,
-                        "add the sites to the collector's inventory"
-                        if reason == "unknown_site"
-                        else "synchronise the agent's clock",
+                        _HELD_FIX.get(reason, "synchronise the agent's clock"),
                         (*who, ("held", n), ("reason", reason)),
                     )
                 )
     return out
+
+
+_HELD_FIX = {
+    "unknown_site": "add the sites to the collector's inventory",
+    "clock_unmeasured": "the agent's answers carry no 'now' and no Date header: upgrade the "
+    "agent, or keep the Date header in any proxy between them",
+}
 
 
 def removal_refused(running: set[str], loaded: set[str], max_share: float) -> str | None:

@@ -101,12 +101,18 @@ class Puller:
     ) -> None:
         self.source = redact_url(source).rstrip("/")  # config refuses userinfo; never store it
         self.health = AgentHealth(self.source, cursor.agent if cursor else None)
+        if cursor is not None:  # the stored counts: a restart does not forget what was lost
+            self.health.missed = cursor.missed - cursor.went_back
+            self.health.lost.update(
+                {"retention": self.health.missed, "log_went_back": cursor.went_back}
+            )
         self._store, self._clock, self._lock, self._cursor = store, clock, write_lock, cursor
         self._site_events: Counter[str] = site_events or Counter()
         self._told_unknown: set[str] = set()
         self._last_hw: tuple[int, float] | None = None  # agent high-water, when read
         self._verified = False  # the event at our cursor compared with the stored one
         self._refusing: str | None = None  # why the last page was refused, until a good one
+        self._unjudged = False  # a first pull's events stored unjudged was said
         self.configure(sites, limit=limit, skew=skew, timeout=timeout, max_bytes=max_bytes)
 
     def configure(
@@ -174,6 +180,8 @@ class Puller:
                     exc,
                 )
                 return stored_any
+            if not self._clock_judgeable(obj):
+                return stored_any
             try:
                 page = await asyncio.to_thread(check_page, obj, after, self._checks())
             except BadPage as exc:
@@ -219,6 +227,40 @@ class Puller:
             behind,
             clock_right=offset is not None and abs(offset) <= self._skew,
         )
+
+    def _clock_judgeable(self, obj: dict[str, Any]) -> bool:
+        """Whether this page's times can be checked against the agent's clock; else hold it.
+
+        The offset is measured on the pull itself (the page's ``now``, else its ``Date``), before
+        any event of it is checked. An agent whose clock could never be measured (an answer with
+        neither, e.g. through a proxy that strips ``Date``) has its events held, not stored
+        unjudged. A first pull whose offset is beyond ``clock_skew`` cannot tell the events its
+        clock dated wrong from older ones: they are stored, said once in the log, and the offset
+        (metric, ``/healthz``, alert) tells the operator (docs/contracts.md).
+        """
+        events = obj["events"]
+        offset = self.health.clock_offset
+        if offset is None:
+            if events and not self.health.held.get("clock_unmeasured"):
+                log.warning(
+                    "events held: the agent's clock cannot be measured agent=%s events=%d "
+                    "detail=its answers carry neither 'now' nor a Date header",
+                    obj["agent"],
+                    len(events),
+                )
+            self.health.held["clock_unmeasured"] = len(events)
+            return not events
+        self.health.held.pop("clock_unmeasured", None)
+        if self._last_hw is None and events and abs(offset) > self._skew and not self._unjudged:
+            self._unjudged = True
+            log.warning(
+                "first pull from an agent whose clock is off: its earlier events cannot be "
+                "judged and are stored as dated agent=%s offset_seconds=%.1f events=%d",
+                obj["agent"],
+                offset,
+                len(events),
+            )
+        return True
 
     def _measure_clock(self, agent_now: Any, sent: float, received: float) -> None:
         if isinstance(agent_now, float):
@@ -289,7 +331,9 @@ class Puller:
         obj = parse_page(body)
         old, now = self._cursor, self._clock()
         lost = max(0, self._last_hw[0] - old.next) if self._last_hw else 0
-        new = Cursor(self.source, obj["agent"], obj["log_id"], 0, now, lost, obj["log_id"])
+        new = Cursor(
+            self.source, obj["agent"], obj["log_id"], 0, now, lost, obj["log_id"], went_back=lost
+        )
         async with self._lock:
             await asyncio.to_thread(self._store.put_cursor, new)
         log.warning(
@@ -300,6 +344,7 @@ class Puller:
             new.agent,
             new.log_id,
         )
+        new = dataclasses.replace(new, missed=0, went_back=0)  # counted: not added again
         self._cursor, self._last_hw, self.health.conflict = new, None, None
         self.health.name = new.agent
         if lost:
@@ -330,7 +375,7 @@ class Puller:
         segment = f"{cur.log_id}.{generation}"
         lost = max(0, self._last_hw[0] - after) if self._last_hw else 0
         moved = dataclasses.replace(
-            cur, next=first - 1, updated=self._clock(), missed=lost, segment=segment
+            cur, next=first - 1, updated=self._clock(), missed=lost, segment=segment, went_back=lost
         )
         async with self._lock:
             await asyncio.to_thread(self._store.put_cursor, moved)
@@ -347,7 +392,7 @@ class Puller:
         )
         if lost:
             self.health.lost["log_went_back"] += lost
-        self._cursor, self._last_hw = dataclasses.replace(moved, missed=0), None
+        self._cursor, self._last_hw = dataclasses.replace(moved, missed=0, went_back=0), None
         return True
 
     async def _same(self, session: aiohttp.ClientSession, cursor: int) -> bool:

@@ -164,8 +164,9 @@ class CollectorMetrics(_PromCollector):
         )
         held = GaugeMetricFamily(
             "pantau_collector_events_held",
-            "Events waiting: ahead of the collector's clock (future) or of sites not in the "
-            "inventory (unknown_site)",
+            "Events waiting: ahead of the collector's clock (future), of sites not in the "
+            "inventory (unknown_site), of an agent whose clock cannot be measured "
+            "(clock_unmeasured)",
             labels=["agent", "reason"],
         )
         conflict = GaugeMetricFamily(
@@ -191,6 +192,6 @@ class CollectorMetrics(_PromCollector):
                 conflict.add_metric([h.label], 1.0 if h.conflict else 0.0)
                 for reason in LOST_REASONS:
                     lost.add_metric([h.label, reason], h.lost[reason])
-                for reason in ("future", "unknown_site"):
+                for reason in ("future", "unknown_site", "clock_unmeasured"):
                     held.add_metric([h.label, reason], h.held.get(reason, 0))
         yield from (up, isolated, lag, ingested, rejected, offset, lost, held, conflict)

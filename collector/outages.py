@@ -9,7 +9,9 @@ Rules
 * An agent votes for a site when its last event for the site said ``up`` or ``down``, that event
   was not recorded while the agent was isolated, and the agent is neither isolated nor unreachable
   from the collector at that time. An unreachable period ends early at the agent's first event
-  for the site in it: the agent was alive and observing then (a partition, or a restart).
+  for the site in it: the agent was alive and observing then (a partition, or a restart). When
+  the agent recorded ``observing`` checkpoints in the period, the time after its last event in
+  it is unreachable again: nobody vouches for it.
 * The site is ``down`` when more than ``quorum`` of the voters say down, ``up`` when some agent
   votes and they do not. With no voter it is ``unknown`` from that moment until a voter exists
   again: an isolated, dead or unreachable agent, or one unsure of the site, is no evidence of
@@ -47,6 +49,7 @@ from pantau.collector.votes import (
     isolation_timelines,
     site_history,
     state_at,
+    vouched,
 )
 from pantau.events import Event
 
@@ -263,9 +266,9 @@ def decide(
     for e in events:
         if e.type == "site" and e.site in known:
             per_site[e.site].append(e)
+    down = vouched(events, agent_down or {})
     histories = {
-        s.id: site_history(per_site[s.id], isolation, agent_down or {}, params.quorum)
-        for s in site_list
+        s.id: site_history(per_site[s.id], isolation, down, params.quorum) for s in site_list
     }
     timelines = {sid: h.timeline for sid, h in histories.items()}
     outages = {

@@ -65,7 +65,10 @@ cursors = Table(
     Column("segment", String(128), nullable=False),
     Column("next", BigInteger, nullable=False),
     Column("updated", Double, nullable=False),
+    # events counted lost in all (retention and the rest) ...
     Column("missed", BigInteger, nullable=False),
+    # ... and those of them lost to a log that went back (migration 0006_cursor_went_back)
+    Column("went_back", BigInteger, nullable=False, server_default=sa.text("0")),
 )
 
 #: When the collector could (up) or could not (down) reach an agent.

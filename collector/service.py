@@ -74,8 +74,9 @@ def refresh(
     dirty = store.dirty()
     affected = _closure(dirty, refs)
     needed = affected | {p for s in affected if (p := refs[s].parent) is not None and p in refs}
-    events = store.events_for(needed)  # with every agent event: isolation for the view
-    decision = decide(events, [refs[s] for s in sorted(needed)], params, store.agent_down())
+    down = store.agent_down()
+    events = store.events_for(needed, down)  # with every agent event: isolation for the view
+    decision = decide(events, [refs[s] for s in sorted(needed)], params, down)
     # Unmark only this collector's sites: regional collectors may share one database.
     store.replace_outages({s: decision.outages[s] for s in affected}, dirty & set(refs), now)
     return decision

@@ -14,7 +14,7 @@ import logging
 import operator
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ from pantau.collector.schema import (
     outages,
 )
 from pantau.errors import MissingExtra, StoreError
-from pantau.events import Event
+from pantau.events import OBSERVING, Event
 from pantau.files import owner_only
 
 log = logging.getLogger(__name__)
@@ -107,8 +107,9 @@ class Cursor:
     log_id: str
     next: int
     updated: float
-    missed: int = 0
+    missed: int = 0  # events counted lost (all reasons); added to the stored count
     segment: str = ""  # the log_id events are stored under; "" means ``log_id``
+    went_back: int = 0  # of ``missed``, lost to a log that went back; added to the stored count
 
     @property
     def key(self) -> str:
@@ -236,13 +237,27 @@ class Store:
                 # The hot path: the driver's executemany on fixed SQL. SQLAlchemy's per-row
                 # parameter processing cost more than the insert itself (bench/collector_ingest).
                 stored = conn.exec_driver_sql(self._insert_events_sql, rows).rowcount
-            if any(e.type == "agent" for e in batch):
+            changes = [e for e in batch if e.type == "agent" and not e.checkpoint]
+            beats = [e.time for e in batch if e.type == "agent" and e.checkpoint]
+            # A checkpoint changes a decision only inside a period this collector could not
+            # reach the agent (docs/contracts.md); elsewhere re-deriving every site is waste.
+            if changes or (beats and self._down_during(conn, agent, beats)):
                 sites |= self._sites_of(conn, agent)
             self._mark(conn, sites - self._marked)
             cursor = Cursor(source, agent, log_id, next_cursor, now, missed, segment or log_id)
             self._put_cursor(conn, cursor)
         self._marked |= sites
         return stored
+
+    def _down_during(self, conn: Connection, agent: str, times: Sequence[float]) -> bool:
+        """Whether any of ``times`` falls in a period this collector could not reach ``agent``."""
+        q = (
+            sa.select(agent_status.c.time, agent_status.c.up)
+            .where(agent_status.c.collector == self.collector, agent_status.c.agent == agent)
+            .order_by(agent_status.c.time)
+        )
+        periods = _periods(conn.execute(q))
+        return any(s <= t and (e is None or t < e) for s, e in periods for t in times)
 
     def _sites_of(self, conn: Connection, agent: str) -> set[str]:
         q = sa.select(events.c.site).where(events.c.agent == agent, events.c.type == "site")
@@ -260,13 +275,14 @@ class Store:
             k: stmt.excluded[k] for k in values if k not in ("source", "collector")
         }
         update["missed"] = cursors.c.missed + stmt.excluded.missed
+        update["went_back"] = cursors.c.went_back + stmt.excluded.went_back
         conn.execute(
             stmt.on_conflict_do_update(index_elements=["collector", "source"], set_=update)
         )
 
     def put_cursor(self, cur: Cursor) -> None:
         """Move this collector's cursor of ``cur.source`` (a log that went back, an identity
-        accepted); ``cur.missed`` adds to the events counted lost."""
+        accepted); ``cur.missed`` and ``cur.went_back`` add to the events counted lost."""
         with self._tx(f"moving the cursor of {cur.source}", f"ingest {cur.source}") as conn:
             self._put_cursor(conn, cur)
 
@@ -313,8 +329,16 @@ class Store:
         with self._tx("counting events per site") as conn:
             return {(a, s): int(n) for a, s, n in conn.execute(q)}
 
-    def events_for(self, sites: Iterable[str]) -> list[Event]:
-        """Every stored site event of ``sites`` and every agent event, in replay order."""
+    def events_for(
+        self,
+        sites: Iterable[str],
+        agent_down: Mapping[str, Sequence[tuple[float, float | None]]] | None = None,
+    ) -> list[Event]:
+        """Every stored site event of ``sites`` and every agent event, in replay order.
+
+        Of the agents' ``observing`` checkpoints only those inside ``agent_down`` (the periods
+        the collector could not reach their agent) are read: elsewhere they change nothing.
+        """
         sites = sorted(set(sites))
         cols = [events.c[c] for c in _EVENT_COLUMNS]
         out: list[Event] = []
@@ -323,8 +347,23 @@ class Store:
             for i in range(0, len(sites), 500):
                 q = sa.select(*cols).where(events.c.site.in_(sites[i : i + 500]), sane)
                 out.extend(Event(*r) for r in conn.execute(q))
-            q = sa.select(*cols).where(events.c.type == "agent", sane)
+            agent_events = events.c.type == "agent"
+            q = sa.select(*cols).where(agent_events, events.c.reason != OBSERVING, sane)
             out.extend(Event(*r) for r in conn.execute(q))
+            windows = [
+                sa.and_(
+                    events.c.agent == agent,
+                    events.c.time >= start,
+                    *(() if end is None else (events.c.time < end,)),
+                )
+                for agent, periods in sorted((agent_down or {}).items())
+                for start, end in periods
+            ]
+            for i in range(0, len(windows), 200):
+                q = sa.select(*cols).where(
+                    agent_events, events.c.reason == OBSERVING, sa.or_(*windows[i : i + 200])
+                )
+                out.extend(Event(*r) for r in conn.execute(q))
         out.sort(key=lambda e: (e.time, e.agent, e.cursor))
         return out
 
@@ -343,20 +382,16 @@ class Store:
 
     def agent_down(self) -> dict[str, list[tuple[float, float | None]]]:
         """Per agent, the periods when the collector could not reach it (end None: still)."""
-        periods: dict[str, list[tuple[float, float | None]]] = {}
         with self._tx("reading agent status") as conn:
             q = (
                 sa.select(agent_status)
                 .where(agent_status.c.collector == self.collector)
                 .order_by(agent_status.c.agent, agent_status.c.time)
             )
+            rows: dict[str, list[Any]] = {}
             for r in conn.execute(q):
-                mine = periods.setdefault(r.agent, [])
-                if not r.up and (not mine or mine[-1][1] is not None):
-                    mine.append((r.time, None))
-                elif r.up and mine and mine[-1][1] is None:
-                    mine[-1] = (mine[-1][0], r.time)
-        return periods
+                rows.setdefault(r.agent, []).append(r)
+        return {agent: _periods(mine) for agent, mine in rows.items()}
 
     # -- outages --------------------------------------------------------------------------
 
@@ -574,3 +609,14 @@ def open_store(url: str, collector: str = "") -> Store:
     store = connect_store(url, collector)
     store.open()
     return store
+
+
+def _periods(rows: Iterable[Any]) -> list[tuple[float, float | None]]:
+    """Unreachable periods from one agent's status rows in time order (end None: still)."""
+    mine: list[tuple[float, float | None]] = []
+    for r in rows:
+        if not r.up and (not mine or mine[-1][1] is not None):
+            mine.append((r.time, None))
+        elif r.up and mine and mine[-1][1] is None:
+            mine[-1] = (mine[-1][0], r.time)
+    return mine

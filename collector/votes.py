@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -88,6 +89,38 @@ class _Tally:
         hops = sorted((self.votes[a].order, self.votes[a].hop) for a in downers)
         with_hop = [h for _, h in hops if h]
         return set(downers), with_hop[-1] if with_hop else None
+
+
+def vouched(
+    events: Iterable[Event],
+    agent_down: Mapping[str, Sequence[tuple[float, float | None]]],
+) -> dict[str, list[tuple[float, float | None]]]:
+    """Unreachable periods, with the time after an agent's last event in a period that has one
+    of its ``observing`` checkpoints unknown again (a period of its own).
+
+    A checkpoint says the agent was observing at that time; nobody vouches for the time after
+    its last event in the period (it may have died then): that part stays a period in which it
+    cannot vote. An agent without checkpoints in a period keeps the whole period after its
+    first event (:func:`_alive_again`).
+    """
+    times: dict[str, list[float]] = defaultdict(list)
+    beats: dict[str, list[float]] = defaultdict(list)
+    for e in events:
+        times[e.agent].append(e.time)
+        if e.checkpoint:
+            beats[e.agent].append(e.time)
+    out: dict[str, list[tuple[float, float | None]]] = {}
+    for agent, periods in agent_down.items():
+        mine, marks = sorted(times.get(agent, ())), sorted(beats.get(agent, ()))
+        kept = list(periods)
+        for start, end in periods:
+            i = bisect.bisect_left(marks, start)
+            if i == len(marks) or (end is not None and marks[i] >= end):
+                continue  # no checkpoint in this period
+            j = bisect.bisect_left(mine, end) if end is not None else len(mine)
+            kept.append((math.nextafter(mine[j - 1], math.inf), end))  # after its last event
+        out[agent] = sorted(kept, key=lambda p: p[0])
+    return out
 
 
 def _alive_again(

@@ -12,7 +12,7 @@ _SRC = str(Path(__file__).resolve().parents[1] / "src")
 if _SRC not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p)
 
-pytest_plugins = ["labfixtures"]
+pytest_plugins = ["labfixtures", "collectorproc"]
 
 # CI explores the same examples every run, so a red build is always reproducible; developers'
 # runs stay random and keep finding new cases (as they found the flapping-cause bug).

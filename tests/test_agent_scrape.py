@@ -13,9 +13,9 @@ from prometheus_client import CollectorRegistry
 
 from pantau.agent.runtime.eventlog import EventLog, Retention
 from pantau.agent.runtime.exposition import TextFamily
-from pantau.agent.runtime.limits import ServerLimits
 from pantau.agent.runtime.scrape import accepts_gzip
 from pantau.agent.runtime.server import make_app, start_server
+from pantau.httplimits import ServerLimits
 
 
 class Families:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -120,6 +122,73 @@ def test_an_event_during_an_unreachable_period_proves_the_agent_alive():
     assert (o.start, o.end) == (100, 250)
     (o,) = decide(events[:2], SITES, P, agent_down={"a": [(200, 300)]}).outages["bts"]
     assert o.end is None
+
+
+def beat(agent, t, cursor, isolated=False):
+    """An ``observing`` checkpoint (an agent event changing nothing)."""
+    state = "isolated" if isolated else "connected"
+    return Event(
+        agent, "agent", None, None, state, state, float(t), "observing", isolated, None, cursor
+    )
+
+
+@pytest.mark.parametrize(
+    ("beats", "expected"),
+    [
+        # A partition 200..500 with checkpoints at 260, 320, 380: observed from the first to the
+        # last; before the first and after the last nobody vouches (it may have died at 381).
+        (
+            [260, 320, 380],
+            (
+                (0, UP),
+                (200, UNKNOWN),
+                (260, UP),
+                (math.nextafter(380, math.inf), UNKNOWN),
+                (500, UP),
+            ),
+        ),
+        # One checkpoint: observed at that instant only.
+        (
+            [260],
+            (
+                (0, UP),
+                (200, UNKNOWN),
+                (260, UP),
+                (math.nextafter(260, math.inf), UNKNOWN),
+                (500, UP),
+            ),
+        ),
+        # None (heartbeat off): the whole partition unknown.
+        ([], ((0, UP), (200, UNKNOWN), (500, UP))),
+    ],
+    ids=["three-checkpoints", "one-checkpoint", "none"],
+)
+def test_checkpoints_vouch_for_a_partition_between_the_first_and_the_last(beats, expected):
+    events = [ev("a", "bts", "unknown", "up", 0, 1)]
+    events += [beat("a", t, i + 2) for i, t in enumerate(beats)]
+    d = decide(events, SITES, P, agent_down={"a": [(200, 500)]})
+    assert d.timelines["bts"] == expected
+    a = availability(d, SITES, 0, 600)[0]["bts"]
+    observed = beats[-1] - beats[0] if beats else 0
+    assert a.unknown_seconds == pytest.approx(300 - observed)
+    assert a.up_seconds == pytest.approx(300 + observed)
+
+
+def test_a_change_after_the_last_checkpoint_extends_what_is_vouched_for():
+    events = [ev("a", "bts", "unknown", "up", 0, 1), beat("a", 260, 2)]
+    events.append(ev("a", "bts", "up", "down", 300, 3))  # seen down at 300, in the partition
+    d = decide(events, SITES, P, agent_down={"a": [(200, 500)]})
+    after = math.nextafter(300, math.inf)
+    assert d.timelines["bts"] == (
+        (0, UP),
+        (200, UNKNOWN),
+        (260, UP),
+        (300, DOWN),
+        (after, UNKNOWN),
+        (500, DOWN),
+    )
+    (o,) = d.outages["bts"]
+    assert o.start == 300 and o.end is None  # the outage stays open through the unknown tail
 
 
 def test_no_voter_is_unknown_until_one_votes_again_and_counts_neither_way():

@@ -5,64 +5,19 @@ from __future__ import annotations
 
 import json
 import signal
-import socketserver
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 from agentproc import AgentProcess, free_port, site_toml, write_config
+from collectorproc import CollectorProcess, Service, wait_for
 
 from pantau.events import parse_time
 
-DEADLINE = 40.0
 SITE = "layanan"
-
-
-class Service:
-    """A TCP service on a fixed loopback port that the test takes down and brings back."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.server: socketserver.ThreadingTCPServer | None = None
-
-    def up(self) -> None:
-        socketserver.ThreadingTCPServer.allow_reuse_address = True
-        self.server = socketserver.ThreadingTCPServer(
-            ("127.0.0.1", self.port), socketserver.BaseRequestHandler
-        )
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def down(self) -> None:
-        if self.server:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
-
-
-@pytest.fixture
-def service():
-    s = Service()
-    s.up()
-    yield s
-    s.down()
-
-
-def wait_for(check, what: str):
-    end, last = time.monotonic() + DEADLINE, None
-    while time.monotonic() < end:
-        try:
-            last = check()
-            if last:
-                return last
-        except OSError as exc:
-            last = exc
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
 def http_json(url: str):
@@ -70,48 +25,12 @@ def http_json(url: str):
         return json.loads(r.read())
 
 
-class CollectorProcess:
-    """``pantau collector --config FILE`` as a child process, always reaped."""
+def collector_of(tmp: Path, agents: list[AgentProcess], service: Service) -> CollectorProcess:
+    return CollectorProcess(tmp / "c", [a.base for a in agents], [site(service)])
 
-    def __init__(self, tmp: Path, agent_ports: list[int], service_port: int) -> None:
-        self.listen = free_port()
-        self.api = f"http://127.0.0.1:{self.listen}"
-        self.config = tmp / "collector.toml"
-        self.service_port = service_port
-        self.write(agent_ports)
-        self.log = tmp / "collector.log"
-        self.proc: subprocess.Popen | None = None
 
-    def write(self, agent_ports: list[int], listen: int | None = None, extra: str = "") -> None:
-        """(Re)write the config file, as an operator would before a reload."""
-        agents = ", ".join(f'"http://127.0.0.1:{p}"' for p in agent_ports)
-        self.config.write_text(
-            f'[collector]\nlisten = "127.0.0.1:{listen or self.listen}"\n'
-            f'database = "sqlite:///collector.db"\nagents = [{agents}]\n'
-            f"pull_interval = 0.2\nagent_timeout = 1\n{extra}\n"
-            + site_toml(SITE, "127.0.0.1", [f"tcp:{self.service_port}"])
-        )
-
-    def start(self) -> None:
-        argv = [sys.executable, "-P", "-m", "pantau.cli", "collector", "--config", str(self.config)]
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                argv, stdout=out, stderr=subprocess.STDOUT, cwd=self.config.parent
-            )
-        wait_for(lambda: http_json(f"{self.api}/healthz")["status"] == "ok", "collector health")
-
-    def outages(self) -> list[dict]:
-        return http_json(f"{self.api}/api/v1/outages?site={SITE}")["outages"]
-
-    def stop(self, sig: int) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-        return self.proc.wait(timeout=20)
-
-    def reap(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+def site(service: Service) -> str:
+    return site_toml(SITE, "127.0.0.1", [f"tcp:{service.port}"])
 
 
 def start_agent(tmp: Path, name: str, service: Service) -> AgentProcess:
@@ -140,7 +59,7 @@ def changes(agent: AgentProcess, new: str) -> list[float]:
 @pytest.mark.slow
 def test_collector_killed_during_an_outage_records_it_once(tmp_path, service):
     agents = [start_agent(tmp_path, name, service) for name in ("a1", "a2")]
-    collector = CollectorProcess(tmp_path, [a.port for a in agents], service.port)
+    collector = collector_of(tmp_path, agents, service)
     try:
         collector.start()
         wait_for(
@@ -148,14 +67,14 @@ def test_collector_killed_during_an_outage_records_it_once(tmp_path, service):
             "the site up",
         )
         service.down()
-        wait_for(lambda: any(o["open"] for o in collector.outages()), "an open outage")
+        wait_for(lambda: any(o["open"] for o in collector.outages(SITE)), "an open outage")
         assert collector.stop(signal.SIGKILL) == -signal.SIGKILL
         service.up()  # the service comes back while the collector is dead
         for a in agents:
             a.wait_for(lambda ev: ev and ev[-1]["new"] == "up" and len(ev) >= 3)
         collector.start()
-        wait_for(lambda: [o for o in collector.outages() if not o["open"]], "the outage closed")
-        (o,) = collector.outages()
+        wait_for(lambda: [o for o in collector.outages(SITE) if not o["open"]], "the outage closed")
+        (o,) = collector.outages(SITE)
         # both agents must agree (quorum 0.5 of 2): down when the second saw it, up with the first
         downs, ups = (
             [changes(a, "down")[-1] for a in agents],
@@ -175,11 +94,11 @@ def test_collector_killed_during_an_outage_records_it_once(tmp_path, service):
 @pytest.mark.slow
 def test_agent_killed_during_an_outage_records_it_once(tmp_path, service):
     agent = start_agent(tmp_path, "a1", service)
-    collector = CollectorProcess(tmp_path, [agent.port], service.port)
+    collector = collector_of(tmp_path, [agent], service)
     try:
         collector.start()
         service.down()
-        wait_for(lambda: any(o["open"] for o in collector.outages()), "an open outage")
+        wait_for(lambda: any(o["open"] for o in collector.outages(SITE)), "an open outage")
         down_at = changes(agent, "down")[-1]
         assert agent.stop(signal.SIGKILL) == -signal.SIGKILL
         wait_for(
@@ -188,13 +107,13 @@ def test_agent_killed_during_an_outage_records_it_once(tmp_path, service):
         )
         with urllib.request.urlopen(f"{collector.api}/metrics", timeout=3) as r:
             assert 'pantau_collector_agent_up{agent="a1"} 0.0' in r.read().decode()
-        (o,) = collector.outages()
+        (o,) = collector.outages(SITE)
         assert o["open"]  # a dead agent neither ends nor opens an outage
         service.up()
         agent = AgentProcess(agent.config, agent.port)  # same state dir: same event log
         agent.wait_ready()
-        wait_for(lambda: [o for o in collector.outages() if not o["open"]], "the outage closed")
-        (o,) = collector.outages()
+        wait_for(lambda: [o for o in collector.outages(SITE) if not o["open"]], "the outage closed")
+        (o,) = collector.outages(SITE)
         assert parse_time(o["start"]) == pytest.approx(down_at, abs=1e-3)
         assert parse_time(o["end"]) == pytest.approx(changes(agent, "up")[-1], abs=1e-3)
         assert http_json(f"{collector.api}/api/v1/agents")["agents"][0]["up"] is True
@@ -222,7 +141,7 @@ def agents_of(collector: CollectorProcess) -> dict[str, dict]:
 @pytest.mark.slow
 def test_sighup_adds_and_removes_agents_and_refuses_a_bad_config(tmp_path, service):
     a1, a2 = (start_agent(tmp_path, name, service) for name in ("a1", "a2"))
-    collector = CollectorProcess(tmp_path, [a1.port], service.port)
+    collector = collector_of(tmp_path, [a1], service)
     try:
         collector.start()
         wait_for(lambda: agents_of(collector).get("a1", {}).get("ingested"), "a1 pulled")
@@ -230,7 +149,7 @@ def test_sighup_adds_and_removes_agents_and_refuses_a_bad_config(tmp_path, servi
         a2_events = len(a2.events())
         assert a2_events >= 1  # a2 logged the site up: it has something to pull
 
-        collector.write([a1.port, a2.port])
+        collector.write([a1.base, a2.base], [site(service)])
         collector.proc.send_signal(signal.SIGHUP)
         wait_for(
             lambda: agents_of(collector).get("a2", {}).get("ingested") == a2_events,
@@ -239,7 +158,7 @@ def test_sighup_adds_and_removes_agents_and_refuses_a_bad_config(tmp_path, servi
         assert agents_of(collector)["a1"]["up"] is True
 
         # Invalid: refused, named in the log, and the running config (both agents) stays.
-        collector.write([a1.port], extra="quorum = 7\n")
+        collector.write([a1.base], [site(service)], extra="quorum = 7\n")
         collector.proc.send_signal(signal.SIGHUP)
         wait_for(lambda: "reload refused" in collector.log.read_text(), "the refusal logged")
         text = collector.log.read_text()
@@ -250,12 +169,12 @@ def test_sighup_adds_and_removes_agents_and_refuses_a_bad_config(tmp_path, servi
         assert http_json(f"{collector.api}/healthz")["status"] == "ok"
 
         # Valid again, a2 removed, listen changed: a2 stops, listen needs a restart.
-        collector.write([a1.port], listen=free_port())
+        collector.write([a1.base], [site(service)], listen=free_port())
         collector.proc.send_signal(signal.SIGHUP)
         wait_for(lambda: set(agents_of(collector)) == {"a1"}, "the removed agent gone")
         assert "restart needed" in collector.log.read_text()
         assert "key=collector.listen" in collector.log.read_text()
-        assert collector.outages() == []  # no outage was opened by any of it
+        assert collector.outages(SITE) == []  # no outage was opened by any of it
         assert collector.stop(signal.SIGTERM) == 0
     finally:
         collector.reap()

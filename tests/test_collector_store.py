@@ -18,15 +18,21 @@ from pantau.errors import StoreError
 from pantau.events import Event
 
 
-def _head() -> str:
+def _migrations():
+    """The alembic config of the collector's migrations."""
     from importlib import resources
 
     from alembic.config import Config
-    from alembic.script import ScriptDirectory
 
     config = Config()
     config.set_main_option("script_location", str(resources.files("pantau.collector.migrations")))
-    return str(ScriptDirectory.from_config(config).get_current_head())
+    return config
+
+
+def _head() -> str:
+    from alembic.script import ScriptDirectory
+
+    return str(ScriptDirectory.from_config(_migrations()).get_current_head())
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -181,15 +187,11 @@ def test_disk_full_is_a_store_error_and_a_retry_stores_everything(tmp_path):
 
 def test_migration_0003_goes_down_and_up_again(db_url):
     """The lead chains migrations at merge: this one must downgrade and upgrade cleanly."""
-    from importlib import resources
-
     import alembic.command
-    from alembic.config import Config
 
     s = open_store(db_url, "c1")
     s.ingest("u", "a1", "L", [ev(1)], 1, now=1)
-    config = Config()
-    config.set_main_option("script_location", str(resources.files("pantau.collector.migrations")))
+    config = _migrations()
     with s.engine.begin() as conn:
         config.attributes["connection"] = conn
         alembic.command.downgrade(config, "0001")
@@ -204,16 +206,12 @@ def test_migration_0003_goes_down_and_up_again(db_url):
 def test_cursors_are_per_collector_and_old_cursors_are_adopted(db_url):
     """Two regional collectors over one database never share a cursor; a cursor of the schema
     before (0001, no collector) is where each starts."""
-    from importlib import resources
-
     import alembic.command
-    from alembic.config import Config
 
     from pantau.collector.store import engine_url
 
     engine = sa.create_engine(engine_url(db_url))
-    config = Config()
-    config.set_main_option("script_location", str(resources.files("pantau.collector.migrations")))
+    config = _migrations()
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         alembic.command.upgrade(config, "0001")
@@ -255,3 +253,28 @@ def test_long_probe_and_hop_are_stored_shortened_not_refused(store):
     assert len(first.probe) == 512 and first.probe != second.probe
     assert first.probe.startswith("http:https://example.invalid/xxx")
     assert len(second.hop) == 256
+
+
+def test_migration_0006_keeps_the_lost_counts_by_reason_and_goes_down_and_up(db_url):
+    """The lost counts by reason are kept with the cursor; a store of before (0005) upgrades
+    with its total as retention losses, and 0006 goes down and up cleanly."""
+    import dataclasses as dc
+
+    import alembic.command
+
+    s = open_store(db_url, "c1")
+    s.ingest("u", "a1", "L", [ev(1)], 1, now=1, missed=2)  # 2 lost to retention
+    s.put_cursor(dc.replace(s.cursors()["u"], missed=5, went_back=5))  # 5 to a log gone back
+    cur = s.cursors()["u"]
+    assert (cur.missed, cur.went_back) == (7, 5)
+    config = _migrations()
+    with s.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        alembic.command.downgrade(config, "0005_outage_unobserved")
+    s.close()
+    s = open_store(db_url, "c1")  # upgraded again: the total kept, its reasons not
+    try:
+        cur = s.cursors()["u"]
+        assert (cur.missed, cur.went_back, cur.next) == (7, 0, 1)
+    finally:
+        s.close()

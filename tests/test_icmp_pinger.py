@@ -80,22 +80,40 @@ async def test_period_spaces_echoes_to_one_target() -> None:
 
 
 @needs_icmp
-async def test_event_loop_keeps_running_during_a_fast_sweep() -> None:
-    gaps: list[float] = []
+async def test_event_loop_keeps_running_during_a_fast_sweep(monkeypatch) -> None:
+    """The sweep hands the loop a turn every few hundred sends, however fast the machine is:
+    a task running once per loop turn sees at most that much sweep work between two turns.
+    (The pinger reads the monotonic clock once per echo sent and per reply read: counting those
+    calls counts its work without timing it.)"""
+    from pantau.agent.icmp import pinger
+
+    calls = 0
+
+    def counting_monotonic() -> float:
+        nonlocal calls
+        calls += 1
+        return time.monotonic()
+
+    monkeypatch.setattr(pinger, "monotonic", counting_monotonic)
+    work_between_turns: list[int] = []
 
     async def ticker() -> None:
-        last = time.monotonic()
+        last = calls
         while True:
-            await asyncio.sleep(0.005)
-            now = time.monotonic()
-            gaps.append(now - last)
-            last = now
+            await asyncio.sleep(0)  # once per loop turn
+            work_between_turns.append(calls - last)
+            last = calls
 
     task = asyncio.create_task(ticker())
-    await asyncio.sleep(0.02)
-    await sweep(loopback_targets(3000), count=3, timeout=2.0, rate=None)
+    await asyncio.sleep(0)
+    result = await sweep(loopback_targets(3000), count=3, timeout=2.0, rate=None)
     task.cancel()
-    assert gaps and max(gaps) < 0.25, max(gaps)
+    sent = sum(s.sent for s in result.values())
+    assert sent == 9000 and calls >= sent  # the work was counted
+    # At most one yield interval of sends, plus the replies read meanwhile (and one drain).
+    bound = 2 * pinger._YIELD_EVERY + pinger._DRAIN_EVERY
+    assert max(work_between_turns) <= bound, (max(work_between_turns), bound)
+    assert bound * 4 < sent  # a sweep that never yielded would fail the bound above
 
 
 async def test_addresses_must_be_ip_literals() -> None:

@@ -25,6 +25,7 @@ from pantau.agent.probes import ProbeJob, ProbeResult
 from pantau.agent.runtime.eventlog import EventLog, Retention
 from pantau.agent.runtime.exposition import TextFamily
 from pantau.agent.runtime.health import Problem, eventlog_problems, round_problems
+from pantau.agent.runtime.heartbeat import Heartbeat
 from pantau.agent.runtime.metrics import AgentCollector, AgentStats, SiteFamilies
 from pantau.agent.runtime.probers import ProberSet
 from pantau.agent.runtime.recorder import Recorder
@@ -48,7 +49,7 @@ from pantau.webconfig import load_web_config, warn_if_exposed
 log = logging.getLogger(__name__)
 
 #: ``[agent]`` keys a reload cannot change (the running values stay until a restart).
-_RESTART_KEYS = ("name", "listen", "state_dir", "web_config")
+_RESTART_KEYS = ("name", "listen", "state_dir", "web_config", "heartbeat")
 
 #: Seconds a running round may still take at stop before it is cancelled.
 STOP_GRACE = 10.0
@@ -169,6 +170,14 @@ class Agent:
         try:
             await self._apply(config, inventory)
             self._scheduler.start()
+            beat = Heartbeat(
+                agent.heartbeat,
+                lambda: tuple(sorted(self.stats.rounds.items())),
+                self._scheduler.stale,
+                lambda: (self.agent_name, self._clock(), bool(self.isolated)),
+                self._recorder.record,
+            )
+            self._tasks.add(asyncio.create_task(beat.run(), name="heartbeat"))
             log.info(
                 "agent started name=%s listen=%s sites=%d log_id=%s",
                 agent.name,
@@ -182,6 +191,8 @@ class Agent:
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
+            for task in self._tasks:
+                task.cancel()
             await self._scheduler.stop(STOP_GRACE)
             await self._recorder.close(timeout=STOP_GRACE)
             await self._probers.aclose()

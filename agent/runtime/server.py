@@ -14,10 +14,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from pantau.agent.runtime.eventlog import EventLog
 from pantau.agent.runtime.exposition import TextFamily
 from pantau.agent.runtime.health import Problem
-from pantau.agent.runtime.limits import BoundedRunner, ConnectionGuard, ServerLimits
 from pantau.agent.runtime.scrape import SharedRender, accepts_gzip, write_inflated
 from pantau.errors import StoreError
 from pantau.events import format_time
+from pantau.httplimits import BoundedRunner, ConnectionGuard, ServerLimits
 from pantau.webconfig import WebConfig
 
 log = logging.getLogger(__name__)
@@ -151,8 +151,10 @@ def make_app(
     :class:`~pantau.agent.runtime.scrape.SharedRender`); by default every scrape renders.
     A whole body is served again as it is for ``reuse_body_for`` seconds.
     """
-    guard = ConnectionGuard(limits or ServerLimits())
-    app = web.Application(middlewares=[guard.middleware])
+    guard = ConnectionGuard(limits or ServerLimits(), "agent")
+    app = web.Application()
+    guard.install(app)
+    registry.register(guard)  # pantau_http_connections_closed_total
     app[_REGISTRY] = registry
     app[_FAMILIES] = families
     app[_RENDER] = SharedRender(
@@ -176,15 +178,19 @@ async def start_server(
     """Serve ``app`` on ``HOST:PORT`` (port 0 picks a free one); return the runner to stop it.
 
     Connections beyond ``max_connections`` are closed at once, a connection that has not sent a
-    whole first request within ``header_timeout`` is closed, and one idle between requests for
-    ``keepalive_timeout`` too (the :class:`ServerLimits` given to :func:`make_app`). With
+    whole first request within ``header_timeout`` is closed, one idle between requests for
+    ``keepalive_timeout`` too, and a response not taken whole by the client within
+    ``write_timeout`` is aborted (the :class:`ServerLimits` given to :func:`make_app`). With
     ``web_config`` every route needs one of its users (basic auth) and TLS is served when it has
     ``tls_server_config``.
     """
-    guard = app.get(_GUARD) or ConnectionGuard(ServerLimits())
+    guard = app.get(_GUARD)
+    if guard is None:
+        guard = ConnectionGuard(ServerLimits(), "agent")
+        guard.install(app)
     host, _, port = listen.rpartition(":")
-    if web_config is not None:
-        app.middlewares.insert(0, web_config.middleware())
+    if web_config is not None:  # inside the guard's deadlines
+        app.middlewares.insert(1, web_config.middleware())
     runner = BoundedRunner(app, guard, access_log=None)
     await runner.setup()
     tls = None if web_config is None else web_config.ssl_context

@@ -149,6 +149,12 @@ class AgentConfig(_Model):
         description="events held in memory while the event log cannot be written",
     )
     traceroute: bool = Field(True, description="trace a site's path when it goes down")
+    heartbeat: float = Field(
+        300.0,
+        ge=0,
+        le=86400,
+        description="seconds between 'observing' checkpoints in the event log; 0 turns them off",
+    )
     icmp: IcmpSettings = IcmpSettings()
     tcp: TcpSettings = TcpSettings()
     http: HttpSettings = HttpSettings()
@@ -158,6 +164,13 @@ class AgentConfig(_Model):
     )
 
     _state_dir = field_validator("state_dir", "web_config")(_resolve)
+
+    @field_validator("heartbeat")
+    @classmethod
+    def _heartbeat_bounded(cls, v: float) -> float:
+        if 0 < v < 10:  # one event per second and agent would swamp the log for nothing
+            raise ValueError(f"{v} is too short: give 0 (off) or 10 seconds or more")
+        return v
 
 
 class SnmpProfile(_Model):

@@ -33,6 +33,11 @@ REASONS = frozenset(
         "removed",
     }
 )
+#: The reason of an agent's checkpoint (not one of :data:`REASONS`, which say why something
+#: changed): an ``agent`` event with ``old == new`` (its isolation
+#: state, unchanged) recorded every ``[agent] heartbeat`` seconds while its rounds run, so that a
+#: collector cut off from it learns afterwards that it kept observing (docs/contracts.md).
+OBSERVING = "observing"
 
 
 def format_time(ts: float) -> str:
@@ -67,16 +72,23 @@ class Event:
     hop: str | None = None
     cursor: int = 0
 
+    @property
+    def checkpoint(self) -> bool:
+        """Whether this is an ``observing`` checkpoint (no change of anything)."""
+        return self.reason == OBSERVING
+
     def __post_init__(self) -> None:
         allowed = AGENT_STATES if self.type == "agent" else STATES
         if self.type not in ("probe", "site", "agent"):
             raise ValueError(f"event type {self.type!r} is not probe, site or agent")
         if self.old not in allowed or self.new not in allowed:
             raise ValueError(f"event states {self.old!r}->{self.new!r} not in {sorted(allowed)}")
-        if self.reason not in REASONS:
+        if self.reason not in REASONS and self.reason != OBSERVING:
             raise ValueError(f"event reason {self.reason!r} not in the fixed set")
         if self.type == "agent" and (self.site or self.probe):
             raise ValueError("agent events carry no site or probe")
+        if self.reason == OBSERVING and (self.type != "agent" or self.old != self.new):
+            raise ValueError("an 'observing' checkpoint is an agent event with old == new")
         if self.type != "agent" and not self.site:
             raise ValueError(f"{self.type} events need a site")
         if self.type == "probe" and not self.probe:
