@@ -40,6 +40,11 @@ class Metric:
     #: "MIB::column" of the same row the value is divided by before scaling (hrStorageUsed /
     #: hrStorageSize); a divisor that is absent or 0 makes the sample absent.
     divide_by: str = ""
+    #: Constant labels of this metric's samples (("chain", "0"),), told apart from another
+    #: metric of the same name in the table (rxPower0 and rxPower1 are chain 0 and 1).
+    const_labels: tuple[tuple[str, str], ...] = ()
+    #: Raw values that mean "no reading" (MikroTik SNR 0, Mimosa -100.0 dBm): the sample is absent.
+    missing: tuple[int, ...] = ()
     #: "" one sample per row; "mean" one sample for the whole table (hrProcessorLoad averaged
     #: over the processors), without the index label.
     aggregate: str = ""
