@@ -19,6 +19,7 @@ from pantau.agent.probes import ProbeContext, ProbeJob, ProbeResult
 from pantau.agent.runtime.exposition import TextFamily, label_value, number
 from pantau.agent.snmp.ber import Oid, parse_oid
 from pantau.agent.snmp.health import exposition as health_exposition
+from pantau.agent.snmp.health import reading as health_reading
 from pantau.agent.snmp.health.evaluate import NO_HEALTH, Health, evaluate
 from pantau.agent.snmp.health.registry import plan as health_plan
 from pantau.agent.snmp.session import EngineSession, Session, SnmpFailure, V2cSession, secret
@@ -128,13 +129,10 @@ class SnmpProber:
         known = self._devices.get(job.site)
         choice = self._health_choice[job.arg or ""]
 
-        answered = self._health.get(job.site, NO_HEALTH).tables_up
+        last = self._health.get(job.site, NO_HEALTH)
 
         def oids(sys_object_id: Oid, full: bool) -> tuple[tuple[Oid, ...], tuple[Oid, ...]]:
-            chosen = health_plan(sys_object_id, choice)
-            if not full:  # between full polls: the tables the device answered, and expected ones
-                chosen = chosen.only(frozenset(t for t, up in answered.items() if up))
-            return chosen.scalars(), chosen.columns()
+            return health_reading.oids(health_plan(sys_object_id, choice), full, last)
 
         try:
             async with self._slots, self._context.limiter:
@@ -158,9 +156,12 @@ class SnmpProber:
         except TimeoutError:
             log.info("snmp poll failed site=%s reason=timeout detail=deadline", job.site)
             return result(False, "timeout", f"poll exceeded {self._settings.timeout} s")
-        self._health[job.site] = (
-            evaluate(health_plan(snap.sys_object_id, choice), snap.health) if choice else NO_HEALTH
-        )
+        if choice:
+            full = snap.static_ticks == snap.uptime_ticks  # the static columns were read now
+            chosen = health_reading.read_plan(health_plan(snap.sys_object_id, choice), full, last)
+            self._health[job.site] = evaluate(chosen, health_reading.by_column(chosen, snap.health))
+        else:
+            self._health[job.site] = NO_HEALTH
         state = self._devices.setdefault(job.site, DeviceState())
         if advance(state, snap):
             log.info("snmp device rebooted site=%s reboots=%d", job.site, state.reboots)
