@@ -21,7 +21,6 @@ from pantau.agent.snmp.ber import Oid, parse_oid
 from pantau.agent.snmp.health import exposition as health_exposition
 from pantau.agent.snmp.health import reading as health_reading
 from pantau.agent.snmp.health.evaluate import NO_HEALTH, Health, evaluate
-from pantau.agent.snmp.health.registry import plan as health_plan
 from pantau.agent.snmp.session import EngineSession, Session, SnmpFailure, V2cSession, secret
 from pantau.agent.snmp.state import DeviceState, advance, interfaces_down, speed_bps
 from pantau.agent.snmp.walk import Snapshot, poll_device
@@ -129,10 +128,11 @@ class SnmpProber:
         known = self._devices.get(job.site)
         choice = self._health_choice[job.arg or ""]
 
-        last = self._health.get(job.site, NO_HEALTH)
+        last = health_reading.answered(self._health.get(job.site, NO_HEALTH))
 
         def oids(sys_object_id: Oid, full: bool) -> tuple[tuple[Oid, ...], tuple[Oid, ...]]:
-            return health_reading.oids(health_plan(sys_object_id, choice), full, last)
+            read = health_reading.reading(sys_object_id, choice, full, last)
+            return read.scalars, read.columns
 
         try:
             async with self._slots, self._context.limiter:
@@ -157,9 +157,9 @@ class SnmpProber:
             log.info("snmp poll failed site=%s reason=timeout detail=deadline", job.site)
             return result(False, "timeout", f"poll exceeded {self._settings.timeout} s")
         if choice:
-            full = snap.static_ticks == snap.uptime_ticks  # the static columns were read now
-            chosen = health_reading.read_plan(health_plan(snap.sys_object_id, choice), full, last)
-            self._health[job.site] = evaluate(chosen, health_reading.by_column(chosen, snap.health))
+            read = health_reading.reading(snap.sys_object_id, choice, snap.health_full, last)
+            raw = health_reading.by_column(read, snap.health)
+            self._health[job.site] = evaluate(read.plan, raw)
         else:
             self._health[job.site] = NO_HEALTH
         state = self._devices.setdefault(job.site, DeviceState())

@@ -4,56 +4,85 @@ At a full poll (the first, after a reboot, with every static-columns refresh) ev
 is read: columns walked, scalars by GET. Between full polls only the tables the device answered
 (and the expected ones) are read, and a ``static_rows`` table's known rows are read by GET in the
 system request rather than walked (their columns' instances, row by row).
+
+The choice depends only on the device's sysObjectID, the profile's setting and what the device
+answered at its last poll, so it is computed once per such state (:func:`reading`), not per poll.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
+from functools import lru_cache
+
 from pantau.agent.snmp.ber import Oid
 from pantau.agent.snmp.health.evaluate import Health, Raw
-from pantau.agent.snmp.health.registry import Plan
+from pantau.agent.snmp.health.registry import Plan, plan
 
 #: Row instances a poll adds to the system GET at most (with sysDescr, the response must still
 #: fit what small agents accept); the rest are walked.
 MAX_ROW_INSTANCES = 16
 
 
-def read_plan(plan: Plan, full: bool, last: Health) -> Plan:
-    """The tables this poll reads: all at a full poll, else those answered last time and the
-    expected ones."""
-    return plan if full else plan.only(frozenset(t for t, up in last.tables_up.items() if up))
+@dataclasses.dataclass(frozen=True, slots=True)
+class Reading:
+    """The tables one poll reads and how."""
+
+    plan: Plan
+    scalars: tuple[Oid, ...]  # instances to GET (scalars and known rows)
+    columns: tuple[Oid, ...]  # columns to walk
+    rows: Mapping[Oid, tuple[Oid, Oid]]  # a known row's instance -> (column, row)
 
 
-def oids(plan: Plan, full: bool, last: Health) -> tuple[tuple[Oid, ...], tuple[Oid, ...]]:
-    """(instances to GET, columns to walk) of this poll."""
-    plan = read_plan(plan, full, last)
-    scalars: list[Oid] = list(plan.scalars())
+def answered(last: Health) -> tuple[frozenset[str], tuple[tuple[str, tuple[Oid, ...]], ...]]:
+    """The part of the last poll's result that decides the next poll's reading."""
+    return (
+        frozenset(t for t, up in last.tables_up.items() if up),
+        tuple(sorted(last.rows.items())),
+    )
+
+
+@lru_cache(maxsize=4096)
+def reading(
+    sys_object_id: Oid,
+    choice: tuple[str, ...],
+    full: bool,
+    last: tuple[frozenset[str], tuple[tuple[str, tuple[Oid, ...]], ...]],
+) -> Reading:
+    """The reading of a poll: everything at a full poll, else what the device answered last."""
+    chosen = plan(sys_object_id, choice)
+    tables_up, known = last
+    if not full:
+        chosen = chosen.only(tables_up)
+    known_rows = dict(known)
+    scalars: list[Oid] = list(chosen.scalars())
     columns: list[Oid] = []
+    rows: dict[Oid, tuple[Oid, Oid]] = {}
     budget = MAX_ROW_INSTANCES
-    for resolved in plan.chosen:
+    for resolved in chosen.chosen:
         if resolved.scalar:
             continue
-        rows = None if full else last.rows.get(resolved.table.name)
+        table_rows = None if full else known_rows.get(resolved.table.name)
         roots = resolved.roots()
-        if rows and len(rows) * len(roots) <= budget:
-            scalars += [(*column, *row) for column in roots for row in rows]
-            budget -= len(rows) * len(roots)
+        if table_rows and len(table_rows) * len(roots) <= budget:
+            for column in roots:
+                for row in table_rows:
+                    rows[(*column, *row)] = (column, row)
+            budget -= len(table_rows) * len(roots)
         else:
             columns += roots
-    return tuple(dict.fromkeys(scalars)), tuple(dict.fromkeys(columns))
+    scalars += rows
+    return Reading(chosen, tuple(dict.fromkeys(scalars)), tuple(dict.fromkeys(columns)), rows)
 
 
-def by_column(plan: Plan, raw: Raw) -> Raw:
+def by_column(read: Reading, raw: Raw) -> Raw:
     """Row instances read by GET (``column + row -> {(): value}``) as ``column -> {row: value}``;
     scalar instances and walked columns as they are."""
-    scalars = set(plan.scalars())
-    columns = {c for r in plan.chosen if not r.scalar for c in r.roots()}
     out: dict[Oid, dict[Oid, object]] = {}
     for key, values in raw.items():
-        if key in scalars or key in columns:
-            out.setdefault(key, {}).update(values)
-            continue
-        for column in columns:
-            if key[: len(column)] == column and () in values:
-                out.setdefault(column, {})[key[len(column) :]] = values[()]
-                break
+        where = read.rows.get(key)
+        if where is None:
+            out[key] = dict(values)
+        elif () in values:
+            out.setdefault(where[0], {})[where[1]] = values[()]
     return out
