@@ -1,0 +1,1 @@
+"""SNMP health of connectivity points: radio, power, optics, cellular, device and VSAT families."""

@@ -1,0 +1,1 @@
+"""One module per health family, each exporting ``TABLES`` (see :mod:`..spec`)."""

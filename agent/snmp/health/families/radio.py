@@ -1,0 +1,177 @@
+"""Radio links: signal, noise, SNR, CCQ, rates, capacity and clients of MikroTik wireless,
+Ubiquiti airMAX / airFiber / LTU, Cambium ePMP and Mimosa B5 radios."""
+
+from __future__ import annotations
+
+from pantau.agent.snmp.health.spec import Metric, Table
+
+SIGNAL = "pantau_radio_signal_dbm"
+NOISE = "pantau_radio_noise_dbm"
+SNR = "pantau_radio_snr_db"
+CCQ = "pantau_radio_ccq_ratio"
+TX_RATE = "pantau_radio_tx_rate_bps"
+RX_RATE = "pantau_radio_rx_rate_bps"
+CAPACITY = "pantau_radio_capacity_bps"
+CLIENTS = "pantau_radio_clients"
+_H = {
+    SIGNAL: "received signal strength, dBm",
+    NOISE: "noise floor, dBm",
+    SNR: "signal to noise ratio, dB",
+    CCQ: "client connection quality (CCQ), 0..1",
+    TX_RATE: "transmit data rate of the link, bits per second",
+    RX_RATE: "receive data rate of the link, bits per second",
+    CAPACITY: "link capacity estimated by the radio, bits per second (direction tx or rx)",
+    CLIENTS: "stations registered to the access point",
+}
+_UBNT = ("1.3.6.1.4.1.41112", "1.3.6.1.4.1.10002.1")  # airOS answers as Frogfoot (10002) too
+#: airFiber LTU answers the sysObjectID of net-snmp on Linux (8072.3.2.10)
+_UBNT_LTU = (*_UBNT, "1.3.6.1.4.1.8072.3.2.10")
+_TX = (("direction", "tx"),)
+_RX = (("direction", "rx"),)
+_CHAIN0 = (("chain", "0"),)
+_CHAIN1 = (("chain", "1"),)
+
+
+def _m(name: str, oid: str, **kw: object) -> Metric:
+    return Metric(name, _H[name], oid, **kw)  # type: ignore[arg-type]
+
+
+TABLES: tuple[Table, ...] = (
+    Table(
+        name="mikrotik-wireless",
+        family="radio",
+        expect=False,  # the vendor's prefix covers models without this table
+        match=("1.3.6.1.4.1.14988",),
+        index_label="station",  # MAC address (6 numbers) and ifIndex of the registration
+        labels={"interface": "MIKROTIK-MIB::mtxrWlRtabIface"},
+        metrics=(
+            _m(SIGNAL, "MIKROTIK-MIB::mtxrWlRtabStrength"),
+            _m(SNR, "MIKROTIK-MIB::mtxrWlRtabSignalToNoise", missing=(0,)),  # 0: not measured
+            _m(TX_RATE, "MIKROTIK-MIB::mtxrWlRtabTxRate"),
+            _m(RX_RATE, "MIKROTIK-MIB::mtxrWlRtabRxRate"),
+        ),
+    ),
+    Table(
+        name="mikrotik-wireless-ap",
+        static_rows=True,
+        family="radio",
+        expect=False,  # the vendor's prefix covers models without this table
+        match=("1.3.6.1.4.1.14988",),
+        index_label="interface",  # ifIndex
+        labels={"ssid": "MIKROTIK-MIB::mtxrWlApSsid"},
+        metrics=(
+            _m(CLIENTS, "MIKROTIK-MIB::mtxrWlApClientCount"),
+            _m(NOISE, "MIKROTIK-MIB::mtxrWlApNoiseFloor", missing=(0,)),
+            # 0: no station measured (an AP with no clients answers 0, not a CCQ)
+            _m(CCQ, "MIKROTIK-MIB::mtxrWlApOverallTxCCQ", scale=0.01, missing=(0,)),
+            _m(TX_RATE, "MIKROTIK-MIB::mtxrWlApTxRate", missing=(0,)),
+            _m(RX_RATE, "MIKROTIK-MIB::mtxrWlApRxRate", missing=(0,)),
+        ),
+    ),
+    Table(
+        name="ubnt-airmax",
+        static_rows=True,
+        family="radio",
+        expect=False,  # the vendor's prefix covers models without this table
+        match=_UBNT,
+        index_label="radio",
+        labels={"ssid": "UBNT-AirMAX-MIB::ubntWlStatSsid"},
+        metrics=(
+            _m(SIGNAL, "UBNT-AirMAX-MIB::ubntWlStatSignal", missing=(0,)),
+            _m(NOISE, "UBNT-AirMAX-MIB::ubntWlStatNoiseFloor", missing=(0,)),
+            _m(CCQ, "UBNT-AirMAX-MIB::ubntWlStatCcq", scale=0.01),
+            _m(TX_RATE, "UBNT-AirMAX-MIB::ubntWlStatTxRate", missing=(0,)),  # bit/s
+            _m(RX_RATE, "UBNT-AirMAX-MIB::ubntWlStatRxRate", missing=(0,)),
+            _m(CLIENTS, "UBNT-AirMAX-MIB::ubntWlStatStaCount"),
+        ),
+    ),
+    Table(
+        name="ubnt-airmax-stations",
+        family="radio",
+        expect=False,  # the vendor's prefix covers models without this table
+        match=_UBNT,
+        index_label="station",
+        labels={"station_name": "UBNT-AirMAX-MIB::ubntStaName"},
+        metrics=(
+            _m(SIGNAL, "UBNT-AirMAX-MIB::ubntStaSignal", missing=(0,)),
+            _m(NOISE, "UBNT-AirMAX-MIB::ubntStaNoiseFloor", missing=(0,)),
+            _m(CCQ, "UBNT-AirMAX-MIB::ubntStaCcq", scale=0.01),
+            _m(CAPACITY, "UBNT-AirMAX-MIB::ubntStaTxCapacity", scale=1000.0, const_labels=_TX),
+            _m(CAPACITY, "UBNT-AirMAX-MIB::ubntStaRxCapacity", scale=1000.0, const_labels=_RX),
+        ),
+    ),
+    Table(
+        name="ubnt-airfiber",
+        static_rows=True,
+        family="radio",
+        expect=False,  # the vendor's prefix covers models without this table
+        match=_UBNT,
+        index_label="radio",
+        labels={},
+        metrics=(
+            _m(SIGNAL, "UBNT-AirFIBER-MIB::rxPower0", const_labels=_CHAIN0),
+            _m(SIGNAL, "UBNT-AirFIBER-MIB::rxPower1", const_labels=_CHAIN1),
+            _m(CAPACITY, "UBNT-AirFIBER-MIB::txCapacity", const_labels=_TX),
+            _m(CAPACITY, "UBNT-AirFIBER-MIB::rxCapacity", const_labels=_RX),
+        ),
+    ),
+    Table(
+        name="ubnt-ltu",
+        family="radio",
+        expect=False,  # the vendor's prefix covers models without this table
+        match=_UBNT_LTU,
+        index_label="station",
+        labels={"station_name": "UBNT-AFLTU-MIB::afLTUStaRemoteDevName"},
+        metrics=(
+            _m(SIGNAL, "UBNT-AFLTU-MIB::afLTUStaRxPower0", const_labels=_CHAIN0),
+            _m(SIGNAL, "UBNT-AFLTU-MIB::afLTUStaRxPower1", const_labels=_CHAIN1),
+            _m(CAPACITY, "UBNT-AFLTU-MIB::afLTUStaTxCapacity", scale=1000.0, const_labels=_TX),
+            _m(CAPACITY, "UBNT-AFLTU-MIB::afLTUStaRxCapacity", scale=1000.0, const_labels=_RX),
+        ),
+    ),
+    Table(
+        name="cambium-epmp",
+        family="radio",
+        match=("1.3.6.1.4.1.17713.21",),
+        index_label="",
+        labels={},
+        metrics=(
+            _m(SIGNAL, "CAMBIUM-PMP80211-MIB::cambiumSTADLRSSI", missing=(0,)),
+            _m(SNR, "CAMBIUM-PMP80211-MIB::cambiumSTADLSNR", missing=(0,)),
+            _m(CLIENTS, "CAMBIUM-PMP80211-MIB::cambiumAPNumberOfConnectedSTA"),
+        ),
+    ),
+    Table(
+        name="mimosa-b5-chains",
+        static_rows=True,
+        family="radio",
+        match=("1.3.6.1.4.1.43356",),
+        index_label="chain",
+        labels={},
+        metrics=(
+            # DecimalOne: tenths; -100 (raw -1000) marks a chain that is not in use
+            _m(SIGNAL, "MIMOSA-NETWORKS-BFIVE-MIB::mimosaRxPower", scale=0.1, missing=(-1000,)),
+            _m(NOISE, "MIMOSA-NETWORKS-BFIVE-MIB::mimosaRxNoise", scale=0.1, missing=(-1000,)),
+            _m(SNR, "MIMOSA-NETWORKS-BFIVE-MIB::mimosaSNR", scale=0.1, missing=(-1000,)),
+        ),
+    ),
+    Table(
+        name="mimosa-b5",
+        family="radio",
+        match=("1.3.6.1.4.1.43356",),
+        index_label="",
+        labels={},
+        metrics=(
+            # DecimalTwo kbps: hundredths of kbit/s = 10 bit/s
+            _m(TX_RATE, "MIMOSA-NETWORKS-BFIVE-MIB::mimosaPhyTxRate", scale=10.0),
+            _m(RX_RATE, "MIMOSA-NETWORKS-BFIVE-MIB::mimosaPhyRxRate", scale=10.0),
+            Metric(
+                "pantau_device_temperature_celsius",
+                "temperature, degrees Celsius",
+                "MIMOSA-NETWORKS-BFIVE-MIB::mimosaInternalTemp",
+                scale=0.1,
+                const_labels=(("sensor", "internal"),),
+            ),
+        ),
+    ),
+)
