@@ -17,7 +17,10 @@ from typing import Any
 
 from pantau.agent.probes import ProbeContext, ProbeJob, ProbeResult
 from pantau.agent.runtime.exposition import TextFamily, label_value, number
-from pantau.agent.snmp.ber import parse_oid
+from pantau.agent.snmp.ber import Oid, parse_oid
+from pantau.agent.snmp.health import exposition as health_exposition
+from pantau.agent.snmp.health.evaluate import NO_HEALTH, Health, evaluate
+from pantau.agent.snmp.health.registry import plan as health_plan
 from pantau.agent.snmp.session import EngineSession, Session, SnmpFailure, V2cSession, secret
 from pantau.agent.snmp.state import DeviceState, advance, interfaces_down, speed_bps
 from pantau.agent.snmp.walk import Snapshot, poll_device
@@ -65,6 +68,8 @@ class SnmpProber:
         self._extras = {
             name: tuple(parse_oid(o) for o in p.extra_oids) for name, p in self._profiles.items()
         }
+        self._health_choice = {name: p.health for name, p in self._profiles.items()}
+        self._health: dict[str, Health] = {}
         self._slots = asyncio.Semaphore(settings.max_in_flight)
         self._in_flight = 0
         self._devices: dict[str, DeviceState] = {}
@@ -103,6 +108,8 @@ class SnmpProber:
         sites = {job.site for job in jobs}
         for site in set(self._devices) - sites:  # a site left the inventory: forget it
             del self._devices[site]
+        for site in set(self._health) - sites:
+            del self._health[site]
         return out
 
     async def _probe(self, job: ProbeJob) -> ProbeResult:
@@ -119,6 +126,12 @@ class SnmpProber:
             return result(False, "error", f"unknown SNMP profile {job.arg!r} or no address")
         session = self._session(job.arg or "", profile, job.address)
         known = self._devices.get(job.site)
+        choice = self._health_choice[job.arg or ""]
+
+        def oids(sys_object_id: Oid) -> tuple[tuple[Oid, ...], tuple[Oid, ...]]:
+            chosen = health_plan(sys_object_id, choice)
+            return chosen.scalars(), chosen.columns()
+
         try:
             async with self._slots, self._context.limiter:
                 started, t0 = clock(), time.monotonic()  # the wait for a slot is not the device's
@@ -130,6 +143,7 @@ class SnmpProber:
                             profile.max_repetitions,
                             self._extras[job.arg or ""],
                             known.snapshot if known else None,
+                            oids if choice else None,
                         )
                 finally:
                     self._in_flight -= 1
@@ -140,6 +154,9 @@ class SnmpProber:
         except TimeoutError:
             log.info("snmp poll failed site=%s reason=timeout detail=deadline", job.site)
             return result(False, "timeout", f"poll exceeded {self._settings.timeout} s")
+        self._health[job.site] = (
+            evaluate(health_plan(snap.sys_object_id, choice), snap.health) if choice else NO_HEALTH
+        )
         state = self._devices.setdefault(job.site, DeviceState())
         if advance(state, snap):
             log.info("snmp device rebooted site=%s reboots=%d", job.site, state.reboots)
@@ -223,6 +240,10 @@ class SnmpProber:
                 [f"pantau_snmp_requests_in_flight {number(self._in_flight)}\n"],
             ),
         ]
+        health = self._health
+        out.extend(
+            health_exposition.families({site: health[site] for site in fresh if site in health})
+        )
         out.append(
             TextFamily(
                 "pantau_if_info",

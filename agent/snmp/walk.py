@@ -9,7 +9,7 @@ interface down) is decided by :mod:`pantau.agent.snmp.state`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from pantau.agent.snmp.ber import END_OF_MIB_VIEW, GET, GET_BULK, Oid
 from pantau.agent.snmp.session import Session, SnmpFailure
@@ -17,6 +17,7 @@ from pantau.agent.snmp.session import Session, SnmpFailure
 SYS_UPTIME: Oid = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 SYS_NAME: Oid = (1, 3, 6, 1, 2, 1, 1, 5, 0)
 SYS_DESCR: Oid = (1, 3, 6, 1, 2, 1, 1, 1, 0)
+SYS_OBJECT_ID: Oid = (1, 3, 6, 1, 2, 1, 1, 2, 0)
 _IF = (1, 3, 6, 1, 2, 1, 2, 2, 1)
 _IFX = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1)
 
@@ -90,6 +91,14 @@ class Snapshot:
     extras: Mapping[str, float]  # numeric OID text -> value, for the profile's extra_oids
     pdus: int
     static_ticks: int = 0  # sysUpTime when STATIC_FIELDS were last read from the device
+    sys_object_id: Oid = ()  # () when the device did not answer it
+    #: health OIDs read: each walked column -> {row suffix: value}, each scalar instance read
+    #: (``object.0``) -> {(): value}; evaluated by :mod:`pantau.agent.snmp.health.evaluate`
+    health: Mapping[Oid, Mapping[Oid, object]] = dataclasses.field(default_factory=dict)
+
+
+#: A device's health plan for its sysObjectID: (scalar instances to GET, columns to walk).
+HealthPlan = Callable[[Oid], tuple[Sequence[Oid], Sequence[Oid]]]
 
 
 _CONTROLS = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0)], " ")
@@ -204,6 +213,19 @@ async def _counters32(
     return out, pdus
 
 
+async def _get(session: Session, oids: Sequence[Oid]) -> dict[Oid, object]:
+    """GET of any number of scalars, :data:`_GET_VARBINDS` a request; an agent that fails a
+    request for an object it lacks leaves those objects out."""
+    out: dict[Oid, object] = {}
+    for start in range(0, len(oids), _GET_VARBINDS):
+        try:
+            out |= dict(await session.request(GET, list(oids[start : start + _GET_VARBINDS])))
+        except SnmpFailure as exc:
+            if exc.reason != "snmp_error":
+                raise
+    return out
+
+
 def _unchanged(columns: Mapping[str, Mapping[Oid, object]], known: Snapshot) -> bool:
     """Whether the rows, their speeds and their last changes are those of ``known``."""
     rows = {suffix[0] for values in columns.values() for suffix in values if len(suffix) == 1}
@@ -235,6 +257,7 @@ async def poll_device(
     max_repetitions: int,
     extra_oids: Sequence[Oid] = (),
     known: Snapshot | None = None,
+    health: HealthPlan | None = None,
 ) -> Snapshot:
     """Poll one device: a GET of the system scalars, then one multi-column GETBULK walk.
 
@@ -242,6 +265,9 @@ async def poll_device(
     Rows of ifTable without ifHCInOctets get the 32-bit counters, with one more request (or
     walk) only when there are such rows. ``known``, the device's previous snapshot, lends its
     :data:`STATIC_FIELDS` while they hold; when they may not, they are walked after all.
+    ``health`` gives the health OIDs for the device's sysObjectID (read in the same GET, which
+    costs no request): its scalars join that GET (those of the sysObjectID the device had last
+    poll; a new device's or a changed one's take one more GET) and its columns join the walk.
 
     Raises
     ------
@@ -250,15 +276,35 @@ async def poll_device(
     """
     scalars = [o for o in extra_oids if o[-1] == 0]
     subtrees = [o for o in extra_oids if o[-1] != 0]
-    got = dict(await session.request(GET, [SYS_UPTIME, SYS_NAME, SYS_DESCR, *scalars]))
+    guessed = health(known.sys_object_id)[0] if health and known else ()
+    system = [SYS_UPTIME, SYS_NAME, SYS_DESCR, SYS_OBJECT_ID, *scalars]
+    pdus = 0
+    try:
+        got = dict(await session.request(GET, [*system, *guessed]))
+    except SnmpFailure as exc:
+        if exc.reason != "snmp_error" or not guessed:
+            raise
+        # an agent that fails a whole GET for an object it lacks: health scalars stay absent
+        got, guessed = dict(await session.request(GET, system)), ()
+        pdus += 1
     uptime = got.get(SYS_UPTIME)
     if not isinstance(uptime, int):
         raise SnmpFailure("snmp_error", f"sysUpTime.0 answered {uptime!r}")
+    sys_oid = got.get(SYS_OBJECT_ID)
+    sys_object_id: Oid = sys_oid if isinstance(sys_oid, tuple) else ()
+    health_scalars, health_columns = health(sys_object_id) if health else ((), ())
+    late = [o for o in health_scalars if o not in got]
+    if late:  # a new device, another sysObjectID, or an agent that failed the first GET
+        got |= await _get(session, late)
+        pdus += 1 + (len(late) - 1) // _GET_VARBINDS
     reuse = known is not None and 0 <= uptime - known.static_ticks < STATIC_MAX_TICKS
     fields = [f for f in IF_COLUMNS if not (reuse and f in STATIC_FIELDS)]
-    walked, pdus = await walk_columns(
-        session, [*(IF_COLUMNS[f] for f in fields), *subtrees], max_repetitions
+    walked, walk_pdus = await walk_columns(
+        session,
+        list(dict.fromkeys([*(IF_COLUMNS[f] for f in fields), *subtrees, *health_columns])),
+        max_repetitions,
     )
+    pdus += walk_pdus
     columns = {f: walked[IF_COLUMNS[f]] for f in fields}
     static_ticks, lent = uptime, None
     if known is not None and reuse:
@@ -289,6 +335,10 @@ async def poll_device(
         for suffix, value in walked[root].items():
             if (number := _number(value)) is not None:
                 extras[".".join(map(str, root + suffix))] = number
+    health_raw: dict[Oid, Mapping[Oid, object]] = {c: walked[c] for c in health_columns}
+    for oid in health_scalars:
+        if oid in got:
+            health_raw[oid] = {(): got[oid]}
     return Snapshot(
         uptime_ticks=uptime,
         sys_name=_text(got.get(SYS_NAME)),
@@ -297,4 +347,6 @@ async def poll_device(
         extras=extras,
         pdus=pdus + 1,
         static_ticks=static_ticks,
+        sys_object_id=sys_object_id,
+        health=health_raw,
     )

@@ -181,6 +181,25 @@ class SnmpProfile(_Model):
         (), description="numeric OIDs: ending in .0 read with GET, others walked as subtrees"
     )
 
+    health: tuple[str, ...] = Field(
+        ("auto",),
+        description='SNMP health tables to read: ["auto"] (by sysObjectID, plus the standard '
+        'MIBs), table names (always read), or [] (none); see docs/contracts.md "SNMP health"',
+    )
+
+    @field_validator("health")
+    @classmethod
+    def _health_tables(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from pantau.agent.snmp.health.registry import check_choice, table_names
+
+        unknown = check_choice(value)
+        if unknown:
+            raise ValueError(
+                f"unknown health table(s) {', '.join(map(repr, unknown))}; write \"auto\", "
+                f"[] to read none, or names among: {', '.join(sorted(table_names()))}"
+            )
+        return value
+
     @field_validator("extra_oids")
     @classmethod
     def _numeric_oids(cls, value: tuple[str, ...]) -> tuple[str, ...]:

@@ -105,6 +105,9 @@ def value_of(metric: Metric, row: Mapping[str, object]) -> float | None:
         if not isinstance(exponent, int) or not 1 <= exponent <= 17:
             return None
         number *= 10.0 ** (3 * (exponent - 9))
+    inverse = 1.0 / metric.scale if metric.scale else 0.0
+    if 0 < metric.scale < 1 and inverse == round(inverse):  # tenths: 1191 / 10 is 119.1 exactly
+        return number / round(inverse) + metric.offset
     return number * metric.scale + metric.offset
 
 
@@ -114,7 +117,8 @@ def _rows(resolved: Resolved, raw: Raw) -> dict[Oid, dict[str, object]]:
     for name, oid in resolved.oids.items():
         values = raw.get((*oid, 0), {}) if resolved.scalar else raw.get(oid, {})
         for suffix, value in values.items():
-            rows.setdefault(suffix, {})[name] = value
+            if value is not None and not isinstance(value, str):  # str: noSuchObject...
+                rows.setdefault(suffix, {})[name] = value
     return rows
 
 
@@ -170,4 +174,3 @@ def evaluate(plan: Plan, raw: Raw) -> Health:
                 seen.add(key)
                 samples.append(sample)
     return Health(tuple(samples), up)
-

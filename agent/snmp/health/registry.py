@@ -141,5 +141,6 @@ def plan(sys_object_id: Oid, choice: tuple[str, ...]) -> Plan:
                 chosen.append(r)
             elif _matches(sys_object_id, r.match):
                 chosen.append(r)
-                expected.add(name)
+                if r.table.expect:
+                    expected.add(name)
     return Plan(tuple(chosen), frozenset(expected)) if chosen else EMPTY_PLAN

@@ -71,3 +71,7 @@ class Table:
     #: Rows kept only where "MIB::column" holds one of the values (ints, or numeric OID text
     #: such as "1.3.6.1.2.1.25.2.1.2" for hrStorageRam, or text); other rows are not exported.
     where: Mapping[str, tuple[int | str, ...]] = field(default_factory=lambda: _EMPTY)
+    #: Whether a device matched by ``match`` must answer this table (``table_up`` 0 when it is
+    #: silent). False where the vendor prefix covers models without it (a MikroTik switch has no
+    #: wireless table; RouterOS 6 answers mtxrHl*, RouterOS 7 mtxrGaugeTable).
+    expect: bool = True

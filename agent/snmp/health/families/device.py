@@ -8,6 +8,8 @@ from pantau.agent.snmp.health.spec import Metric, Table
 CPU_HELP = "processor load, 0..1 (the mean over the device's processors)"
 MEMORY_HELP = "memory used, 0..1"
 TEMPERATURE_HELP = "temperature, degrees Celsius"
+#: airFiber LTU answers the sysObjectID of net-snmp on Linux (8072.3.2.10), others Frogfoot's
+UBNT_LTU = ("1.3.6.1.4.1.41112", "1.3.6.1.4.1.10002.1", "1.3.6.1.4.1.8072.3.2.10")
 _HR_STORAGE_RAM = "1.3.6.1.2.1.25.2.1.2"  # HOST-RESOURCES-TYPES::hrStorageRam
 
 TABLES: tuple[Table, ...] = (
@@ -69,6 +71,7 @@ TABLES: tuple[Table, ...] = (
         name="mikrotik-temperature",
         family="device",
         match=("1.3.6.1.4.1.14988",),
+        expect=False,  # RouterOS 6; RouterOS 7 answers mtxrGaugeTable
         index_label="",
         labels={},
         metrics=(
@@ -90,24 +93,10 @@ TABLES: tuple[Table, ...] = (
         ),
     ),
     Table(
-        name="ubnt-airmax-host",
-        family="device",
-        match=("1.3.6.1.4.1.41112", "1.3.6.1.4.1.10002.1"),
-        index_label="",
-        labels={},
-        metrics=(
-            Metric(
-                "pantau_device_temperature_celsius",
-                TEMPERATURE_HELP,
-                "UBNT-AirMAX-MIB::ubntHostTemperature",
-                const_labels=(("name", "host"),),
-            ),
-        ),
-    ),
-    Table(
         name="ubnt-ltu-host",
         family="device",
-        match=("1.3.6.1.4.1.41112",),
+        match=UBNT_LTU,
+        expect=False,
         index_label="",
         labels={},
         metrics=(
@@ -121,5 +110,21 @@ TABLES: tuple[Table, ...] = (
                 scale=0.01,
             ),
         ),
+    ),
+    Table(
+        name="mikrotik-gauge-temperature",
+        family="device",
+        match=("1.3.6.1.4.1.14988",),
+        expect=False,  # RouterOS 7; RouterOS 6 answers mtxrHl*
+        index_label="gauge",
+        labels={"name": "MIKROTIK-MIB::mtxrGaugeName"},
+        metrics=(
+            Metric(
+                "pantau_device_temperature_celsius",
+                TEMPERATURE_HELP,
+                "MIKROTIK-MIB::mtxrGaugeValue",
+            ),
+        ),
+        where={"MIKROTIK-MIB::mtxrGaugeUnit": (1,)},  # celsius(1)
     ),
 )

@@ -79,6 +79,13 @@ TABLES: tuple[Table, ...] = (
                 "enum",
                 enum=_APC_OUTPUT,
             ),
+            # upsHighPrec* (tenths) first: a newer card answers them instead of upsAdv*
+            Metric(
+                "pantau_ups_battery_charge_ratio",
+                _CHARGE_HELP,
+                "PowerNet-MIB::upsHighPrecBatteryCapacity",
+                scale=0.001,
+            ),
             Metric(
                 "pantau_ups_battery_charge_ratio",
                 _CHARGE_HELP,
@@ -95,6 +102,12 @@ TABLES: tuple[Table, ...] = (
             Metric(
                 "pantau_ups_input_voltage_volts",
                 _INPUT_HELP,
+                "PowerNet-MIB::upsHighPrecInputLineVoltage",
+                scale=0.1,
+            ),
+            Metric(
+                "pantau_ups_input_voltage_volts",
+                _INPUT_HELP,
                 "PowerNet-MIB::upsAdvInputLineVoltage",
             ),
         ),
@@ -103,6 +116,7 @@ TABLES: tuple[Table, ...] = (
         name="mikrotik-power",
         family="power",
         match=("1.3.6.1.4.1.14988",),
+        expect=False,  # RouterOS 6; RouterOS 7 answers mtxrGaugeTable
         index_label="",
         labels={},
         metrics=(
@@ -114,5 +128,22 @@ TABLES: tuple[Table, ...] = (
                 scale=0.1,
             ),
         ),
+    ),
+    Table(
+        name="mikrotik-gauge-voltage",
+        family="power",
+        match=("1.3.6.1.4.1.14988",),
+        expect=False,  # RouterOS 7; RouterOS 6 answers mtxrHlVoltage
+        index_label="gauge",
+        labels={"name": "MIKROTIK-MIB::mtxrGaugeName"},
+        metrics=(
+            Metric(
+                "pantau_device_voltage_volts",
+                "supply voltage of the device's board, volts",
+                "MIKROTIK-MIB::mtxrGaugeValue",
+                scale=0.1,
+            ),
+        ),
+        where={"MIKROTIK-MIB::mtxrGaugeUnit": (3,)},  # dV(3): tenths of a volt
     ),
 )

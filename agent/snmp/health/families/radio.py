@@ -24,6 +24,8 @@ _H = {
     CLIENTS: "stations registered to the access point",
 }
 _UBNT = ("1.3.6.1.4.1.41112", "1.3.6.1.4.1.10002.1")  # airOS answers as Frogfoot (10002) too
+#: airFiber LTU answers the sysObjectID of net-snmp on Linux (8072.3.2.10)
+_UBNT_LTU = (*_UBNT, "1.3.6.1.4.1.8072.3.2.10")
 _TX = (("direction", "tx"),)
 _RX = (("direction", "rx"),)
 _CHAIN0 = (("chain", "0"),)
@@ -38,6 +40,7 @@ TABLES: tuple[Table, ...] = (
     Table(
         name="mikrotik-wireless",
         family="radio",
+        expect=False,  # the vendor's prefix covers models without this table
         match=("1.3.6.1.4.1.14988",),
         index_label="station",  # MAC address (6 numbers) and ifIndex of the registration
         labels={"interface": "MIKROTIK-MIB::mtxrWlRtabIface"},
@@ -51,13 +54,15 @@ TABLES: tuple[Table, ...] = (
     Table(
         name="mikrotik-wireless-ap",
         family="radio",
+        expect=False,  # the vendor's prefix covers models without this table
         match=("1.3.6.1.4.1.14988",),
         index_label="interface",  # ifIndex
         labels={"ssid": "MIKROTIK-MIB::mtxrWlApSsid"},
         metrics=(
             _m(CLIENTS, "MIKROTIK-MIB::mtxrWlApClientCount"),
             _m(NOISE, "MIKROTIK-MIB::mtxrWlApNoiseFloor", missing=(0,)),
-            _m(CCQ, "MIKROTIK-MIB::mtxrWlApOverallTxCCQ", scale=0.01),
+            # 0: no station measured (an AP with no clients answers 0, not a CCQ)
+            _m(CCQ, "MIKROTIK-MIB::mtxrWlApOverallTxCCQ", scale=0.01, missing=(0,)),
             _m(TX_RATE, "MIKROTIK-MIB::mtxrWlApTxRate", missing=(0,)),
             _m(RX_RATE, "MIKROTIK-MIB::mtxrWlApRxRate", missing=(0,)),
         ),
@@ -65,6 +70,7 @@ TABLES: tuple[Table, ...] = (
     Table(
         name="ubnt-airmax",
         family="radio",
+        expect=False,  # the vendor's prefix covers models without this table
         match=_UBNT,
         index_label="radio",
         labels={"ssid": "UBNT-AirMAX-MIB::ubntWlStatSsid"},
@@ -78,6 +84,7 @@ TABLES: tuple[Table, ...] = (
     Table(
         name="ubnt-airmax-stations",
         family="radio",
+        expect=False,  # the vendor's prefix covers models without this table
         match=_UBNT,
         index_label="station",
         labels={"name": "UBNT-AirMAX-MIB::ubntStaName"},
@@ -92,7 +99,8 @@ TABLES: tuple[Table, ...] = (
     Table(
         name="ubnt-airfiber",
         family="radio",
-        match=("1.3.6.1.4.1.41112",),
+        expect=False,  # the vendor's prefix covers models without this table
+        match=_UBNT,
         index_label="radio",
         labels={},
         metrics=(
@@ -105,7 +113,8 @@ TABLES: tuple[Table, ...] = (
     Table(
         name="ubnt-ltu",
         family="radio",
-        match=("1.3.6.1.4.1.41112",),
+        expect=False,  # the vendor's prefix covers models without this table
+        match=_UBNT_LTU,
         index_label="station",
         labels={"name": "UBNT-AFLTU-MIB::afLTUStaRemoteDevName"},
         metrics=(
