@@ -68,6 +68,7 @@ TABLES: tuple[Table, ...] = (
         match=HUAWEI_OLT,
         index_label="ont",  # GPON port ifIndex . ONT id
         labels={"description": "HUAWEI-XPON-MIB::hwGponDeviceOntDespt"},
+        expect=False,  # an EPON-only OLT, or one without ONTs yet
         metrics=(
             Metric(
                 ONU_UP,
@@ -120,6 +121,7 @@ TABLES: tuple[Table, ...] = (
         match=MIKROTIK,
         index_label="interface",  # ifIndex
         labels={"port": "MIKROTIK-MIB::mtxrOpticalName"},
+        expect=False,  # most MikroTik boards have no SFP
         metrics=(
             Metric(RX, _RX_HELP, "MIKROTIK-MIB::mtxrOpticalRxPower", scale=0.001, missing=(0,)),
             Metric(TX, _TX_HELP, "MIKROTIK-MIB::mtxrOpticalTxPower", scale=0.001, missing=(0,)),
