@@ -6,7 +6,7 @@ only: see the README there) is served by snmpsim on 127.0.0.1 and polled by pant
 The test computes every value it expects from the ``.snmprec`` file itself, with its own reading of
 the health contract (docs/contracts.md "SNMP health"; agent/snmp/health/spec.py), never with
 pantau's evaluation; the numeric OIDs come from the compiled MIB modules (generated data), and
-:func:`test_compiled_oids_are_the_mibs` checks those against the MIB texts' numbers.
+test_snmp_health_optics_cellular_vsat.py checks those against the MIB texts' numbers.
 """
 
 from __future__ import annotations
