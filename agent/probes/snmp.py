@@ -128,8 +128,12 @@ class SnmpProber:
         known = self._devices.get(job.site)
         choice = self._health_choice[job.arg or ""]
 
-        def oids(sys_object_id: Oid) -> tuple[tuple[Oid, ...], tuple[Oid, ...]]:
+        answered = self._health.get(job.site, NO_HEALTH).tables_up
+
+        def oids(sys_object_id: Oid, full: bool) -> tuple[tuple[Oid, ...], tuple[Oid, ...]]:
             chosen = health_plan(sys_object_id, choice)
+            if not full:  # between full polls: the tables the device answered, and expected ones
+                chosen = chosen.only(frozenset(t for t, up in answered.items() if up))
             return chosen.scalars(), chosen.columns()
 
         try:

@@ -97,8 +97,10 @@ class Snapshot:
     health: Mapping[Oid, Mapping[Oid, object]] = dataclasses.field(default_factory=dict)
 
 
-#: A device's health plan for its sysObjectID: (scalar instances to GET, columns to walk).
-HealthPlan = Callable[[Oid], tuple[Sequence[Oid], Sequence[Oid]]]
+#: A device's health OIDs for its sysObjectID: (scalar instances to GET, columns to walk). With
+#: ``full`` False (the static columns are lent from the last poll) the plan may leave out the
+#: tables the device did not answer at its last full poll.
+HealthPlan = Callable[[Oid, bool], tuple[Sequence[Oid], Sequence[Oid]]]
 
 
 _CONTROLS = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0)], " ")
@@ -267,7 +269,9 @@ async def poll_device(
     :data:`STATIC_FIELDS` while they hold; when they may not, they are walked after all.
     ``health`` gives the health OIDs for the device's sysObjectID (read in the same GET, which
     costs no request): its scalars join that GET (those of the sysObjectID the device had last
-    poll; a new device's or a changed one's take one more GET) and its columns join the walk.
+    poll, or of no sysObjectID for a new device; vendor scalars of a new or changed device take
+    one more GET) and its columns join the walk. It is asked for every table (``full``) when the
+    static columns are read, else for the tables the device answered.
 
     Raises
     ------
@@ -276,7 +280,7 @@ async def poll_device(
     """
     scalars = [o for o in extra_oids if o[-1] == 0]
     subtrees = [o for o in extra_oids if o[-1] != 0]
-    guessed = health(known.sys_object_id)[0] if health and known else ()
+    guessed = health(known.sys_object_id if known else (), known is None)[0] if health else ()
     system = [SYS_UPTIME, SYS_NAME, SYS_DESCR, SYS_OBJECT_ID, *scalars]
     pdus = 0
     try:
@@ -292,12 +296,12 @@ async def poll_device(
         raise SnmpFailure("snmp_error", f"sysUpTime.0 answered {uptime!r}")
     sys_oid = got.get(SYS_OBJECT_ID)
     sys_object_id: Oid = sys_oid if isinstance(sys_oid, tuple) else ()
-    health_scalars, health_columns = health(sys_object_id) if health else ((), ())
+    reuse = known is not None and 0 <= uptime - known.static_ticks < STATIC_MAX_TICKS
+    health_scalars, health_columns = health(sys_object_id, not reuse) if health else ((), ())
     late = [o for o in health_scalars if o not in got]
     if late:  # a new device, another sysObjectID, or an agent that failed the first GET
         got |= await _get(session, late)
         pdus += 1 + (len(late) - 1) // _GET_VARBINDS
-    reuse = known is not None and 0 <= uptime - known.static_ticks < STATIC_MAX_TICKS
     fields = [f for f in IF_COLUMNS if not (reuse and f in STATIC_FIELDS)]
     walked, walk_pdus = await walk_columns(
         session,

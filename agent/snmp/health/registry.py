@@ -120,6 +120,11 @@ class Plan:
     def columns(self) -> tuple[Oid, ...]:
         return tuple(dict.fromkeys(o for r in self.chosen if not r.scalar for o in r.roots()))
 
+    def only(self, answered: frozenset[str]) -> Plan:
+        """The plan without the unexpected tables that are not in ``answered``."""
+        keep = self.expected | answered
+        return Plan(tuple(r for r in self.chosen if r.table.name in keep), self.expected)
+
 
 EMPTY_PLAN = Plan((), frozenset())
 

@@ -78,6 +78,8 @@ TABLES: tuple[Table, ...] = (
             _m(SIGNAL, "UBNT-AirMAX-MIB::ubntWlStatSignal", missing=(0,)),
             _m(NOISE, "UBNT-AirMAX-MIB::ubntWlStatNoiseFloor", missing=(0,)),
             _m(CCQ, "UBNT-AirMAX-MIB::ubntWlStatCcq", scale=0.01),
+            _m(TX_RATE, "UBNT-AirMAX-MIB::ubntWlStatTxRate", missing=(0,)),  # bit/s
+            _m(RX_RATE, "UBNT-AirMAX-MIB::ubntWlStatRxRate", missing=(0,)),
             _m(CLIENTS, "UBNT-AirMAX-MIB::ubntWlStatStaCount"),
         ),
     ),
