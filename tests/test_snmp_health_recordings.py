@@ -365,3 +365,18 @@ def test_no_exported_value_is_a_no_reading_code(exported: dict[str, dict[Series,
         if not PLAUSIBLE[name][0] <= value <= PLAUSIBLE[name][1]
     }
     assert not outside, outside
+
+
+def test_served_copy_zeroes_only_anonymised_hex(tmp_path: Path) -> None:
+    src = tmp_path / "in.snmprec"
+    src.write_text(
+        "1.3.6.1.2.1.2.2.1.6.1|4x|346288XXYYZZ\n"
+        "1.3.6.1.2.1.2.2.1.6.2|4x|00804870703F\n"
+        "1.3.6.1.2.1.1.5.0|4|XXYYZZ-tower\n"
+    )
+    served = read_snmprec(served_copy(src, tmp_path / "out.snmprec"))
+    assert served == {
+        (1, 3, 6, 1, 2, 1, 2, 2, 1, 6, 1): bytes.fromhex("346288000000"),
+        (1, 3, 6, 1, 2, 1, 2, 2, 1, 6, 2): bytes.fromhex("00804870703F"),
+        (1, 3, 6, 1, 2, 1, 1, 5, 0): b"XXYYZZ-tower",
+    }
