@@ -22,6 +22,7 @@ RULE_FILES = (
     PROMETHEUS / "rules" / "pantau-recording.yml",
     PROMETHEUS / "rules" / "pantau-alerts.yml",
     PROMETHEUS / "rules" / "pantau-alerts-health.yml",
+    PROMETHEUS / "rules" / "pantau-alerts-snmp-health.yml",
 )
 
 #: Grafana's built-in interval variables, replaced by values Prometheus accepts.

@@ -37,6 +37,7 @@ EXPECTED = {
     "pantau-site.json",
     "pantau-districts.json",
     "pantau-snmp-interfaces.json",
+    "pantau-snmp-health.json",
 }
 
 

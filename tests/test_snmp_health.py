@@ -177,7 +177,7 @@ def test_text_numbers_ratios_sensor_scale_filters_and_means() -> None:
             "device",
             (),
             "storage",
-            {"name": "HOST-RESOURCES-MIB::hrStorageDescr"},
+            {"descr": "HOST-RESOURCES-MIB::hrStorageDescr"},
             (
                 Metric(
                     "pantau_device_memory_used_ratio",
@@ -229,7 +229,7 @@ def test_text_numbers_ratios_sensor_scale_filters_and_means() -> None:
     got = {(s.name, s.labels): s.value for s in evaluate(_plan(*tables), raw).samples}
     assert got.pop(("pantau_device_cpu_ratio", ())) == pytest.approx(0.205)  # (10 + 31) / 2 %
     assert got == {
-        ("pantau_device_memory_used_ratio", (("name", "Physical memory"), ("storage", "1"))): 0.25,
+        ("pantau_device_memory_used_ratio", (("descr", "Physical memory"), ("storage", "1"))): 0.25,
         ("pantau_device_temperature_celsius", (("sensor", "7"),)): 41.5,
         ("pantau_device_temperature_celsius", (("sensor", "8"),)): 41.5,
         ("pantau_radio_signal_dbm", ()): -71.5,
@@ -400,7 +400,7 @@ def oracle_host_resources(rec: Rec) -> dict:
             size = int(rec[f"1.3.6.1.2.1.25.2.3.1.5.{index}"])
             used = int(rec[f"1.3.6.1.2.1.25.2.3.1.6.{index}"])
             name = str(rec[f"1.3.6.1.2.1.25.2.3.1.3.{index}"])
-            out[("pantau_device_memory_used_ratio", L(storage=index, name=name))] = used / size
+            out[("pantau_device_memory_used_ratio", L(storage=index, descr=name))] = used / size
     return out
 
 
@@ -412,9 +412,9 @@ def oracle_entity_sensor(rec: Rec) -> dict:
             continue
         value = int(rec[f"{b}.4.{index}"]) / 10 ** int(rec[f"{b}.3.{index}"])
         value *= 10.0 ** (3 * (int(rec[f"{b}.2.{index}"]) - 9))
-        labels = {"sensor": index}
+        labels = {"entity": index}
         if (name := rec.get(f"1.3.6.1.2.1.47.1.1.1.1.7.{index}")) is not None:
-            labels["name"] = str(name)
+            labels["sensor"] = str(name)
         out[("pantau_device_temperature_celsius", L(**labels))] = value
     return out
 
@@ -449,13 +449,13 @@ def oracle_mikrotik(rec: Rec) -> dict:
         out[("pantau_device_voltage_volts", L())] = int(v) / 10
     for column, name in ((10, "board"), (6, "cpu")):
         if (v := rec.get(f"{h}.{column}.0")) is not None:
-            out[("pantau_device_temperature_celsius", L(name=name))] = int(v) / 10
+            out[("pantau_device_temperature_celsius", L(sensor=name))] = int(v) / 10
     for gauge, unit in col(rec, f"{h}.100.1.4"):
         value, name = int(rec[f"{h}.100.1.3.{gauge}"]), str(rec[f"{h}.100.1.2.{gauge}"])
         if unit == 1:
-            out[("pantau_device_temperature_celsius", L(gauge=gauge, name=name))] = float(value)
+            out[("pantau_device_temperature_celsius", L(gauge=gauge, sensor=name))] = float(value)
         elif unit == 3:
-            out[("pantau_device_voltage_volts", L(gauge=gauge, name=name))] = value / 10
+            out[("pantau_device_voltage_volts", L(gauge=gauge, sensor=name))] = value / 10
     return out
 
 
@@ -500,7 +500,7 @@ def oracle_ltu(rec: Rec) -> dict:
     for station, _ in col(rec, f"{b}.5"):
         labels = {"station": station}
         if (name := rec.get(f"{b}.13.{station}")) is not None:
-            labels["name"] = str(name)
+            labels["station_name"] = str(name)
         out[("pantau_radio_signal_dbm", L(chain="0", **labels))] = float(rec[f"{b}.5.{station}"])
         out[("pantau_radio_signal_dbm", L(chain="1", **labels))] = float(rec[f"{b}.6.{station}"])
         out[("pantau_radio_capacity_bps", L(direction="tx", **labels))] = (
@@ -541,7 +541,7 @@ def oracle_mimosa(rec: Rec) -> dict:
     for column, name in ((1, "pantau_radio_tx_rate_bps"), (2, "pantau_radio_rx_rate_bps")):
         if (v := rec.get(f"{b}.7.{column}.0")) is not None:  # DecimalTwo kbit/s
             out[(name, L())] = int(v) * 10.0
-    out[("pantau_device_temperature_celsius", L(name="internal"))] = int(rec[f"{b}.1.8.0"]) / 10
+    out[("pantau_device_temperature_celsius", L(sensor="internal"))] = int(rec[f"{b}.1.8.0"]) / 10
     return out
 
 
@@ -647,7 +647,7 @@ async def test_real_snmpd_host_resources(tmp_path: Path) -> None:
         assert cpu is not None and abs(cpu - sum(loads) / len(loads) / 100) <= 0.1
     else:
         assert cpu is None  # not answered: absent, never 0
-    memory = got[("pantau_device_memory_used_ratio", L(storage="1", name="Physical memory"))]
+    memory = got[("pantau_device_memory_used_ratio", L(storage="1", descr="Physical memory"))]
     assert 0.0 < memory < 1.0 and sizes[0] > 0  # net-snmp's row 1 is RAM, in use
     assert _tables_up(reg, "srv")["host-resources-memory"] == 1.0
     assert not any(name.startswith("pantau_ups_") for name, _ in got)  # no UPS-MIB: absent
@@ -688,3 +688,16 @@ async def test_silent_standard_tables_cost_nothing_after_the_first_poll(
     assert second < first
     # epmp answers only its vendor scalars, which ride in the system GET: same cost as none
     assert second == costs[()][1]
+
+
+SITE_LABELS = {"site", "name", "kind", "district", "district_name", "parent", "instance", "job"}
+
+
+def test_no_table_label_collides_with_the_site_labels_alerts_join() -> None:
+    """Alerts join site:pantau_site_info:max (name, kind, district, ...): a health label of the
+    same name would be overwritten (a sensor's name replaced by the site's)."""
+    for resolved in registry.tables():
+        table = resolved.table
+        labels = {table.index_label, *table.labels}
+        labels |= {k for m in table.metrics for k, _ in m.const_labels}
+        assert not labels & SITE_LABELS, f"{table.name}: {sorted(labels & SITE_LABELS)}"

@@ -34,7 +34,7 @@ TABLES: tuple[Table, ...] = (
         family="device",
         match=(),
         index_label="storage",
-        labels={"name": "HOST-RESOURCES-MIB::hrStorageDescr"},
+        labels={"descr": "HOST-RESOURCES-MIB::hrStorageDescr"},
         metrics=(
             Metric(
                 "pantau_device_memory_used_ratio",
@@ -49,8 +49,8 @@ TABLES: tuple[Table, ...] = (
         name="entity-sensor-temperature",
         family="device",
         match=(),
-        index_label="sensor",
-        labels={"name": "ENTITY-MIB::entPhysicalName"},
+        index_label="entity",  # entPhysicalIndex
+        labels={"sensor": "ENTITY-MIB::entPhysicalName"},
         metrics=(
             Metric(
                 "pantau_device_temperature_celsius",
@@ -81,14 +81,14 @@ TABLES: tuple[Table, ...] = (
                 TEMPERATURE_HELP,
                 "MIKROTIK-MIB::mtxrHlTemperature",
                 scale=0.1,
-                const_labels=(("name", "board"),),
+                const_labels=(("sensor", "board"),),
             ),
             Metric(
                 "pantau_device_temperature_celsius",
                 TEMPERATURE_HELP,
                 "MIKROTIK-MIB::mtxrHlCpuTemperature",
                 scale=0.1,
-                const_labels=(("name", "cpu"),),
+                const_labels=(("sensor", "cpu"),),
             ),
         ),
     ),
@@ -117,7 +117,7 @@ TABLES: tuple[Table, ...] = (
         match=("1.3.6.1.4.1.14988",),
         expect=False,  # RouterOS 7; RouterOS 6 answers mtxrHl*
         index_label="gauge",
-        labels={"name": "MIKROTIK-MIB::mtxrGaugeName"},
+        labels={"sensor": "MIKROTIK-MIB::mtxrGaugeName"},
         metrics=(
             Metric(
                 "pantau_device_temperature_celsius",

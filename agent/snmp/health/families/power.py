@@ -135,7 +135,7 @@ TABLES: tuple[Table, ...] = (
         match=("1.3.6.1.4.1.14988",),
         expect=False,  # RouterOS 7; RouterOS 6 answers mtxrHlVoltage
         index_label="gauge",
-        labels={"name": "MIKROTIK-MIB::mtxrGaugeName"},
+        labels={"sensor": "MIKROTIK-MIB::mtxrGaugeName"},
         metrics=(
             Metric(
                 "pantau_device_voltage_volts",

@@ -89,7 +89,7 @@ TABLES: tuple[Table, ...] = (
         expect=False,  # the vendor's prefix covers models without this table
         match=_UBNT,
         index_label="station",
-        labels={"name": "UBNT-AirMAX-MIB::ubntStaName"},
+        labels={"station_name": "UBNT-AirMAX-MIB::ubntStaName"},
         metrics=(
             _m(SIGNAL, "UBNT-AirMAX-MIB::ubntStaSignal", missing=(0,)),
             _m(NOISE, "UBNT-AirMAX-MIB::ubntStaNoiseFloor", missing=(0,)),
@@ -118,7 +118,7 @@ TABLES: tuple[Table, ...] = (
         expect=False,  # the vendor's prefix covers models without this table
         match=_UBNT_LTU,
         index_label="station",
-        labels={"name": "UBNT-AFLTU-MIB::afLTUStaRemoteDevName"},
+        labels={"station_name": "UBNT-AFLTU-MIB::afLTUStaRemoteDevName"},
         metrics=(
             _m(SIGNAL, "UBNT-AFLTU-MIB::afLTUStaRxPower0", const_labels=_CHAIN0),
             _m(SIGNAL, "UBNT-AFLTU-MIB::afLTUStaRxPower1", const_labels=_CHAIN1),
@@ -166,7 +166,7 @@ TABLES: tuple[Table, ...] = (
                 "temperature, degrees Celsius",
                 "MIMOSA-NETWORKS-BFIVE-MIB::mimosaInternalTemp",
                 scale=0.1,
-                const_labels=(("name", "internal"),),
+                const_labels=(("sensor", "internal"),),
             ),
         ),
     ),
