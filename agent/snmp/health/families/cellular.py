@@ -76,7 +76,7 @@ TABLES: tuple[Table, ...] = (
         family="cellular",
         match=PEPLINK,
         index_label="wan",  # wanId
-        labels={"name": "WAN::wanName"},
+        labels={"wan_name": "WAN::wanName"},
         metrics=(_m(WAN_UP, "WAN::wanState", parse="enum", enum=_PEPLINK_WAN),),
     ),
 )
