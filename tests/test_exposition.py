@@ -150,6 +150,7 @@ def test_snmp_families_one_series_per_interface_and_a_consistent_view() -> None:
 
     prober = SnmpProber.__new__(SnmpProber)  # only the state families() reads; no sockets
     prober._in_flight = 0
+    prober._health = {}  # no health tables on this device
     state = DeviceState()
     advance(state, snap(1000, "uplink"))
     prober._devices = {"r1": state}
