@@ -701,3 +701,29 @@ def test_no_table_label_collides_with_the_site_labels_alerts_join() -> None:
         labels = {table.index_label, *table.labels}
         labels |= {k for m in table.metrics for k, _ in m.const_labels}
         assert not labels & SITE_LABELS, f"{table.name}: {sorted(labels & SITE_LABELS)}"
+
+
+async def test_between_full_polls_known_rows_are_read_by_get_and_export_the_same(
+    recordings: Snmpsim,
+) -> None:
+    """routeros: the RAM row of hrStorage and the processors (static_rows) are walked at the
+    first poll and read by GET in the system request after it: fewer PDUs, the same values."""
+    snmp, reg = _prober(recordings.port, ["routeros"])
+    polls, exported = [], []
+    try:
+        for _ in range(2):
+            job = ProbeJob("r", "snmp:routeros", "routeros", "127.0.0.1")
+            polls.append((await snmp.run([job]))[job.key])
+            exported.append(_exported(reg, "r"))
+    finally:
+        await snmp.aclose()
+    first, second = (p.data for p in polls)
+    storage_used = (1, 3, 6, 1, 2, 1, 25, 2, 3, 1, 6)
+    assert storage_used in first.health  # walked as a column
+    assert (*storage_used, 65536) in second.health  # the RAM row, read by GET
+    assert storage_used not in second.health
+    assert second.pdus < first.pdus
+    assert exported[0] == exported[1]
+    assert ("pantau_device_memory_used_ratio", L(storage="65536", descr="main memory")) in exported[
+        1
+    ]

@@ -19,8 +19,8 @@ from pantau.agent.probes import ProbeContext, ProbeJob, ProbeResult
 from pantau.agent.runtime.exposition import TextFamily, label_value, number
 from pantau.agent.snmp.ber import Oid, parse_oid
 from pantau.agent.snmp.health import exposition as health_exposition
+from pantau.agent.snmp.health import reading as health_reading
 from pantau.agent.snmp.health.evaluate import NO_HEALTH, Health, evaluate
-from pantau.agent.snmp.health.registry import plan as health_plan
 from pantau.agent.snmp.session import EngineSession, Session, SnmpFailure, V2cSession, secret
 from pantau.agent.snmp.state import DeviceState, advance, interfaces_down, speed_bps
 from pantau.agent.snmp.walk import Snapshot, poll_device
@@ -128,13 +128,11 @@ class SnmpProber:
         known = self._devices.get(job.site)
         choice = self._health_choice[job.arg or ""]
 
-        answered = self._health.get(job.site, NO_HEALTH).tables_up
+        last = health_reading.answered(self._health.get(job.site, NO_HEALTH))
 
         def oids(sys_object_id: Oid, full: bool) -> tuple[tuple[Oid, ...], tuple[Oid, ...]]:
-            chosen = health_plan(sys_object_id, choice)
-            if not full:  # between full polls: the tables the device answered, and expected ones
-                chosen = chosen.only(frozenset(t for t, up in answered.items() if up))
-            return chosen.scalars(), chosen.columns()
+            read = health_reading.reading(sys_object_id, choice, full, last)
+            return read.scalars, read.columns
 
         try:
             async with self._slots, self._context.limiter:
@@ -158,9 +156,12 @@ class SnmpProber:
         except TimeoutError:
             log.info("snmp poll failed site=%s reason=timeout detail=deadline", job.site)
             return result(False, "timeout", f"poll exceeded {self._settings.timeout} s")
-        self._health[job.site] = (
-            evaluate(health_plan(snap.sys_object_id, choice), snap.health) if choice else NO_HEALTH
-        )
+        if choice:
+            read = health_reading.reading(snap.sys_object_id, choice, snap.health_full, last)
+            raw = health_reading.by_column(read, snap.health)
+            self._health[job.site] = evaluate(read.plan, raw)
+        else:
+            self._health[job.site] = NO_HEALTH
         state = self._devices.setdefault(job.site, DeviceState())
         if advance(state, snap):
             log.info("snmp device rebooted site=%s reboots=%d", job.site, state.reboots)

@@ -95,6 +95,7 @@ class Snapshot:
     #: health OIDs read: each walked column -> {row suffix: value}, each scalar instance read
     #: (``object.0``) -> {(): value}; evaluated by :mod:`pantau.agent.snmp.health.evaluate`
     health: Mapping[Oid, Mapping[Oid, object]] = dataclasses.field(default_factory=dict)
+    health_full: bool = True  # the health OIDs were asked for every table (``full``)
 
 
 #: A device's health OIDs for its sysObjectID: (scalar instances to GET, columns to walk). With
@@ -353,4 +354,5 @@ async def poll_device(
         static_ticks=static_ticks,
         sys_object_id=sys_object_id,
         health=health_raw,
+        health_full=not reuse,
     )

@@ -43,6 +43,20 @@ COLUMNS = {
     "ifAlias": "1.3.6.1.2.1.31.1.1.1.18",
 }
 SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
+READ: list[str] = []  # the health OIDs pantau read in steady state (instances or columns)
+#: The health columns pantau reads from snmpd (issue 16, health "auto"): net-snmp answers
+#: HOST-RESOURCES-MIB (CPU, RAM rows of hrStorage); the standard tables it lacks (UPS-MIB,
+#: ENTITY-SENSOR-MIB) and the vendor tables its sysObjectID matches are read at the first (full)
+#: poll only. Between full polls pantau reads the kept rows of these tables (the processors, the
+#: RAM row) by GET; snmp_exporter's module is given exactly the OIDs pantau reads in steady state
+#: (its `get` list).
+HEALTH_COLUMNS = {
+    "hrProcessorLoad": "1.3.6.1.2.1.25.3.3.1.2",
+    "hrStorageType": "1.3.6.1.2.1.25.2.3.1.2",
+    "hrStorageDescr": "1.3.6.1.2.1.25.2.3.1.3",
+    "hrStorageSize": "1.3.6.1.2.1.25.2.3.1.5",
+    "hrStorageUsed": "1.3.6.1.2.1.25.2.3.1.6",
+}
 TICK = os.sysconf("SC_CLK_TCK")
 ENV = {**os.environ, "MIBS": "", "SNMP_PERSISTENT_DIR": tempfile.gettempdir()}
 AUTH_KEY, PRIV_KEY = "bench-auth-key", "bench-priv-key"
@@ -84,7 +98,9 @@ def _outside(args: argparse.Namespace) -> int:
         subprocess.run(["ip", "netns", "del", ns], check=False)
 
 
-async def _pantau_polls(port: int, polls: int, max_rep: int, v3: bool) -> tuple[float, float, int]:
+async def _pantau_polls(
+    port: int, polls: int, max_rep: int, v3: bool, health: bool
+) -> tuple[float, float, int]:
     from pantau.agent.probes import ProbeContext, ProbeJob
     from pantau.agent.probes.snmp import make_prober
     from pantau.agent.runtime.exposition import render
@@ -94,11 +110,19 @@ async def _pantau_polls(port: int, polls: int, max_rep: int, v3: bool) -> tuple[
     if v3:
         os.environ.update(BENCH_AUTH_KEY=AUTH_KEY, BENCH_PRIV_KEY=PRIV_KEY)
         profile = {**V3_PANTAU, "port": port, "max_repetitions": max_rep, "timeout": 2.0}
+    profile["health"] = ["auto"] if health else []
     config = Config.model_validate({"snmp": {"profiles": {"bench": profile}}})
     prober = make_prober(SnmpSettings(), ProbeContext(config, asyncio.Semaphore(64)))
     job = ProbeJob("bench", "snmp:bench", "bench", "127.0.0.1")
     first = (await prober.run([job]))[job.key]
     assert first.ok, first.message
+    steady = (await prober.run([job]))[job.key]  # the health tables snmpd answered, from now on
+    read = sorted(".".join(map(str, c)) for c in steady.data.health)
+    assert all(any(o.startswith(c) for c in HEALTH_COLUMNS.values()) for o in read), read
+    assert bool(read) == health, read
+    READ.clear()
+    READ.extend(read)
+    health_values = sum(len(v) for v in steady.data.health.values())
     cpu, wall, expose = time.process_time(), time.perf_counter(), 0.0
     for _ in range(polls):
         result = (await prober.run([job]))[job.key]
@@ -114,9 +138,8 @@ async def _pantau_polls(port: int, polls: int, max_rep: int, v3: bool) -> tuple[
     await prober.aclose()
     fields = ("admin", "oper", "in_discards", "in_errors", "out_discards", "out_errors", "name")
     fields += ("in_octets", "out_octets", "high_speed", "alias")
-    values = 1 + sum(
-        getattr(i, f) is not None for i in first.data.interfaces.values() for f in fields
-    )
+    values = 1 + health_values
+    values += sum(getattr(i, f) is not None for i in first.data.interfaces.values() for f in fields)
     return cpu, wall, values
 
 
@@ -140,7 +163,7 @@ def _netsnmp_polls(port: int, polls: int, max_rep: int, v3: bool) -> tuple[float
     return _children_cpu() - cpu, time.perf_counter() - wall, lines
 
 
-def _exporter_yaml(max_rep: int, v3: bool) -> str:
+def _exporter_yaml(max_rep: int, v3: bool, health: bool) -> str:
     lookups = "\n".join(
         f"      - labels: [ifIndex]\n        labelname: {name}\n"
         f"        oid: {COLUMNS[name]}\n        type: DisplayString"
@@ -156,13 +179,28 @@ def _exporter_yaml(max_rep: int, v3: bool) -> str:
             f"      indexes:\n      - labelname: ifIndex\n        type: gauge\n"
             f"      lookups:\n{lookups}"
         )
-    walk = "\n".join(f"    - {oid}" for oid in COLUMNS.values())
+    walked, gets = list(COLUMNS.values()), [SYS_UPTIME]
+    if health:  # the same HOST-RESOURCES OIDs pantau reads: instances by GET, columns walked
+        gets += [o for o in READ if o not in HEALTH_COLUMNS.values()]
+        walked += [o for o in READ if o in HEALTH_COLUMNS.values()]
+        for name, oid in HEALTH_COLUMNS.items():
+            kind = "DisplayString" if name == "hrStorageDescr" else "gauge"
+            kind = "OctetString" if name == "hrStorageType" else kind
+            index = "hrDeviceIndex" if name == "hrProcessorLoad" else "hrStorageIndex"
+            metrics.append(
+                f"    - name: {name}\n      oid: {oid}\n      type: {kind}\n"
+                f"      indexes:\n      - labelname: {index}\n        type: gauge"
+            )
+    walk = "\n".join(f"    - {oid}" for oid in walked)
     # snmp_exporter 0.21 format: modules at the top level, auth inside each (FIELD-NOTES)
     return (
         f"pantau_bench:\n  version: {3 if v3 else 2}\n  max_repetitions: {max_rep}\n  retries: 0\n"
         f"  timeout: 2s\n  auth:\n{V3_EXPORTER if v3 else '    community: public'}\n"
-        f"  get:\n    - {SYS_UPTIME}\n"
-        f"  walk:\n{walk}\n  metrics:\n" + "\n".join(metrics) + "\n"
+        "  get:\n"
+        + "".join(f"    - {o}\n" for o in gets)
+        + f"  walk:\n{walk}\n  metrics:\n"
+        + "\n".join(metrics)
+        + "\n"
     )
 
 
@@ -172,10 +210,10 @@ def _proc_cpu(pid: int) -> float:
 
 
 def _exporter_polls(
-    port: int, polls: int, max_rep: int, v3: bool, work: Path
+    port: int, polls: int, max_rep: int, v3: bool, health: bool, work: Path
 ) -> tuple[float, float, int]:
     conf = work / "snmp.yml"
-    conf.write_text(_exporter_yaml(max_rep, v3))
+    conf.write_text(_exporter_yaml(max_rep, v3, health))
     listen = f"127.0.0.1:{free_udp_port()}"
     cmd = ["prometheus-snmp-exporter", f"--config.file={conf}", f"--web.listen-address={listen}"]
     proc = subprocess.Popen(
@@ -201,18 +239,36 @@ def _exporter_polls(
         proc.wait(10)
 
 
+def _wait_processor_load(port: int) -> None:
+    """snmpd answers hrProcessorLoad once it has a minute of load samples: wait for it, so that
+    pantau's first (full) poll finds the table it then reads on every poll."""
+    cmd = ["snmpbulkwalk", "-v2c", "-c", "public", "-On", "-t", "1", "-r", "0"]
+    cmd += [f"127.0.0.1:{port}", HEALTH_COLUMNS["hrProcessorLoad"]]
+    for _ in range(90):
+        if b"INTEGER" in subprocess.run(cmd, env=ENV, capture_output=True).stdout:
+            return
+        time.sleep(1)
+    raise RuntimeError("snmpd did not answer hrProcessorLoad within 90 s")
+
+
 def _inside(args: argparse.Namespace) -> int:
     work = Path(tempfile.mkdtemp(prefix=f"pantau-bench-snmp-{os.getpid()}-"))
     port = free_udp_port()
     lines = ["[snmpd] rocommunity public 127.0.0.1", *(V3_SNMPD if args.v3 else [])]
     daemon = Snmpd(work, port, lines)
-    rep, v3 = args.max_repetitions, args.v3
+    rep, v3, health = args.max_repetitions, args.v3, not args.no_health
     rows = []
     try:
         daemon.start()
+        if health:
+            _wait_processor_load(port)
         for name, run, polls in (
-            ("pantau", lambda n: asyncio.run(_pantau_polls(port, n, rep, v3)), args.polls),
-            ("snmp_exporter", lambda n: _exporter_polls(port, n, rep, v3, work), args.polls),
+            ("pantau", lambda n: asyncio.run(_pantau_polls(port, n, rep, v3, health)), args.polls),
+            (
+                "snmp_exporter",
+                lambda n: _exporter_polls(port, n, rep, v3, health, work),
+                args.polls,
+            ),
             ("snmpbulkwalk", lambda n: _netsnmp_polls(port, n, rep, v3), args.netsnmp_polls),
         ):
             cpu, wall, size = run(polls)
@@ -222,7 +278,8 @@ def _inside(args: argparse.Namespace) -> int:
         shutil.rmtree(work, ignore_errors=True)
     print(f"load before/after: {args.load} / {Path('/proc/loadavg').read_text().split()[:3]}")
     print(
-        f"device: snmpd, {args.ports} ifb ports + lo; poll = sysUpTime + {len(COLUMNS)} columns; "
+        f"device: snmpd, {args.ports} ifb ports + lo; poll = sysUpTime + {len(COLUMNS)} columns"
+        f"{f' + {len(HEALTH_COLUMNS)} HOST-RESOURCES columns (health auto)' if health else ''}; "
         f"max-repetitions {rep}; SNMP {'v3 authPriv SHA-256/AES-128' if v3 else 'v2c'}"
     )
     print(
@@ -253,6 +310,9 @@ def main() -> int:
     parser.add_argument("--netsnmp-polls", type=int, default=20, help="polls for snmpbulkwalk")
     parser.add_argument("--max-repetitions", type=int, default=25)
     parser.add_argument("--v3", action="store_true", help="SNMPv3 authPriv instead of v2c")
+    parser.add_argument(
+        "--no-health", action="store_true", help="profile health = [] (interfaces only)"
+    )
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--load",

@@ -38,6 +38,8 @@ class Health:
     samples: tuple[Sample, ...]
     tables_up: Mapping[str, bool]  # table name -> answered rows (chosen tables that answered
     #                                or were expected by sysObjectID or the profile)
+    #: the rows kept (``where``) of each answering ``static_rows`` table
+    rows: Mapping[str, tuple[Oid, ...]] = dataclasses.field(default_factory=dict)
 
 
 NO_HEALTH = Health((), {})
@@ -126,17 +128,19 @@ def _kept(resolved: Resolved, row: Mapping[str, object]) -> bool:
     return all(_key(row.get(name)) in allowed for name, allowed in resolved.table.where.items())
 
 
-def table_samples(resolved: Resolved, raw: Raw) -> tuple[list[Sample], bool]:
-    """One table's samples and whether it answered any row."""
+def table_samples(resolved: Resolved, raw: Raw) -> tuple[list[Sample], bool, list[Oid]]:
+    """One table's samples, whether it answered any row, and the rows kept."""
     table = resolved.table
     rows = _rows(resolved, raw)
     metric_names = {m.oid for m in table.metrics}
     answered = any(metric_names & row.keys() for row in rows.values())
     out: list[Sample] = []
     sums: dict[tuple[str, Labels], list[float]] = {}
+    kept: list[Oid] = []
     for suffix, row in rows.items():
         if not _kept(resolved, row):
             continue
+        kept.append(suffix)
         labels: list[tuple[str, str]] = []
         if table.index_label:
             labels.append((table.index_label, ".".join(map(str, suffix))))
@@ -155,7 +159,7 @@ def table_samples(resolved: Resolved, raw: Raw) -> tuple[list[Sample], bool]:
                 )
     for (name, labels_), values in sums.items():
         out.append(Sample(name, labels_, sum(values) / len(values)))
-    return out, answered
+    return out, answered, kept
 
 
 def evaluate(plan: Plan, raw: Raw) -> Health:
@@ -164,13 +168,16 @@ def evaluate(plan: Plan, raw: Raw) -> Health:
     seen: set[tuple[str, Labels]] = set()
     samples: list[Sample] = []
     up: dict[str, bool] = {}
+    kept_rows: dict[str, tuple[Oid, ...]] = {}
     for resolved in plan.chosen:
-        got, answered = table_samples(resolved, raw)
+        got, answered, kept = table_samples(resolved, raw)
         if answered or resolved.table.name in plan.expected:
             up[resolved.table.name] = answered
+        if answered and kept and resolved.table.static_rows and not resolved.scalar:
+            kept_rows[resolved.table.name] = tuple(kept)
         for sample in got:
             key = (sample.name, sample.labels)
             if key not in seen:
                 seen.add(key)
                 samples.append(sample)
-    return Health(tuple(samples), up)
+    return Health(tuple(samples), up, kept_rows)

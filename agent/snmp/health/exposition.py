@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from functools import cache
 
 from pantau.agent.runtime.exposition import TextFamily, label_value, number
 from pantau.agent.snmp.health.evaluate import Health
@@ -11,6 +12,7 @@ from pantau.agent.snmp.health.registry import tables
 TABLE_UP = "pantau_snmp_health_table_up"
 
 
+@cache
 def _helps() -> dict[str, str]:
     helps: dict[str, str] = {}
     for resolved in tables():

@@ -75,3 +75,8 @@ class Table:
     #: silent). False where the vendor prefix covers models without it (a MikroTik switch has no
     #: wireless table; RouterOS 6 answers mtxrHl*, RouterOS 7 mtxrGaugeTable).
     expect: bool = True
+    #: Rows are hardware or inventory (processors, storage, sensors, radio chains), not stations
+    #: that come and go: between full polls the rows kept at the last full poll are read by GET in
+    #: the system request instead of walking the columns (a Linux host's 35 hrStorage rows cost
+    #: 140 varbinds a poll; its one RAM row costs 4).
+    static_rows: bool = False

@@ -15,6 +15,7 @@ _HR_STORAGE_RAM = "1.3.6.1.2.1.25.2.1.2"  # HOST-RESOURCES-TYPES::hrStorageRam
 TABLES: tuple[Table, ...] = (
     Table(
         name="host-resources-cpu",
+        static_rows=True,
         family="device",
         match=(),
         index_label="cpu",
@@ -31,6 +32,7 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(
         name="host-resources-memory",
+        static_rows=True,
         family="device",
         match=(),
         index_label="storage",
@@ -47,6 +49,7 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(
         name="entity-sensor-temperature",
+        static_rows=True,
         family="device",
         match=(),
         index_label="entity",  # entPhysicalIndex
@@ -113,6 +116,7 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(
         name="mikrotik-gauge-temperature",
+        static_rows=True,
         family="device",
         match=("1.3.6.1.4.1.14988",),
         expect=False,  # RouterOS 7; RouterOS 6 answers mtxrHl*

@@ -57,6 +57,7 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(
         name="ups-mib-input",
+        static_rows=True,
         family="power",
         match=(),
         index_label="line",
@@ -131,6 +132,7 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(
         name="mikrotik-gauge-voltage",
+        static_rows=True,
         family="power",
         match=("1.3.6.1.4.1.14988",),
         expect=False,  # RouterOS 7; RouterOS 6 answers mtxrHlVoltage

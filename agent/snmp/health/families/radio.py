@@ -53,6 +53,7 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(
         name="mikrotik-wireless-ap",
+        static_rows=True,
         family="radio",
         expect=False,  # the vendor's prefix covers models without this table
         match=("1.3.6.1.4.1.14988",),
@@ -69,6 +70,7 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(
         name="ubnt-airmax",
+        static_rows=True,
         family="radio",
         expect=False,  # the vendor's prefix covers models without this table
         match=_UBNT,
@@ -100,6 +102,7 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(
         name="ubnt-airfiber",
+        static_rows=True,
         family="radio",
         expect=False,  # the vendor's prefix covers models without this table
         match=_UBNT,
@@ -140,6 +143,7 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(
         name="mimosa-b5-chains",
+        static_rows=True,
         family="radio",
         match=("1.3.6.1.4.1.43356",),
         index_label="chain",
