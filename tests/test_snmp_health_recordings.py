@@ -268,7 +268,8 @@ def expected(rec: Mapping[tuple[int, ...], Value]) -> tuple[dict[Series, float],
                     key = (metric.name, tuple(sorted(metric.const_labels)))
                     means.setdefault(key, []).append(x)
                 else:
-                    got[(metric.name, tuple(sorted([*labels, *metric.const_labels])))] = x
+                    # the first metric of a name in a table wins (upsHighPrec before upsAdv)
+                    got.setdefault((metric.name, tuple(sorted([*labels, *metric.const_labels]))), x)
         got |= {key: sum(v) / len(v) for key, v in means.items()}
         per_table[table.name] = len(got)
         for key, x in got.items():
