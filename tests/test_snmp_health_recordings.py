@@ -299,9 +299,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Snmpsim, 
         peer.stop()
 
 
+POLLS = (1, 2)  # the first, full poll; then a steady one (static rows read by GET, not walked)
+
+
 @pytest.fixture(scope="module")
-def exported(served: tuple[Snmpsim, dict[str, Path]]) -> dict[str, dict[Series, float]]:
-    """Every health sample of one poll of every recording, by site (= recording name)."""
+def exported_polls(
+    served: tuple[Snmpsim, dict[str, Path]],
+) -> dict[int, dict[str, dict[Series, float]]]:
+    """Every health sample of each poll of every recording, by poll and site (= recording)."""
     sim, copies = served
     profile = {"version": "2c", "port": sim.port, "timeout": 5.0, "retries": 2}
     profiles = {
@@ -309,24 +314,30 @@ def exported(served: tuple[Snmpsim, dict[str, Path]]) -> dict[str, dict[Series, 
         for name in copies
     }
     snmp, registry = prober(profiles, timeout=60.0, max_in_flight=4)
+    names = {*metric_names(), TABLE_UP}
 
-    async def poll() -> None:
+    def collect() -> dict[str, dict[Series, float]]:
+        out: dict[str, dict[Series, float]] = {name: {} for name in copies}
+        for family in registry.collect():
+            for s in family.samples:
+                if s.name in names:
+                    labels = {k: v for k, v in s.labels.items() if k != "site"}
+                    out[s.labels["site"]][(s.name, tuple(sorted(labels.items())))] = s.value
+        return out
+
+    async def poll() -> dict[int, dict[str, dict[Series, float]]]:
+        got = {}
         try:
-            results = await snmp.run([job(name, name) for name in copies])
+            for n in POLLS:
+                results = await snmp.run([job(name, name) for name in copies])
+                failed = {site: r.message for (site, _), r in results.items() if not r.ok}
+                assert not failed, (n, failed)
+                got[n] = collect()
         finally:
             await snmp.aclose()
-        failed = {site: r.message for (site, _), r in results.items() if not r.ok}
-        assert not failed, failed
+        return got
 
-    asyncio.run(poll())
-    names = {*metric_names(), TABLE_UP}
-    out: dict[str, dict[Series, float]] = {name: {} for name in copies}
-    for family in registry.collect():
-        for s in family.samples:
-            if s.name in names:
-                labels = {k: v for k, v in s.labels.items() if k != "site"}
-                out[s.labels["site"]][(s.name, tuple(sorted(labels.items())))] = s.value
-    return out
+    return asyncio.run(poll())
 
 
 def test_every_recording_is_covered() -> None:
@@ -337,26 +348,35 @@ def test_every_recording_is_covered() -> None:
     assert families == {"radio", "power", "optics", "cellular", "device", "vsat"}
 
 
+@pytest.mark.parametrize("poll", POLLS)
 @pytest.mark.parametrize("name", sorted(COVERS))
 def test_every_exported_value_is_the_recordings(
-    name: str, served: tuple[Snmpsim, dict[str, Path]], exported: dict[str, dict[Series, float]]
+    name: str,
+    poll: int,
+    served: tuple[Snmpsim, dict[str, Path]],
+    exported_polls: dict[int, dict[str, dict[Series, float]]],
 ) -> None:
     rec = read_snmprec(served[1][name])
     samples, up, per_table = expected(rec)
     silent = sorted(t for t in COVERS[name] if not per_table.get(t))
     assert not silent, f"{name}: the recording yields no value for {silent}"
     want = {**samples, **{(TABLE_UP, (("table", t),)): v for t, v in up.items()}}
-    got = exported[name]
-    assert sorted(got) == sorted(want), f"{name}: exported series differ from the recording's"
+    got = exported_polls[poll][name]
+    assert sorted(got) == sorted(want), (
+        f"{name} poll {poll}: exported series differ from the recording's"
+    )
     wrong = {
         key: (got[key], want[key])
         for key in want
         if not math.isclose(got[key], want[key], rel_tol=1e-9, abs_tol=1e-9)
     }
-    assert not wrong, f"{name}: exported != recording: {wrong}"
+    assert not wrong, f"{name} poll {poll}: exported != recording: {wrong}"
 
 
-def test_no_exported_value_is_a_no_reading_code(exported: dict[str, dict[Series, float]]) -> None:
+def test_no_exported_value_is_a_no_reading_code(
+    exported_polls: dict[int, dict[str, dict[Series, float]]],
+) -> None:
+    exported = {f"{site} poll {n}": v for n, by in exported_polls.items() for site, v in by.items()}
     unknown = {name for series in exported.values() for name, _ in series} - set(PLAUSIBLE)
     assert not unknown, f"give these metrics a plausible range: {sorted(unknown)}"
     outside = {
