@@ -401,3 +401,21 @@ def test_served_copy_zeroes_only_anonymised_hex(tmp_path: Path) -> None:
         (1, 3, 6, 1, 2, 1, 2, 2, 1, 6, 2): bytes.fromhex("00804870703F"),
         (1, 3, 6, 1, 2, 1, 1, 5, 0): b"XXYYZZ-tower",
     }
+
+
+def test_every_recording_has_its_provenance_in_the_readme() -> None:
+    """Third-party data is kept only with its source, commit, licence and checksum."""
+    import hashlib
+
+    readme = (RECORDINGS / "README.md").read_text(encoding="utf-8")
+    assert "GPL-3.0-or-later" in readme and "librenms/librenms" in readme
+    rows = {
+        m.group(1): (m.group(2), m.group(3))
+        for m in re.finditer(
+            r"^\| `([^`]+\.snmprec)` \|[^|]*\| ([0-9a-f]{40}) \| ([0-9a-f]{16}) \|", readme, re.M
+        )
+    }
+    files = {p.name: p for p in RECORDINGS.glob("*.snmprec")}
+    assert set(rows) == set(files), "README rows and recording files differ"
+    for name, (_, digest) in rows.items():
+        assert hashlib.sha256(files[name].read_bytes()).hexdigest()[:16] == digest, name
