@@ -12,6 +12,7 @@ test_snmp_health_optics_cellular_vsat.py checks those against the MIB texts' num
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import importlib
 import math
 import os
@@ -405,8 +406,6 @@ def test_served_copy_zeroes_only_anonymised_hex(tmp_path: Path) -> None:
 
 def test_every_recording_has_its_provenance_in_the_readme() -> None:
     """Third-party data is kept only with its source, commit, licence and checksum."""
-    import hashlib
-
     readme = (RECORDINGS / "README.md").read_text(encoding="utf-8")
     assert "GPL-3.0-or-later" in readme and "librenms/librenms" in readme
     rows = {
