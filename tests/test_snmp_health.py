@@ -22,10 +22,12 @@ from snmp_peers import DATA, Snmpd, Snmpsim, free_udp_port
 from pantau.agent.probes import ProbeContext, ProbeJob
 from pantau.agent.probes.snmp import SnmpProber, make_prober
 from pantau.agent.runtime.exposition import TextCollector
+from pantau.agent.snmp.ber import GET
 from pantau.agent.snmp.health import compiled, registry
 from pantau.agent.snmp.health.evaluate import evaluate
 from pantau.agent.snmp.health.registry import Plan, resolve_table
 from pantau.agent.snmp.health.spec import Metric, Table
+from pantau.agent.snmp.session import SnmpFailure, V2cSession
 from pantau.config import Config, SnmpSettings, check_config
 
 LIBRENMS = DATA / "third_party" / "librenms"
@@ -727,3 +729,42 @@ async def test_between_full_polls_known_rows_are_read_by_get_and_export_the_same
     assert ("pantau_device_memory_used_ratio", L(storage="65536", descr="main memory")) in exported[
         1
     ]
+
+
+class _WholeGetFails:
+    """A real v2c session to snmpsim that fails a whole GET naming any object outside the system
+    group with error-status noSuchName, as some v1-era agents answer a v2c GET for an object they
+    lack (stand-in: net-snmp and snmpsim answer noSuchObject per varbind instead)."""
+
+    def __init__(self, session: V2cSession) -> None:
+        self.session = session
+
+    async def request(self, pdu_type, oids, non_repeaters=0, max_repetitions=0):
+        if pdu_type == GET and any(o[:7] != (1, 3, 6, 1, 2, 1, 1) for o in oids):
+            raise SnmpFailure("snmp_error", "error-status 2 at index 5")
+        return await self.session.request(pdu_type, oids, non_repeaters, max_repetitions)
+
+    async def aclose(self) -> None:
+        await self.session.aclose()
+
+
+async def test_agent_failing_a_whole_get_for_health_scalars_still_polls(
+    recordings: Snmpsim,
+) -> None:
+    from pantau.agent.snmp.health.reading import reading
+    from pantau.agent.snmp.walk import poll_device
+
+    session = _WholeGetFails(V2cSession("127.0.0.1", recordings.port, "cetpower", 3.0, 1))
+
+    def oids(sys_object_id, full):
+        read = reading(sys_object_id, ("auto",), full, (frozenset(), ()))
+        return read.scalars, read.columns
+
+    try:
+        snap = await poll_device(session, 10, (), None, oids)
+    finally:
+        await session.aclose()
+    assert snap.uptime_ticks > 0 and snap.sys_object_id  # the system GET went through again
+    assert not any(k[:9] == UPS for k in snap.health)  # UPS-MIB scalars: absent, not 0
+    # the walked UPS-MIB input table still answered
+    assert snap.health[(*UPS, 3, 3, 1, 3)]

@@ -128,7 +128,13 @@ def _kept(resolved: Resolved, row: Mapping[str, object]) -> bool:
     return all(_key(row.get(name)) in allowed for name, allowed in resolved.table.where.items())
 
 
-def table_samples(resolved: Resolved, raw: Raw) -> tuple[list[Sample], bool, list[Oid]]:
+def table_samples(resolved: Resolved, raw: Raw) -> tuple[list[Sample], bool]:
+    """One table's samples and whether it answered any row."""
+    samples, answered, _ = _table(resolved, raw)
+    return samples, answered
+
+
+def _table(resolved: Resolved, raw: Raw) -> tuple[list[Sample], bool, list[Oid]]:
     """One table's samples, whether it answered any row, and the rows kept."""
     table = resolved.table
     rows = _rows(resolved, raw)
@@ -170,7 +176,7 @@ def evaluate(plan: Plan, raw: Raw) -> Health:
     up: dict[str, bool] = {}
     kept_rows: dict[str, tuple[Oid, ...]] = {}
     for resolved in plan.chosen:
-        got, answered, kept = table_samples(resolved, raw)
+        got, answered, kept = _table(resolved, raw)
         if answered or resolved.table.name in plan.expected:
             up[resolved.table.name] = answered
         if answered and kept and resolved.table.static_rows and not resolved.scalar:

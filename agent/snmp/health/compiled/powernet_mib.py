@@ -3,9 +3,7 @@ do not edit."""
 
 MIB = "PowerNet-MIB"
 REVISION = "(no MODULE-IDENTITY)"
-SOURCE = (
-    "github.com/netdisco/netdisco-mibs apc/powernet.mib @ 27ee78736ffec9b2171eddefafd3f7caa8cb7c4b"
-)
+SOURCE = "github.com/netdisco/netdisco-mibs apc/powernet.mib @ 27ee78736ffec9b2171eddefafd3f7caa8cb7c4b"
 SHA256 = "09fcb90fbe0c761a32365e75d7fc9adb80600eda12ca9866a6a1e703a278ef27"
 OIDS: dict[str, str] = {
     "accControl": "1.3.6.1.4.1.318.1.3.22",

@@ -3,9 +3,7 @@ do not edit."""
 
 MIB = "UPS-MIB"
 REVISION = "9402230000Z"
-SOURCE = (
-    "github.com/netdisco/netdisco-mibs rfc/UPS-MIB.txt @ 27ee78736ffec9b2171eddefafd3f7caa8cb7c4b"
-)
+SOURCE = "github.com/netdisco/netdisco-mibs rfc/UPS-MIB.txt @ 27ee78736ffec9b2171eddefafd3f7caa8cb7c4b"
 SHA256 = "3aa3d15badc41d44950a747b8bf4ff262242d53b6526e0fbe6ec529569db3135"
 OIDS: dict[str, str] = {
     "upsAlarm": "1.3.6.1.2.1.33.1.6",
