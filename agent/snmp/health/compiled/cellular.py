@@ -3,9 +3,7 @@ do not edit."""
 
 MIB = "CELLULAR"
 REVISION = "201805071200Z"
-SOURCE = (
-    "github.com/librenms/librenms mibs/peplink/CELLULAR @ bb9ebb4e45dc5ca53cf2bbf6fa84e067c3d52782"
-)
+SOURCE = "github.com/librenms/librenms mibs/peplink/CELLULAR @ bb9ebb4e45dc5ca53cf2bbf6fa84e067c3d52782"
 SHA256 = "d025322c91d54f9d5c75da07edf473d756f34e08a81ad64d3b12ae745156d159"
 OIDS: dict[str, str] = {
     "cellularBand": "1.3.6.1.4.1.23695.200.1.12.1.1.1.10",
