@@ -20,6 +20,7 @@ Labels = tuple[tuple[str, str], ...]
 Raw = Mapping[Oid, Mapping[Oid, object]]
 
 _NUMBER = re.compile(rb"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_DBM = re.compile(rb"([-+]?(?:\d+\.?\d*|\.\d+))\s*dBm\b", re.IGNORECASE)
 _CONTROLS = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0)], " ")
 
 
@@ -66,6 +67,9 @@ def _key(value: object) -> int | str | None:
 
 
 def _raw_number(metric: Metric, value: object) -> float | None:
+    if metric.parse == "text_dbm":  # "0.03 mW (-14.61 dBm)": the dBm figure, not the first
+        found = _DBM.search(value) if isinstance(value, bytes) else None
+        return float(found.group(1)) if found is not None else None
     if metric.parse == "text_number":
         if isinstance(value, int) and not isinstance(value, bool):
             return float(value)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 FAMILIES = ("radio", "power", "optics", "cellular", "device", "vsat")
-PARSERS = ("int", "text_number", "enum")
+PARSERS = ("int", "text_number", "text_dbm", "enum")
 AGGREGATES = ("", "mean")
 
 _EMPTY: Mapping[str, tuple[int | str, ...]] = MappingProxyType({})
@@ -33,6 +33,7 @@ class Metric:
     help: str
     oid: str  # "MIB-MODULE::objectName", resolved through agent/snmp/health/compiled/ at import
     parse: str = "int"  # "int" | "text_number" (first number in "-65 dBm", "12.5") | "enum"
+    #               | "text_dbm" (the number written before "dBm" in "0.03 mW (-14.61 dBm)")
     scale: float = 1.0  # raw * scale + offset = the unit in the name (0.1 for tenths of dB, ...)
     offset: float = 0.0
     enum: Mapping[int, float] | None = None  # for parse="enum": raw value -> exported value
