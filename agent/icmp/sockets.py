@@ -14,18 +14,20 @@ from __future__ import annotations
 import array
 import logging
 import os
-import random
 import socket
 import struct
 import sys
-from typing import Literal
 
 from pantau.agent.icmp import wire
 from pantau.errors import PermissionDenied, ProbeSetupError
 
-log = logging.getLogger(__name__)
+TYPE_CHECKING = False  # typing is not imported at run time (see pantau.agent.icmp.rounds)
+if TYPE_CHECKING:
+    from typing import Literal
 
-Mode = Literal["auto", "raw", "dgram"]
+    Mode = Literal["auto", "raw", "dgram"]
+
+log = logging.getLogger(__name__)
 
 RCVBUF = 8 << 20  # the replies of a 10,000-target pass fit while the sender runs
 _SO_RCVBUFFORCE = 33  # <asm-generic/socket.h>; needs CAP_NET_ADMIN, lifts net.core.rmem_max
@@ -188,7 +190,7 @@ def _setup(
             words[kind >> 5] &= ~(1 << (kind & 31))
         sock.setsockopt(level, option, struct.pack(f"={len(words)}I", *words))
         if ident is None:
-            ident = random.randrange(1, 0x10000)
+            ident = int.from_bytes(os.urandom(2), "big") or 1
         try:
             attach_filter(sock, echo_filter(ident, v6))
         except OSError as exc:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import socket
 import struct
-from typing import NamedTuple
+from collections import namedtuple
 
 OK, UNREACHABLE, TTL_EXCEEDED = "ok", "unreachable", "ttl_exceeded"
 
@@ -34,13 +34,23 @@ _HEADER = struct.Struct("!BBHHH")  # type, code, checksum, identifier, sequence
 _ID_SEQ = struct.Struct("!HH")
 
 
-class Match(NamedTuple):
-    """What a received packet says about one echo request we sent."""
+TYPE_CHECKING = False  # typing is not imported at run time (see pantau.agent.icmp.rounds)
+if TYPE_CHECKING:
+    from typing import NamedTuple
 
-    target: str  # the address the echo request went to
-    ident: int
-    seq: int
-    reason: str  # OK for an echo reply, else UNREACHABLE or TTL_EXCEEDED
+    class Match(NamedTuple):
+        """What a received packet says about one echo request we sent."""
+
+        target: str  # the address the echo request went to
+        ident: int
+        seq: int
+        reason: str  # OK for an echo reply, else UNREACHABLE or TTL_EXCEEDED
+
+else:
+    Match = namedtuple("Match", ("target", "ident", "seq", "reason"))
+    Match.__doc__ = """What a received packet says about one echo request we sent: the address
+    the echo request went to, its identifier and sequence, and OK for an echo reply, else
+    UNREACHABLE or TTL_EXCEEDED."""
 
 
 def checksum(data: bytes) -> int:
