@@ -134,10 +134,12 @@ class Run:
             if given in self.alias:
                 continue
             text, family = wire.canonical(given)
+            if text == given:
+                text = given  # one string object for both (inet_ntop made a new one)
             row = self.index.get(text)
             if row is None:
                 row = self.index[text] = len(self.addresses)
-                self.addresses.append(given if text == given else text)
+                self.addresses.append(text)
                 group = rows.get(family)
                 if group is None:
                     group = rows[family] = array("I")
