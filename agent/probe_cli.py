@@ -273,9 +273,9 @@ def _icmp(args: argparse.Namespace) -> int:
 
 def _family(ip: str) -> int:
     """The address family of an IP literal (its socket's)."""
-    import socket
+    import _socket  # see pantau.agent.icmp.sockets
 
-    return socket.AF_INET6 if ":" in ip else socket.AF_INET
+    return _socket.AF_INET6 if ":" in ip else _socket.AF_INET
 
 
 def _print_results(

@@ -70,8 +70,9 @@ import sys
 from pantau.cli import main
 code = main(["probe", "icmp", "-c", "1", "127.0.0.1", "::1"])
 # typing: ~5 ms; shutil: bz2, lzma and zlib (argparse's help width); json: its decoder and
-# scanner (only the C string escaper is used); random: os.urandom does.
-lean = ("typing", "shutil", "bz2", "lzma", "json", "random", "pantau.config", "pantau.inventory")
+# scanner (only the C string escaper is used); random: os.urandom does; socket: its enums
+# (the C module _socket has everything a sweep uses).
+lean = ("typing", "shutil", "bz2", "lzma", "json", "random", "socket", "pantau.config")
 print(" ".join(m for m in lean if m in sys.modules), file=sys.stderr)
 sys.exit(code)
 """

@@ -20,13 +20,13 @@ module it pulls in: ~40 ms and ~10 MiB of a short process).
 
 from __future__ import annotations
 
+import _socket  # see pantau.agent.icmp.sockets
 import contextlib
 import errno
 import logging
 import math
 import os
 import select
-import socket
 from array import array
 from collections.abc import Callable, Generator, Iterable, Iterator
 from time import monotonic, sleep
@@ -101,12 +101,12 @@ class Pinger:
         self._sweeps = 0
         self._loop: AbstractEventLoop | None = None
 
-    def open(self, families: Iterable[int] = (socket.AF_INET,)) -> None:
+    def open(self, families: Iterable[int] = (_socket.AF_INET,)) -> None:
         """Open the sockets now (a sweep opens missing ones itself)."""
         for family in families:
             self._channel(family)
 
-    def kind(self, family: int = socket.AF_INET) -> str | None:
+    def kind(self, family: int = _socket.AF_INET) -> str | None:
         """``raw`` or ``dgram`` for the open socket of ``family``, else None."""
         channel = self._channels.get(family)
         return channel.kind if channel else None
@@ -133,7 +133,7 @@ class Pinger:
                 self._broken.add(family)
                 log.warning(
                     "icmp family unavailable family=%s error=%s",
-                    socket.AddressFamily(family).name,
+                    "AF_INET6" if family == _socket.AF_INET6 else "AF_INET",
                     exc,
                 )
         return channel
@@ -278,7 +278,7 @@ class Pinger:
             seq = (run.seq0 + k) & 0xFFFF
             for channel, rows in groups:
                 # Within a pass every target of a family gets the same bytes.
-                v6 = channel.family == socket.AF_INET6
+                v6 = channel.family == _socket.AF_INET6
                 packet = wire.echo_request(channel.ident, seq, self._payload, v6=v6)
                 sendto = channel.sock.sendto
                 for row in rows:
@@ -361,7 +361,7 @@ class Pinger:
     def _drain(self, channel: Channel) -> None:
         recvfrom, settle, ident = channel.sock.recvfrom, self._settle, channel.ident
         parse: Callable[[bytes, str], wire.Match | None]
-        if channel.family == socket.AF_INET6:
+        if channel.family == _socket.AF_INET6:
             parse = wire.parse_icmp6
         else:
             parse = wire.parse_ipv4 if channel.raw else wire.parse_icmp4
@@ -386,7 +386,7 @@ class Pinger:
     def _drain_errors(self, channel: Channel) -> None:
         while True:
             try:
-                data, ancdata, _, dest = channel.sock.recvmsg(_BUFSIZE, 1024, socket.MSG_ERRQUEUE)
+                data, ancdata, _, dest = channel.sock.recvmsg(_BUFSIZE, 1024, _socket.MSG_ERRQUEUE)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
@@ -426,7 +426,7 @@ async def resolve(names: Iterable[str], timeout: float) -> dict[str, str | None]
     async def look_up(name: str) -> str | None:
         try:
             infos = await asyncio.wait_for(
-                loop.getaddrinfo(name, None, type=socket.SOCK_DGRAM), timeout
+                loop.getaddrinfo(name, None, type=_socket.SOCK_DGRAM), timeout
             )
         except (OSError, TimeoutError) as exc:
             log.debug("icmp name lookup failed name=%s error=%s", name, exc)
