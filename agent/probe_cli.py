@@ -212,7 +212,7 @@ def _icmp(args: argparse.Namespace) -> int:
     from pantau.agent.icmp import wire
     from pantau.agent.icmp.pinger import Pinger
 
-    # A one-shot command: cyclic garbage collection passes over the targets' records would
+    # A one-shot command: cyclic garbage collection passes over the targets' strings would
     # cost CPU and free nothing before the process exits (forked workers inherit this).
     gc.disable()
 
@@ -422,7 +422,6 @@ def _fork(
         pingers[0].close()  # our copies of the parent's sockets
         logging.disable(logging.INFO)  # the parent logged sockets and workers already
         mine = slices[number - 1]
-        del slices  # only the child's own slice is used from here on
         results = _sweep(pingers[number - 1], mine, args, n)
         _write_all(w, f"ok {len(mine)}\n".encode())
         batch: list[str] = []

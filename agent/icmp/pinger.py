@@ -15,7 +15,8 @@ A Pinger is one process's engine. The agent's rounds stay in one process: they a
 forks sweep workers for large unpaced sweeps (:mod:`pantau.agent.probe_cli`), each with its own
 Pinger and raw-socket identifier, and sweeps with :meth:`Pinger.sweep_blocking`: asyncio is
 imported inside the async functions only, so a one-shot sweep never loads it (with the ``ssl``
-module it pulls in: ~40 ms and ~10 MiB of a short process).
+module it pulls in: ~40 ms and ~10 MiB of a short process). A sweep's per-target state is kept
+in columns (:class:`~pantau.agent.icmp.rounds.Run`), not in an object per target.
 """
 
 from __future__ import annotations
