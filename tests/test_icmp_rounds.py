@@ -33,6 +33,8 @@ def test_each_address_once_whatever_its_spelling_keys_as_given() -> None:
     assert results["0:0::1"] == results["::1"]._replace(address="0:0::1")
     with pytest.raises(KeyError):
         results["127.0.0.2"]
+    only_long = Results(Run(["0:0::1"], Sweep(1.0), seq0=0, count=1))
+    assert list(only_long) == ["0:0::1"] and "::1" not in only_long
 
 
 def test_one_family_sends_to_a_range_of_rows() -> None:

@@ -113,7 +113,7 @@ class Run:
 
     __slots__ = (
         "addresses", "alias", "at", "count", "errors", "groups", "index", "keys", "last",
-        "sent", "seq0", "state", "sweep",
+        "sent", "seq0", "state", "sweep", "unkeyed",
     )  # fmt: skip
 
     def __init__(self, addresses: Iterable[str], sweep: Sweep, seq0: int, count: int) -> None:
@@ -123,7 +123,8 @@ class Run:
         self.alias: dict[str, int] = {}  # an address given in another spelling -> row
         self.keys: list[str] = []  # the addresses as given, each once, in order
         rows: dict[int, array[int]] = {}  # family -> its rows, in order
-        unkeyed: set[int] = set()  # rows whose canonical text was not given itself (yet)
+        self.unkeyed: set[int] = set()  # rows whose canonical text was not given itself
+        unkeyed = self.unkeyed
         for given in addresses:
             row = self.index.get(given)
             if row is not None:  # given in its canonical text: a key unless it was already
@@ -214,7 +215,11 @@ class Results(Mapping[str, TargetStats]):
     def __getitem__(self, address: str) -> TargetStats:
         run = self._run
         row = run.alias.get(address)
-        return run.stats(run.index[address] if row is None else row, address)
+        if row is None:
+            row = run.index[address]
+            if row in run.unkeyed:  # swept under another spelling only
+                raise KeyError(address)
+        return run.stats(row, address)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._run.keys)
