@@ -13,18 +13,24 @@ import gc
 import logging
 import math
 import os
-import random
-import selectors
-import signal
-import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
-from json.encoder import encode_basestring
-from typing import Any
+from collections.abc import Callable, Iterator
 
 from pantau.agent.snmp.cli import add_snmp
+
+try:  # json's own C string escaper, without the json package's decoder and scanner imports
+    from _json import encode_basestring
+except ImportError:  # pragma: no cover - a Python built without the _json accelerator
+    from json.encoder import encode_basestring
+
+TYPE_CHECKING = False  # typing is not imported at run time (see pantau.agent.icmp.rounds)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from pantau.agent.icmp.pinger import Pinger
+    from pantau.agent.icmp.rounds import TargetStats
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -147,15 +153,15 @@ def register(subparsers: Any) -> None:
 
 
 def _read_targets(args: argparse.Namespace) -> list[str]:
-    targets = list(args.targets)
+    """The targets given, each once, in order (a file is read line by line, not whole)."""
+    targets = dict.fromkeys(args.targets)
     if args.targets_file is not None:
         with open(args.targets_file, encoding="utf-8") as fh:
-            text = fh.read()
-        for line in text.splitlines():
-            line = line.split("#", 1)[0].strip()
-            if line:
-                targets.append(line)
-    return targets
+            for line in fh:
+                line = line.split("#", 1)[0].strip()
+                if line:
+                    targets[line] = None
+    return list(targets)
 
 
 _RTT_STATS = ("min", "avg", "max", "stddev")
@@ -164,7 +170,7 @@ _RTT_STATS = ("min", "avg", "max", "stddev")
 _NO_ADDRESS = "0 0 null null null null null dns"  # a name that did not resolve
 
 
-def _icmp_result(stats: Any) -> str:
+def _icmp_result(stats: TargetStats) -> str:
     """One target's result as a short line: sent, received, loss, RTT min/avg/max/stddev (ms)
     and reason, space-separated, ``null`` for none. A sweep worker sends these up its pipe and
     the parent keeps them until it prints: a fifth of the JSON line's memory."""
@@ -187,7 +193,7 @@ def _icmp_json(target: str, ip: str | None, result: str) -> str:
     )
 
 
-def _icmp_line(target: str, ip: str | None, stats: Any) -> str:
+def _icmp_line(target: str, ip: str | None, stats: TargetStats | None) -> str:
     """One JSON line for ``target`` (``stats`` None: the name did not resolve)."""
     return _icmp_json(target, ip, _NO_ADDRESS if stats is None else _icmp_result(stats))
 
@@ -203,9 +209,10 @@ def _worker_count(asked: int | str, targets: int, rate: float) -> int:
 
 
 def _icmp(args: argparse.Namespace) -> int:
-    from pantau.agent.icmp.pinger import Pinger, literals
+    from pantau.agent.icmp import wire
+    from pantau.agent.icmp.pinger import Pinger
 
-    # A one-shot command: cyclic garbage collection passes over the targets' records would
+    # A one-shot command: cyclic garbage collection passes over the targets' strings would
     # cost CPU and free nothing before the process exits (forked workers inherit this).
     gc.disable()
 
@@ -218,28 +225,38 @@ def _icmp(args: argparse.Namespace) -> int:
         print("pantau probe icmp: no targets; give TARGET... or --targets-file", file=sys.stderr)
         return EXIT_USAGE
 
-    names: dict[str, str | None] = dict(literals(targets))
-    hosts = [t for t in dict.fromkeys(targets) if t not in names]
-    if hosts:  # only then asyncio: a sweep of IP literals starts faster and smaller without it
+    # An IP literal is its own address; only names are looked up, and kept in a dict.
+    names: dict[str, str | None] = {}
+    for target in targets:
+        try:
+            wire.canonical(target)
+        except ValueError:
+            names[target] = None
+    if names:  # only then asyncio: a sweep of IP literals starts faster and smaller without it
         import asyncio
 
         from pantau.agent.icmp.pinger import resolve
 
         # asyncio.run shuts its default executor (the name lookups' threads) down: none is left
         # running when the workers are forked.
-        names.update(asyncio.run(resolve(hosts, args.timeout)))
-    ips = list(dict.fromkeys(ip for ip in names.values() if ip))
+        names = asyncio.run(resolve(list(names), args.timeout))
+        # The addresses in the order of the targets' first use of them.
+        ips = list(dict.fromkeys(ip for t in targets if (ip := names.get(t, t))))
+    else:
+        ips = targets  # the common case: every target an IP literal, each given once
     n = _worker_count(args.workers, len(ips), args.rate)
     if n > 1 and threading.active_count() > 1:  # only when called from a threaded program
         log.warning("icmp sweep in one process: other threads are running, fork is unsafe")
         n = 1
     # Distinct identifiers, so that no worker's kernel filter lets another's replies in.
-    idents = random.sample(range(1, 0x10000), n)
+    idents: dict[int, None] = {}
+    while len(idents) < n:
+        idents[int.from_bytes(os.urandom(2), "big") or 1] = None
     pingers = [
         Pinger(mode=args.socket, payload_size=args.payload_size, ident=ident) for ident in idents
     ]
     # The parent's sockets open before any fork: a missing privilege is said once, here.
-    families = {socket.AF_INET6 if ":" in ip else socket.AF_INET for ip in ips}
+    families = {_family(ip) for ip in ips}
     try:
         pingers[0].open(families)
     except BaseException:
@@ -251,17 +268,44 @@ def _icmp(args: argparse.Namespace) -> int:
     if isinstance(results, str):
         print(results, file=sys.stderr, end="")
         return EXIT_FAILURE
+    return _print_results(targets, names, results)
 
-    by_ip: dict[str, str] = {}
-    for ips_slice, lines in zip(slices, results, strict=True):
-        by_ip.update(zip(ips_slice, lines, strict=True))
-    del results
+
+def _family(ip: str) -> int:
+    """The address family of an IP literal (its socket's)."""
+    import _socket  # see pantau.agent.icmp.sockets
+
+    return _socket.AF_INET6 if ":" in ip else _socket.AF_INET
+
+
+def _print_results(
+    targets: list[str], names: dict[str, str | None], results: Iterator[tuple[str, str]]
+) -> int:
+    """Print a JSON line per target, in order, as the workers' results are read (``results``:
+    each address and its result, in the order of the targets' first use of them)."""
+    # An address two targets share (two names, or a name and the literal) is kept for the
+    # second; any other result is printed and dropped at once.
+    uses: dict[str, int] = {}
+    if names:
+        for target in targets:
+            if ip := names.get(target, target):
+                uses[ip] = uses.get(ip, 0) + 1
+    kept: dict[str, str] = {}
     failed, batch = 0, []
     # Written in batches: the whole output joined at once (and encoded) was the largest single
     # allocation of a sweep, 2.5 MB per copy at 10,000 targets.
-    for target in dict.fromkeys(targets):
-        ip = names[target]
-        result = by_ip[ip] if ip else _NO_ADDRESS
+    for target in targets:
+        ip = names.get(target, target)
+        if ip is None:
+            result = _NO_ADDRESS
+        elif ip in kept:
+            result = kept[ip]
+        else:
+            got, result = next(results)
+            if got != ip:  # pragma: no cover - the slices follow the targets' order
+                raise AssertionError(f"result for {got}, expected {ip}")
+            if uses.get(ip, 0) > 1:
+                kept[ip] = result
         failed += result.split(" ", 2)[1] == "0"
         batch.append(_icmp_json(target, ip, result))
         if len(batch) == _WRITE_BATCH:
@@ -272,9 +316,9 @@ def _icmp(args: argparse.Namespace) -> int:
     return EXIT_FAILURE if failed else EXIT_OK
 
 
-def _sweep(pinger: Any, ips: list[str], args: argparse.Namespace, n: int) -> list[str]:
-    """Sweep ``ips`` (one worker's slice, at 1/``n`` of the rate); their results in order."""
-
+def _sweep(pinger: Pinger, ips: list[str], args: argparse.Namespace, n: int) -> Iterator[str]:
+    """Sweep ``ips`` (one worker's slice, at 1/``n`` of the rate); their results in order,
+    formatted as they are read."""
     try:
         stats = pinger.sweep_blocking(
             ips,
@@ -285,7 +329,7 @@ def _sweep(pinger: Any, ips: list[str], args: argparse.Namespace, n: int) -> lis
         )
     finally:
         pinger.close()
-    return [_icmp_result(stats[ip]) for ip in ips]
+    return (_icmp_result(stats[ip]) for ip in ips)
 
 
 def _worker_bound(packets: int, n: int, args: argparse.Namespace) -> float:
@@ -311,11 +355,12 @@ class _Worker:
 
 
 def _run_workers(
-    pingers: list[Any], slices: list[list[str]], args: argparse.Namespace
-) -> list[list[str]] | str:
+    pingers: list[Pinger], slices: list[list[str]], args: argparse.Namespace
+) -> Iterator[tuple[str, str]] | str:
     """Sweep every slice, the first in this process and each other one in a forked child.
 
-    Returns each slice's results, or the error message (a line per failed worker).
+    Returns every address and its result, in the order of the slices (formatted as they are
+    read), or the error message (a line per failed worker).
     """
     n = len(slices)
     workers: list[_Worker] = []
@@ -325,12 +370,15 @@ def _run_workers(
         for number in range(2, n + 1):
             workers.append(_fork(number, pingers, slices, args, workers))
         own = _sweep(pingers[0], slices[0], args, n)
-        _collect(workers, deadline)
+        if workers:
+            _collect(workers, deadline)
     finally:
         pingers[0].close()
         for w in workers:
             os.close(w.fd)
             if w.status is None:  # interrupted, or past the deadline: do not leave it running
+                import signal
+
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(w.pid, signal.SIGKILL)
                 w.status = os.waitpid(w.pid, 0)[1]
@@ -344,12 +392,15 @@ def _run_workers(
                 f"pantau probe icmp: sweep worker {w.number} of {n} (pid {w.pid}, targets "
                 f"{first} .. {last}) failed: {problem}\n"
             )
-    return "".join(problems) if problems else results
+    if problems:
+        return "".join(problems)
+    pairs = zip(slices, results, strict=True)
+    return (pair for ips, lines in pairs for pair in zip(ips, lines, strict=True))
 
 
 def _fork(
     number: int,
-    pingers: list[Any],
+    pingers: list[Pinger],
     slices: list[list[str]],
     args: argparse.Namespace,
     earlier: list[_Worker],
@@ -360,31 +411,46 @@ def _fork(
     if pid:
         os.close(w)
         return _Worker(number, pid, r, slices[number - 1])
-    # The child: sweep, send its results up the pipe, and leave without running the parent's
-    # cleanup (atexit handlers, buffered stdout, a test runner's state).
-    code, data = 1, b""
+    # The child: sweep, send its results up the pipe ("ok N" and a line per result, written in
+    # batches as they are formatted), and leave without running the parent's cleanup (atexit
+    # handlers, buffered stdout, a test runner's state).
+    code = 1
     try:
         os.close(r)
         for worker in earlier:
             os.close(worker.fd)
         pingers[0].close()  # our copies of the parent's sockets
         logging.disable(logging.INFO)  # the parent logged sockets and workers already
-        results = _sweep(pingers[number - 1], slices[number - 1], args, n)
-        data = (f"ok {len(results)}\n" + "\n".join(results)).encode()
+        mine = slices[number - 1]
+        results = _sweep(pingers[number - 1], mine, args, n)
+        _write_all(w, f"ok {len(mine)}\n".encode())
+        batch: list[str] = []
+        for line in results:
+            batch.append(line)
+            if len(batch) == _WRITE_BATCH:
+                _write_all(w, ("\n".join(batch) + "\n").encode())
+                batch.clear()
+        if batch:
+            _write_all(w, ("\n".join(batch) + "\n").encode())
         code = 0
     except BaseException as exc:  # everything goes to the parent, then _exit
         text = " ".join(f"{type(exc).__name__}: {exc}".split())
-        data = f"error {text}".encode()
-    finally:
         with contextlib.suppress(BaseException):
-            view = memoryview(data)
-            while view:
-                view = view[os.write(w, view) :]
+            _write_all(w, f"error {text}".encode())  # after any lines: not newline-ended
+    finally:
         os._exit(code)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _collect(workers: list[_Worker], deadline: float) -> None:
     """Read every worker's pipe to its end and reap it, until ``deadline`` (monotonic)."""
+    import selectors
+
     with selectors.DefaultSelector() as sel:
         for w in workers:
             sel.register(w.fd, selectors.EVENT_READ, w)
@@ -395,7 +461,7 @@ def _collect(workers: list[_Worker], deadline: float) -> None:
                     key.data.late = True
                 return
             for key, _ in sel.select(left):
-                chunk = os.read(key.fd, 1 << 20)
+                chunk = os.read(key.fd, 1 << 16)  # a pipe's buffer
                 if chunk:
                     key.data.data += chunk
                 else:
@@ -404,22 +470,33 @@ def _collect(workers: list[_Worker], deadline: float) -> None:
         w.status = os.waitpid(w.pid, 0)[1]  # its pipe closed: it has exited or is exiting
 
 
-def _decode(w: _Worker, bound: float) -> tuple[list[str], str | None]:
-    """A worker's results, and what went wrong if anything did."""
+def _decode(w: _Worker, bound: float) -> tuple[Iterator[str], str | None]:
+    """A worker's results (decoded as they are read), and what went wrong if anything did."""
     if w.late:
-        return [], f"did not finish within {bound:g} s (killed)"
+        return iter(()), f"did not finish within {bound:g} s (killed)"
     code = os.waitstatus_to_exitcode(w.status or 0)
-    text = w.data.decode("utf-8", "replace")
-    w.data = bytearray()  # one copy of a worker's output at a time
-    lines = text.split("\n")
-    del text
-    header = lines.pop(0)
-    if header.startswith("error "):
-        return [], header[len("error ") :]
+    data = w.data
+    end = data.find(b"\n")
+    header = bytes(data if end < 0 else data[:end]).decode("utf-8", "replace")
+    tail = bytes(data[data.rfind(b"\n") + 1 :]).decode("utf-8", "replace")
+    for said in (header, tail):
+        if said.startswith("error "):
+            return iter(()), said[len("error ") :]
     if code < 0:
-        return [], f"killed by signal {signal.Signals(-code).name}"
-    if lines == [""]:
-        lines = []
-    if code or header != f"ok {len(w.ips)}" or len(lines) != len(w.ips):
-        return [], f"exit status {code}, {len(lines)} of {len(w.ips)} results"
-    return lines, None
+        import signal
+
+        return iter(()), f"killed by signal {signal.Signals(-code).name}"
+    lines = data.count(b"\n", end + 1) if end >= 0 else 0
+    if code or tail or header != f"ok {len(w.ips)}" or lines != len(w.ips):
+        return iter(()), f"exit status {code}, {lines} of {len(w.ips)} results"
+    return _lines(w, end + 1), None
+
+
+def _lines(w: _Worker, start: int) -> Iterator[str]:
+    """The newline-ended lines of a worker's output from ``start``; its buffer is dropped once
+    they are all read."""
+    data = w.data
+    while (end := data.find(b"\n", start)) >= 0:
+        yield data[start:end].decode()
+        start = end + 1
+    w.data = bytearray()

@@ -112,6 +112,26 @@ def test_duplicates_names_and_order_with_workers(
 
 
 @needs_icmp
+def test_a_name_before_the_literal_of_its_address(
+    fork_allowed: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async def resolve(names, timeout):  # no DNS in tests: names map by hand
+        return {name: {"gw.example": "127.1.0.5"}.get(name) for name in names}
+
+    monkeypatch.setattr(pinger_module, "resolve", resolve)
+    listed = ["gw.example", *loopback_targets(6)]
+    code = main(["probe", "icmp", "-c", "1", "--workers", "2", *listed])
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 0
+    assert [(r["target"], r["address"], r["received"]) for r in rows] == [
+        ("gw.example", "127.1.0.5", 1),
+        *((t, t, 1) for t in loopback_targets(6)),
+    ]
+
+
+@needs_icmp
 def test_rate_is_shared_between_workers(tmp_path: Path) -> None:
     # 400 targets x 2 echoes at 800 packets/s overall: at least ~1 s, whatever the workers.
     # Each worker at the full rate would take half that.

@@ -15,30 +15,35 @@ A Pinger is one process's engine. The agent's rounds stay in one process: they a
 forks sweep workers for large unpaced sweeps (:mod:`pantau.agent.probe_cli`), each with its own
 Pinger and raw-socket identifier, and sweeps with :meth:`Pinger.sweep_blocking`: asyncio is
 imported inside the async functions only, so a one-shot sweep never loads it (with the ``ssl``
-module it pulls in: ~40 ms and ~10 MiB of a short process).
+module it pulls in: ~40 ms and ~10 MiB of a short process). A sweep's per-target state is kept
+in columns (:class:`~pantau.agent.icmp.rounds.Run`), not in an object per target.
 """
 
 from __future__ import annotations
 
+import _socket  # see pantau.agent.icmp.sockets
 import contextlib
 import errno
 import logging
-import random
+import math
+import os
 import select
-import socket
+from array import array
 from collections.abc import Callable, Generator, Iterable, Iterator
 from time import monotonic, sleep
-from typing import TYPE_CHECKING
 
 from pantau.agent.icmp import wire
-from pantau.agent.icmp.rounds import Pacer, Record, Sweep, TargetStats
-from pantau.agent.icmp.sockets import RCVBUF, Channel, Mode, open_channel
+from pantau.agent.icmp.rounds import PENDING, UNSENT, Pacer, Results, Run, Sweep, TargetStats
+from pantau.agent.icmp.sockets import RCVBUF, Channel, open_channel
 from pantau.errors import PermissionDenied, ProbeSetupError
 
+TYPE_CHECKING = False  # see pantau.agent.icmp.rounds: typing is not imported at run time
 if TYPE_CHECKING:
     from asyncio import AbstractEventLoop
 
-__all__ = ["Pinger", "TargetStats", "literals", "resolve", "sweep"]
+    from pantau.agent.icmp.sockets import Mode
+
+__all__ = ["Pinger", "Results", "TargetStats", "literals", "resolve", "sweep"]
 
 log = logging.getLogger(__name__)
 
@@ -58,27 +63,6 @@ _LOCAL_UNREACHABLE = frozenset(
     }
 )
 _RETRY = frozenset({errno.EAGAIN, errno.ENOBUFS, errno.EINTR})
-
-
-class _Run:
-    """One sweep's targets and sequence numbers, while it runs."""
-
-    __slots__ = ("canon", "channels", "count", "pacer", "records", "seq0")
-
-    def __init__(
-        self,
-        canon: dict[str, tuple[str, int]],
-        records: dict[tuple[str, int], Record],
-        channels: dict[int, Channel | None],
-        seq0: int,
-        count: int,
-        pacer: Pacer | None,
-    ) -> None:
-        self.canon, self.records, self.channels = canon, records, channels
-        self.seq0, self.count, self.pacer = seq0, count, pacer
-
-    def results(self) -> dict[str, TargetStats]:
-        return {given: self.records[key].stats(given) for given, key in self.canon.items()}
 
 
 class Pinger:
@@ -113,17 +97,17 @@ class Pinger:
         self._payload = bytes(payload_size)
         self._channels: dict[int, Channel] = {}
         self._broken: set[int] = set()
-        self._pending: dict[tuple[str, int], tuple[Record, float]] = {}
-        self._next_seq = random.randrange(0x10000)
+        self._pending: list[Run] = []  # the sweeps whose echoes may still be answered
+        self._next_seq = int.from_bytes(os.urandom(2), "big")
         self._sweeps = 0
         self._loop: AbstractEventLoop | None = None
 
-    def open(self, families: Iterable[int] = (socket.AF_INET,)) -> None:
+    def open(self, families: Iterable[int] = (_socket.AF_INET,)) -> None:
         """Open the sockets now (a sweep opens missing ones itself)."""
         for family in families:
             self._channel(family)
 
-    def kind(self, family: int = socket.AF_INET) -> str | None:
+    def kind(self, family: int = _socket.AF_INET) -> str | None:
         """``raw`` or ``dgram`` for the open socket of ``family``, else None."""
         channel = self._channels.get(family)
         return channel.kind if channel else None
@@ -150,7 +134,7 @@ class Pinger:
                 self._broken.add(family)
                 log.warning(
                     "icmp family unavailable family=%s error=%s",
-                    socket.AddressFamily(family).name,
+                    "AF_INET6" if family == _socket.AF_INET6 else "AF_INET",
                     exc,
                 )
         return channel
@@ -202,10 +186,10 @@ class Pinger:
                 done.set_result(None)
 
         sweep = Sweep(timeout, finish)
-        run = self._begin(addresses, count, rate, period, sweep)
+        run, pacer = self._begin(addresses, count, rate, period, sweep)
         self._attach(loop)
         try:
-            for delay in self._sending(run):
+            for delay in self._sending(run, pacer):
                 await asyncio.sleep(delay)  # replies are read by the loop meanwhile
             sweep.sending = False
             sweep.check()
@@ -214,7 +198,7 @@ class Pinger:
         finally:
             self._end(run)
             self._detach(loop)
-        return run.results()
+        return dict(Results(run).items())
 
     def sweep_blocking(
         self,
@@ -224,19 +208,20 @@ class Pinger:
         timeout: float = 1.0,
         rate: float | None = None,
         period: float = 0.0,
-    ) -> dict[str, TargetStats]:
+    ) -> Results:
         """:meth:`sweep` without an event loop, for a one-shot process (``pantau probe icmp``).
 
-        The same sends, pacing, matching and results; replies are read while it waits (a
-        ``select`` on the sockets). Must not run while an asyncio sweep of this Pinger does.
+        The same sends, pacing, matching and results, as a mapping whose :class:`TargetStats`
+        are made when read; replies are read while it waits (a ``select`` on the sockets).
+        Must not run while an asyncio sweep of this Pinger does.
         """
         sweep = Sweep(timeout)
-        run = self._begin(addresses, count, rate, period, sweep)
+        run, pacer = self._begin(addresses, count, rate, period, sweep)
         self._sweeps += 1
         if self._sweeps == 1:
             self._drain_all()  # leftovers: late or foreign replies
         try:
-            for delay in self._sending(run):
+            for delay in self._sending(run, pacer):
                 self._wait(delay)
             sweep.sending = False
             sweep.check()
@@ -246,7 +231,7 @@ class Pinger:
         finally:
             self._end(run)
             self._sweeps -= 1
-        return run.results()
+        return Results(run)
 
     def _wait(self, seconds: float) -> None:
         """Read replies as they arrive, for ``seconds`` at most (returns after a first batch)."""
@@ -263,51 +248,55 @@ class Pinger:
         rate: float | None,
         period: float,
         sweep: Sweep,
-    ) -> _Run:
-        canon = {a: wire.canonical(a) for a in addresses}
+    ) -> tuple[Run, Pacer | None]:
         if not 1 <= count <= 0xFFFF:
             raise ValueError(f"count must be 1..65535, got {count}")
-        records = {key: Record(*key, sweep) for key in canon.values()}
-        channels = {family: self._channel(family) for _, family in records}
-        seq0, self._next_seq = self._next_seq, (self._next_seq + count) & 0xFFFF
-        pacer = Pacer(rate, period) if rate or period else None
-        return _Run(canon, records, channels, seq0, count, pacer)
+        run = Run(addresses, sweep, self._next_seq, count)
+        for family in run.groups:
+            self._channel(family)
+        self._next_seq = (self._next_seq + count) & 0xFFFF
+        pacer = None
+        if rate or period:
+            pacer = Pacer(rate, period)
+            run.last = array("d", [-math.inf]) * len(run.addresses)
+        self._pending.append(run)
+        return run, pacer
 
-    def _end(self, run: _Run) -> None:
-        for i in range(run.count):
-            seq = (run.seq0 + i) & 0xFFFF
-            for address, _ in run.records:
-                self._pending.pop((address, seq), None)
+    def _end(self, run: Run) -> None:
+        self._pending.remove(run)  # later replies to it are ignored
 
-    def _sending(self, run: _Run) -> Iterator[float]:
+    def _sending(self, run: Run, pacer: Pacer | None) -> Iterator[float]:
         """Send every echo of ``run``; yields the seconds to wait, while pacing, retrying a full
         buffer or letting other work in (0.0), and the driver reads replies meanwhile."""
         groups = [
-            (channel, [r for r in run.records.values() if r.family == family])
-            for family, channel in run.channels.items()
-            if channel is not None
+            (channel, rows)
+            for family, rows in run.groups.items()
+            if (channel := self._channels.get(family)) is not None
         ]
-        pending, pacer, sent = self._pending, run.pacer, 0
-        for i in range(run.count):
-            seq = (run.seq0 + i) & 0xFFFF
-            for channel, group in groups:
+        addresses, at, state, last = run.addresses, run.at, run.state, run.last
+        count, sweep, sent_count, sent = run.count, run.sweep, run.sent, 0
+        for k in range(count):
+            seq = (run.seq0 + k) & 0xFFFF
+            for channel, rows in groups:
                 # Within a pass every target of a family gets the same bytes.
-                v6 = channel.family == socket.AF_INET6
+                v6 = channel.family == _socket.AF_INET6
                 packet = wire.echo_request(channel.ident, seq, self._payload, v6=v6)
                 sendto = channel.sock.sendto
-                for rec in group:
-                    if pacer is not None:
-                        while (delay := pacer.delay(rec)) > 0:
+                for row in rows:
+                    if pacer is not None and last is not None:
+                        while (delay := pacer.delay(last[row])) > 0:
                             yield delay
-                    address = rec.address
-                    rec.last = now = monotonic()
-                    pending[address, seq] = (rec, now)
-                    rec.sent += 1
-                    rec.sweep.outstanding += 1
+                    slot = row * count + k
+                    at[slot] = now = monotonic()
+                    state[slot] = PENDING
+                    if last is not None:
+                        last[row] = now
+                    sent_count[row] += 1
+                    sweep.outstanding += 1
                     try:
-                        sendto(packet, (address, 0))
+                        sendto(packet, (addresses[row], 0))
                     except OSError as exc:
-                        yield from self._failed_send(channel, packet, rec, seq, exc)
+                        yield from self._failed_send(channel, packet, run, row, slot, exc)
                     sent += 1
                     if not sent % _DRAIN_EVERY:
                         self._drain_all()
@@ -316,16 +305,19 @@ class Pinger:
         self._drain_all()
 
     def _failed_send(
-        self, channel: Channel, packet: bytes, rec: Record, seq: int, exc: OSError
+        self, channel: Channel, packet: bytes, run: Run, row: int, slot: int, exc: OSError
     ) -> Iterator[float]:
-        failure = yield from self._resend(channel, packet, rec.address, exc)
+        address = run.addresses[row]
+        failure = yield from self._resend(channel, packet, address, exc)
+        if run.state[slot] != PENDING:  # its error came back while we retried
+            return
         if failure:
-            del self._pending[rec.address, seq]
-            rec.sweep.settle()
-            rec.fail(wire.UNREACHABLE if failure in _LOCAL_UNREACHABLE else "error")
-            log.debug("icmp send failed address=%s errno=%s", rec.address, failure)
+            run.state[slot] = UNSENT
+            run.sweep.settle()
+            run.fail(row, wire.UNREACHABLE if failure in _LOCAL_UNREACHABLE else "error")
+            log.debug("icmp send failed address=%s errno=%s", address, failure)
         else:
-            self._pending[rec.address, seq] = (rec, monotonic())
+            run.at[slot] = monotonic()
 
     def _resend(
         self, channel: Channel, packet: bytes, address: str, exc: OSError
@@ -370,7 +362,7 @@ class Pinger:
     def _drain(self, channel: Channel) -> None:
         recvfrom, settle, ident = channel.sock.recvfrom, self._settle, channel.ident
         parse: Callable[[bytes, str], wire.Match | None]
-        if channel.family == socket.AF_INET6:
+        if channel.family == _socket.AF_INET6:
             parse = wire.parse_icmp6
         else:
             parse = wire.parse_ipv4 if channel.raw else wire.parse_icmp4
@@ -395,7 +387,7 @@ class Pinger:
     def _drain_errors(self, channel: Channel) -> None:
         while True:
             try:
-                data, ancdata, _, dest = channel.sock.recvmsg(_BUFSIZE, 1024, socket.MSG_ERRQUEUE)
+                data, ancdata, _, dest = channel.sock.recvmsg(_BUFSIZE, 1024, _socket.MSG_ERRQUEUE)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
@@ -406,15 +398,11 @@ class Pinger:
     def _settle(self, match: wire.Match | None, ident: int, now: float) -> None:
         if match is None or match.ident != ident:
             return
-        entry = self._pending.pop((match.target, match.seq), None)
-        if entry is None:  # late, duplicate, or for a target we did not ping in this sweep
-            return
-        rec, sent_at = entry
-        if match.reason != wire.OK:
-            rec.fail(match.reason)
-        elif now - sent_at <= rec.sweep.timeout:
-            rec.rtts.append(now - sent_at)
-        rec.sweep.settle()
+        # Each running sweep has its own block of sequence numbers: one of them at most takes
+        # it; none does if it is late, a duplicate, or for a target not pinged by a sweep.
+        for run in self._pending:
+            if run.answer(match.target, match.seq, match.reason, now):
+                return
 
 
 def literals(names: Iterable[str]) -> dict[str, str]:
@@ -439,7 +427,7 @@ async def resolve(names: Iterable[str], timeout: float) -> dict[str, str | None]
     async def look_up(name: str) -> str | None:
         try:
             infos = await asyncio.wait_for(
-                loop.getaddrinfo(name, None, type=socket.SOCK_DGRAM), timeout
+                loop.getaddrinfo(name, None, type=_socket.SOCK_DGRAM), timeout
             )
         except (OSError, TimeoutError) as exc:
             log.debug("icmp name lookup failed name=%s error=%s", name, exc)

@@ -11,21 +11,26 @@ ICMP errors through the socket's error queue (``IP_RECVERR``). When neither may 
 
 from __future__ import annotations
 
+# _socket, the C module under socket: socket.py also builds enums of every constant (~6 ms and
+# ~0.3 MiB of a one-shot sweep). Its socket type is socket.socket's base class, with every
+# method used here (setsockopt, sendto, recvfrom, recvmsg, fileno, close...).
+import _socket
 import array
 import logging
 import os
-import random
-import socket
 import struct
 import sys
-from typing import Literal
 
 from pantau.agent.icmp import wire
 from pantau.errors import PermissionDenied, ProbeSetupError
 
-log = logging.getLogger(__name__)
+TYPE_CHECKING = False  # typing is not imported at run time (see pantau.agent.icmp.rounds)
+if TYPE_CHECKING:
+    from typing import Literal
 
-Mode = Literal["auto", "raw", "dgram"]
+    Mode = Literal["auto", "raw", "dgram"]
+
+log = logging.getLogger(__name__)
 
 RCVBUF = 8 << 20  # the replies of a 10,000-target pass fit while the sender runs
 _SO_RCVBUFFORCE = 33  # <asm-generic/socket.h>; needs CAP_NET_ADMIN, lifts net.core.rmem_max
@@ -73,7 +78,7 @@ class Channel:
 
     __slots__ = ("family", "ident", "raw", "sock")
 
-    def __init__(self, sock: socket.socket, family: int, raw: bool, ident: int) -> None:
+    def __init__(self, sock: _socket.socket, family: int, raw: bool, ident: int) -> None:
         self.sock, self.family, self.raw, self.ident = sock, family, raw, ident
 
     @property
@@ -122,7 +127,7 @@ def echo_filter(ident: int, v6: bool = False) -> bytes:
 _SOCK_FPROG = struct.Struct("@HP")  # struct sock_fprog: count, pointer (native alignment)
 
 
-def attach_filter(sock: socket.socket, program: bytes) -> None:
+def attach_filter(sock: _socket.socket, program: bytes) -> None:
     """Attach a classic BPF ``program`` (from :func:`echo_filter`) to ``sock``.
 
     Raises
@@ -134,7 +139,7 @@ def attach_filter(sock: socket.socket, program: bytes) -> None:
     # of imports); the array stays alive until setsockopt returns, and the kernel copies it.
     buf = array.array("B", program)
     fprog = _SOCK_FPROG.pack(len(program) // _INSN.size, buf.buffer_info()[0])
-    sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
+    sock.setsockopt(_socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
     del buf
 
 
@@ -153,11 +158,11 @@ def open_channel(
     ProbeSetupError
         The address family is not supported (IPv6 disabled).
     """
-    proto = socket.IPPROTO_ICMPV6 if family == socket.AF_INET6 else socket.IPPROTO_ICMP
+    proto = _socket.IPPROTO_ICMPV6 if family == _socket.AF_INET6 else _socket.IPPROTO_ICMP
     kinds = {"auto": (True, False), "raw": (True,), "dgram": (False,)}[mode]
     for raw in kinds:
         try:
-            sock = socket.socket(family, socket.SOCK_RAW if raw else socket.SOCK_DGRAM, proto)
+            sock = _socket.socket(family, _socket.SOCK_RAW if raw else _socket.SOCK_DGRAM, proto)
         except PermissionError:
             continue
         except OSError as exc:
@@ -168,18 +173,18 @@ def open_channel(
 
 
 def _setup(
-    sock: socket.socket, family: int, raw: bool, rcvbuf: int, ident: int | None = None
+    sock: _socket.socket, family: int, raw: bool, rcvbuf: int, ident: int | None = None
 ) -> Channel:
     sock.setblocking(False)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, rcvbuf)
+        sock.setsockopt(_socket.SOL_SOCKET, _SO_RCVBUFFORCE, rcvbuf)
     except PermissionError:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)  # capped by rmem_max
-    v6 = family == socket.AF_INET6
+        sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_RCVBUF, rcvbuf)  # capped by rmem_max
+    v6 = family == _socket.AF_INET6
     if raw:
         # Linux copies every ICMP packet to every raw socket: the kernel drops what we never read.
         if v6:
-            level, option, words = socket.IPPROTO_ICMPV6, _ICMP6_FILTER, [0xFFFFFFFF] * 8
+            level, option, words = _socket.IPPROTO_ICMPV6, _ICMP6_FILTER, [0xFFFFFFFF] * 8
             keep = (wire.ECHO_REPLY6, wire.DEST_UNREACH6, wire.TIME_EXCEEDED6)
         else:
             level, option, words = _SOL_RAW, _ICMP_FILTER, [0xFFFFFFFF]
@@ -188,7 +193,7 @@ def _setup(
             words[kind >> 5] &= ~(1 << (kind & 31))
         sock.setsockopt(level, option, struct.pack(f"={len(words)}I", *words))
         if ident is None:
-            ident = random.randrange(1, 0x10000)
+            ident = int.from_bytes(os.urandom(2), "big") or 1
         try:
             attach_filter(sock, echo_filter(ident, v6))
         except OSError as exc:
@@ -205,9 +210,9 @@ def _setup(
     else:
         # ICMP errors reach a datagram socket only through its error queue.
         if v6:
-            sock.setsockopt(socket.IPPROTO_IPV6, wire.IPV6_RECVERR, 1)
+            sock.setsockopt(_socket.IPPROTO_IPV6, wire.IPV6_RECVERR, 1)
         else:
-            sock.setsockopt(socket.IPPROTO_IP, wire.IP_RECVERR, 1)
+            sock.setsockopt(_socket.IPPROTO_IP, wire.IP_RECVERR, 1)
         sock.bind(("::" if v6 else "0.0.0.0", 0))
         ident = sock.getsockname()[1]  # the kernel writes the port into the identifier
     channel = Channel(sock, family, raw, ident)

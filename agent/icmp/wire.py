@@ -15,9 +15,9 @@ Four shapes arrive, depending on the socket (see :mod:`pantau.agent.icmp.pinger`
 
 from __future__ import annotations
 
-import socket
+import _socket  # see pantau.agent.icmp.sockets
 import struct
-from typing import NamedTuple
+from collections import namedtuple
 
 OK, UNREACHABLE, TTL_EXCEEDED = "ok", "unreachable", "ttl_exceeded"
 
@@ -34,13 +34,23 @@ _HEADER = struct.Struct("!BBHHH")  # type, code, checksum, identifier, sequence
 _ID_SEQ = struct.Struct("!HH")
 
 
-class Match(NamedTuple):
-    """What a received packet says about one echo request we sent."""
+TYPE_CHECKING = False  # typing is not imported at run time (see pantau.agent.icmp.rounds)
+if TYPE_CHECKING:
+    from typing import NamedTuple
 
-    target: str  # the address the echo request went to
-    ident: int
-    seq: int
-    reason: str  # OK for an echo reply, else UNREACHABLE or TTL_EXCEEDED
+    class Match(NamedTuple):
+        """What a received packet says about one echo request we sent."""
+
+        target: str  # the address the echo request went to
+        ident: int
+        seq: int
+        reason: str  # OK for an echo reply, else UNREACHABLE or TTL_EXCEEDED
+
+else:
+    Match = namedtuple("Match", ("target", "ident", "seq", "reason"))
+    Match.__doc__ = """What a received packet says about one echo request we sent: the address
+    the echo request went to, its identifier and sequence, and OK for an echo reply, else
+    UNREACHABLE or TTL_EXCEEDED."""
 
 
 def checksum(data: bytes) -> int:
@@ -62,9 +72,9 @@ def canonical(address: str) -> tuple[str, int]:
     ValueError
         ``address`` is not an IPv4 or IPv6 literal.
     """
-    for family in (socket.AF_INET, socket.AF_INET6):
+    for family in (_socket.AF_INET, _socket.AF_INET6):
         try:
-            return socket.inet_ntop(family, socket.inet_pton(family, address)), family
+            return _socket.inet_ntop(family, _socket.inet_pton(family, address)), family
         except OSError:
             continue
     raise ValueError(f"{address!r} is not an IPv4 or IPv6 address")
@@ -127,14 +137,14 @@ def _icmp4(data: bytes, off: int, sender: str) -> Match | None:
         return None
     # The error quotes the original IPv4 header and the first 8 bytes of our echo request.
     inner = off + 8
-    if len(data) < inner + 28 or data[inner] >> 4 != 4 or data[inner + 9] != socket.IPPROTO_ICMP:
+    if len(data) < inner + 28 or data[inner] >> 4 != 4 or data[inner + 9] != _socket.IPPROTO_ICMP:
         return None
     ihl = (data[inner] & 0x0F) * 4
     quoted = inner + ihl
     if ihl < 20 or len(data) < quoted + 8 or data[quoted] != ECHO_REQUEST4 or data[quoted + 1]:
         return None
     ident, seq = _ID_SEQ.unpack_from(data, quoted + 4)
-    return Match(socket.inet_ntoa(data[inner + 16 : inner + 20]), ident, seq, reason)
+    return Match(_socket.inet_ntoa(data[inner + 16 : inner + 20]), ident, seq, reason)
 
 
 def parse_icmp6(data: bytes, sender: str) -> Match | None:
@@ -149,12 +159,12 @@ def parse_icmp6(data: bytes, sender: str) -> Match | None:
         return Match(sender, ident, seq, OK)
     reason = _ERRORS6.get(kind)
     # The error quotes our IPv6 header (40 bytes, no extension headers) and echo request.
-    if reason is None or len(data) < 56 or data[8] >> 4 != 6 or data[14] != socket.IPPROTO_ICMPV6:
+    if reason is None or len(data) < 56 or data[8] >> 4 != 6 or data[14] != _socket.IPPROTO_ICMPV6:
         return None
     if data[48] != ECHO_REQUEST6 or data[49]:
         return None
     ident, seq = _ID_SEQ.unpack_from(data, 52)
-    return Match(socket.inet_ntop(socket.AF_INET6, data[32:48]), ident, seq, reason)
+    return Match(_socket.inet_ntop(_socket.AF_INET6, data[32:48]), ident, seq, reason)
 
 
 def parse_errqueue(
@@ -174,8 +184,8 @@ def parse_errqueue(
     """
     for level, kind, data in ancdata:
         recverr = (level, kind) in (
-            (socket.IPPROTO_IP, IP_RECVERR),
-            (socket.IPPROTO_IPV6, IPV6_RECVERR),
+            (_socket.IPPROTO_IP, IP_RECVERR),
+            (_socket.IPPROTO_IPV6, IPV6_RECVERR),
         )
         if not recverr or len(data) < _EXTENDED_ERR.size:
             continue

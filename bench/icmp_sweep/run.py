@@ -23,7 +23,9 @@ process it reaped (pantau's sweep workers, fping's chunks) plus ~1 ms of ``time`
 
 ``--startup``: ``pantau probe icmp 127.0.0.1 -c 1`` against the bare interpreter
 (``python -c pass``, the same interpreter and flags), interleaved: pantau's own start-up cost is
-the difference of the medians.
+the difference of the medians. ``--instructions`` adds the instructions each executes, counted
+by ``valgrind --tool=callgrind`` (Debian package ``valgrind``): CPU time on a loaded machine
+varies by tens of percent, the count by well under 1%.
 """
 
 from __future__ import annotations
@@ -166,6 +168,18 @@ def sweep_bench(n: int, runs: int, workers: str, work: Path) -> dict:
     return {"results": results, "fping_processes": k, "pantau": pantau, "seen": seen}
 
 
+def instructions(argv: list[str]) -> int:
+    """Instructions ``argv`` executes, counted by callgrind (its own cost is not counted)."""
+    proc = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
+        capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    found = re.search(r"Collected : (\d+)", proc.stderr)
+    if found is None:
+        sys.exit(f"callgrind counted nothing for {argv}: {proc.stderr[-500:]}")
+    return int(found[1])
+
+
 def startup_bench(runs: int, work: Path) -> dict:
     pantau = find_pantau()
     # The console script's interpreter and flags, as in its first line.
@@ -180,7 +194,7 @@ def startup_bench(runs: int, work: Path) -> dict:
             r = measure(commands[name], work / "out", work / "err", work)
             if i:
                 results[name].append(r)
-    return {"results": results, "pantau": pantau}
+    return {"results": results, "pantau": pantau, "commands": commands}
 
 
 def medians(results: dict[str, list[dict[str, float]]]) -> dict[str, dict[str, float]]:
@@ -201,6 +215,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--workers", default="auto", help="pantau's --workers (default auto)")
     parser.add_argument("--startup", action="store_true", help="start-up against bare python")
+    parser.add_argument(
+        "--instructions", action="store_true", help="with --startup: callgrind instruction counts"
+    )
     parser.add_argument("--no-nice", dest="nice", action="store_false")
     args = parser.parse_args()
     if not Path(TIME).exists():
@@ -208,7 +225,9 @@ def main() -> int:
     if os.geteuid() != 0 and not args.startup:
         sys.exit("run as root: fping refuses -i 0 / -p 0 otherwise")
     compile_pantau()
-    print("pantau's modules compiled to bytecode (as `pip install .` does)")
+    spec = importlib.util.find_spec("pantau")
+    where = spec.submodule_search_locations[0] if spec and spec.submodule_search_locations else "?"
+    print(f"pantau's modules (from {where}) compiled to bytecode (as `pip install .` does)")
     if args.nice and os.geteuid() == 0:
         os.setpriority(os.PRIO_PROCESS, 0, -20)  # both tools inherit it
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # like Ctrl-C: clean up below
@@ -226,6 +245,14 @@ def main() -> int:
                   f" ms, wall {1000 * (pan['wall'] - bare['wall']):.0f} ms over the bare "
                   f"interpreter (target < 50 ms); peak {pan['rss_mib']:.1f} MiB against "
                   f"{bare['rss_mib']:.1f} MiB")  # fmt: skip
+            if args.instructions:
+                if shutil.which("valgrind") is None:
+                    sys.exit("--instructions needs valgrind (apt-get install valgrind)")
+                counts = {name: instructions(argv) for name, argv in got["commands"].items()}
+                for name, count in counts.items():
+                    print(f"{name:<34}{count:>14,} instructions (callgrind)")
+                base, own = counts.values()
+                print(f"pantau's own: {own - base:,} instructions over the bare interpreter")
             return 0
         for n in (int(x) for x in args.targets.split(",")):
             load = os.getloadavg()

@@ -11,6 +11,7 @@ import argparse
 import importlib
 import importlib.util
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -60,9 +61,35 @@ def _check_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _help_width() -> int:
+    """The help's width as argparse computes it (the terminal's columns less 2)."""
+    # shutil.get_terminal_size's rule, written out: argparse imports shutil for it, and shutil
+    # imports the bz2, lzma and zlib modules (~0.5 MiB and ~3 ms of every one-shot command).
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return (columns if columns > 0 else 80) - 2
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose help formatters get their width without importing shutil
+    (the subcommands' parsers are of this class too: ``add_subparsers`` makes them so)."""
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        # argparse builds a formatter for every add_argument (to check the metavar), and
+        # HelpFormatter imports shutil when it is not given a width.
+        return self.formatter_class(prog=self.prog, width=_help_width())  # type: ignore[call-arg]
+
+
 def build_parser(modules: Sequence[str] = SUBCOMMAND_MODULES) -> argparse.ArgumentParser:
     """The ``pantau`` parser with the subcommands of ``modules`` (default: all of them)."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="pantau", description="pantau: network and blankspot monitoring for local governments"
     )
     parser.add_argument("--version", action="version", version=f"pantau {__version__}")
