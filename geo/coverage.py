@@ -175,6 +175,7 @@ def blankspots(
     threshold: float,
     settlements: gpd.GeoDataFrame | None = None,
     progress: Progress = null_progress,
+    areas: bool = True,
 ) -> Blankspots:
     """Covered and blank area per district from the points that work now.
 
@@ -189,6 +190,10 @@ def blankspots(
         A district is flagged when its blankspot ratio is above this, or no point in it works.
     settlements
         Optional residential polygons: the blankspot is then the settlement area left uncovered.
+    areas
+        False: only the district and target areas and the working counts; the covered and blank
+        figures are NaN, the flags NA and the geometries empty (for a caller that reads period
+        figures only, such as the report's previous month).
 
     Returns
     -------
@@ -210,8 +215,12 @@ def blankspots(
     progress("blankspots", 1, 4)
     up = sites[sites["working"].astype(bool) & (sites["radius_m"] > 0)]
     progress("blankspots", 2, 4)
-    # Blobs passed on unbound: covered_and_blank lets go of them once it has its pieces.
-    covered_area, covered, blank = covered_and_blank(target, _blobs(up, crs))
+    if areas:
+        # Blobs passed on unbound: covered_and_blank lets go of them once it has its pieces.
+        covered_area, covered, blank = covered_and_blank(target, _blobs(up, crs))
+    else:
+        covered_area = np.full(len(target), np.nan)
+        covered = blank = np.full(len(target), shapely.Polygon(), dtype=object)
     progress("blankspots", 3, 4)
     target_km2 = shapely.area(target) / KM2
     covered_km2 = covered_area / KM2
@@ -232,6 +241,8 @@ def blankspots(
             "blankspot_flag": (ratio > threshold) | (n_working == 0),
         }
     )
+    if not areas:
+        table["blankspot_flag"] = pd.array([pd.NA] * len(table), dtype="boolean")
     progress("blankspots", 4, 4)
 
     def frame(geoms: np.ndarray) -> gpd.GeoDataFrame:

@@ -112,8 +112,9 @@ def coverage_blobs(circles: Circles) -> np.ndarray:
     label = _components(len(polygons), i[keep], j[keep])
     roots, group = np.unique(label[kept], return_inverse=True)
     unions = grouped_union(len(roots), group, polygons[kept])
-    parts = shapely.get_parts(unions)
-    return parts[~shapely.is_empty(parts)]
+    multi = shapely.get_type_id(unions) != _POLYGON  # get_parts copies: only where needed
+    parts = shapely.get_parts(unions[multi])
+    return np.concatenate([unions[~multi], parts[~shapely.is_empty(parts)]])
 
 
 def _multipolygons(n: int, owner: np.ndarray, pieces: np.ndarray) -> np.ndarray:

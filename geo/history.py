@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from pantau.geo.circles import site_circles
+from pantau.geo.circles import Circles, site_circles
 from pantau.geo.coverage import KM2, clip_pieces, equal_area_crs, targets
 from pantau.geo.coverage_union import coverage_blobs, covered_area
 from pantau.geo.progress import Progress, null_progress
@@ -62,6 +62,7 @@ def blankspot_history(
     *,
     settlements: gpd.GeoDataFrame | None = None,
     progress: Progress = null_progress,
+    cache: dict[bytes, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Time-weighted blankspots per district over [t0, t1].
 
@@ -74,6 +75,10 @@ def blankspot_history(
         ``outages``, not from a snapshot).
     outages
         ``site``, ``start``, ``end`` (Unix seconds; ``end`` NaN while open).
+    cache
+        Optional: the covered area with every site up per district, kept under a digest of the
+        districts, settlements and sites it was computed from; a second period over the same
+        ones (the report's previous month) takes it from there instead of computing it again.
 
     Returns
     -------
@@ -94,7 +99,13 @@ def blankspot_history(
     circles = site_circles(
         live.geometry.x.values, live.geometry.y.values, live["radius_m"].to_numpy(float), crs
     )
-    full = covered_area(target, coverage_blobs(circles))
+    key = _digest(target, circles)
+    if cache is not None and key in cache:
+        full = cache[key].copy()
+    else:
+        full = covered_area(target, coverage_blobs(circles))
+        if cache is not None:
+            cache[key] = full.copy()
     spans = merged_intervals(outages, t0, t1)
     names = live["site"].to_numpy()
     target_km2 = shapely.area(target) / KM2
@@ -128,6 +139,24 @@ def blankspot_history(
             "coverage_availability": availability,
         }
     )
+
+
+def _digest(target: np.ndarray, circles: Circles) -> bytes:
+    """What the all-up covered area depends on: the targets' coordinates (which fix the CRS
+    too) and the circles' centres and sizes."""
+    import hashlib
+
+    import shapely
+
+    h = hashlib.sha256()
+    for part in (
+        shapely.get_num_coordinates(target),
+        shapely.get_coordinates(target),
+        circles.x, circles.y, circles.outer, circles.inner,
+    ):  # fmt: skip
+        h.update(len(part).to_bytes(8, "little"))
+        h.update(np.ascontiguousarray(part).tobytes())
+    return h.digest()
 
 
 def _sweep(

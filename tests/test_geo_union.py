@@ -155,3 +155,55 @@ def test_split_map_keeps_groups_whole_and_the_order():
     np.testing.assert_array_equal(
         split_map(shapely.area, geoms, group=np.arange(2000) // 3), shapely.area(geoms)
     )
+
+
+def test_previous_period_without_snapshot_keeps_every_period_figure():
+    """The report's previous month: no snapshot, the all-up area from the cache; its period
+    figures are those of the full analysis."""
+    import dataclasses
+
+    from pantau.config import GeoConfig
+    from pantau.geo.analysis import analyse
+    from pantau.geo.sources import observations_from_records
+
+    t0 = 1_700_000_000.0
+    hour = 3600.0
+    d = districts([("A", local_to_lonlat(*BPP, shapely.box(-1000, -1000, 1000, 1000))),
+                   ("B", local_to_lonlat(*BPP, shapely.box(1000, -1000, 3000, 1000)))])  # fmt: skip
+    s = sites(
+        site("h1", *BPP, coverage_m=500, address="127.0.0.1", probes=("icmp",)),
+        site("h2", BPP[0] + 0.018, BPP[1], coverage_m=500, address="127.0.0.1", probes=("icmp",)),
+        site("b", BPP[0] + 0.009, BPP[1], kind="bts", address="127.0.0.1", probes=("icmp",)),
+    )
+    obs = observations_from_records(
+        [{"site": x, "state": "up", "last_result": t0 + 19 * hour} for x in ("h1", "h2", "b")],
+        [{"site": "b", "start": t0 + 2 * hour, "end": t0 + 5 * hour},
+         {"site": "h2", "start": t0 + 12 * hour, "end": t0 + 13 * hour}],
+        "test",
+    )  # fmt: skip
+    timelines = {
+        "h1": ((t0, "up"),),
+        "b": ((t0, "up"), (t0 + 2 * hour, "down"), (t0 + 5 * hour, "up")),
+        "h2": ((t0, "up"), (t0 + 12 * hour, "down"), (t0 + 13 * hour, "up")),
+    }
+    obs = dataclasses.replace(obs, timelines=timelines, now=t0 + 20 * hour)
+    first, second = (t0, t0 + 10 * hour), (t0 + 10 * hour, t0 + 20 * hour)
+
+    def run(period, **kw):
+        return analyse(d, s, obs, GeoConfig(), at=period[1], start=period[0], end=period[1], **kw)
+
+    full = run(first).districts.set_index("district")
+    cache: dict = {}
+    run(second, cache=cache)
+    assert len(cache) == 1
+    lean = run(first, snapshot=False, cache=cache).districts.set_index("district")
+    assert len(cache) == 1  # the same sites and districts: taken from the cache
+    # The BTS covers both squares; down 3 h of 10, A keeps only h1's circle then.
+    assert 0.5 < full.loc["A", "coverage_availability"] < 0.8
+    period = [
+        "blankspot_km2h", "mean_blankspot_ratio", "coverage_availability",
+        "availability_ratio", "target_area_km2", "sites_registered", "sites_supervised",
+    ]  # fmt: skip
+    pd.testing.assert_frame_equal(lean[period], full[period], rtol=1e-12)
+    assert lean["covered_km2"].isna().all() and lean["blankspot_flag"].isna().all()
+    assert full["covered_km2"].notna().all()
