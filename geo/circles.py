@@ -99,9 +99,22 @@ def coverage_circles(
 
 
 def site_circles(lon: np.ndarray, lat: np.ndarray, radius_m: np.ndarray, crs: CRS) -> Circles:
-    """Every site's coverage circle: SMALL_SEGMENTS vertices up to SMALL_RADIUS_M, else SEGMENTS."""
+    """Every site's coverage circle: SMALL_SEGMENTS vertices up to SMALL_RADIUS_M, else SEGMENTS.
+
+    Built in chunks of sites over the cores (threads; pyproj and shapely release the GIL).
+    """
+    from pantau.geo.threads import in_chunks
+
     lon, lat = np.asarray(lon, float), np.asarray(lat, float)
     radius = np.asarray(radius_m, float)
+    chunks = in_chunks(lambda a, b: _site_circles(lon[a:b], lat[a:b], radius[a:b], crs), len(lon))
+    if not chunks:
+        return _site_circles(lon, lat, radius, crs)
+    fields = [f.name for f in dataclasses.fields(Circles)]
+    return Circles(*(np.concatenate([getattr(c, f) for c in chunks]) for f in fields))
+
+
+def _site_circles(lon: np.ndarray, lat: np.ndarray, radius: np.ndarray, crs: CRS) -> Circles:
     n = len(lon)
     polygons = np.empty(n, dtype=object)
     x, y, outer, inner = (np.zeros(n) for _ in range(4))

@@ -12,9 +12,11 @@ import itertools
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 #: Below this many rows a call is not split (a thread costs more than it saves).
 MIN_SPLIT = 256
@@ -38,6 +40,17 @@ def _group_bounds(group: np.ndarray, parts: int) -> list[tuple[int, int]]:
     cuts = np.unique(starts[np.minimum(np.searchsorted(starts, want), len(starts) - 1)])
     edges = [0, *(int(c) for c in cuts if 0 < c < n), n]
     return [(a, b) for a, b in itertools.pairwise(edges) if b > a]
+
+
+def in_chunks(func: Callable[[int, int], T], n: int) -> list[T]:
+    """``func(start, stop)`` over consecutive row ranges of ``0..n`` in parallel threads, the
+    results in row order (one range, in this thread, when ``n`` is small)."""
+    parts = workers() if n >= MIN_SPLIT else 1
+    bounds = _bounds(n, parts)
+    if len(bounds) <= 1:
+        return [func(a, b) for a, b in bounds]
+    with ThreadPoolExecutor(parts) as pool:
+        return list(pool.map(lambda ab: func(*ab), bounds))
 
 
 def split_map(
