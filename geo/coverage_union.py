@@ -122,10 +122,14 @@ def _multipolygons(n: int, owner: np.ndarray, pieces: np.ndarray) -> np.ndarray:
     import shapely
 
     out = np.full(n, shapely.MultiPolygon(), dtype=object)
-    parts, idx = shapely.get_parts(pieces, return_index=True)
+    # Polygons are taken as they are (get_parts would copy them); collections are split.
+    whole = shapely.get_type_id(pieces) == _POLYGON
+    split, idx = shapely.get_parts(pieces[~whole], return_index=True)
+    parts = np.concatenate([pieces[whole], split])
+    owners = np.concatenate([owner[whole], owner[~whole][idx]])
     # A touching clip may leave lines, points or empties.
     poly = (shapely.get_type_id(parts) == _POLYGON) & ~shapely.is_empty(parts)
-    parts, owners = parts[poly], owner[idx[poly]]
+    parts, owners = parts[poly], owners[poly]
     order = np.argsort(owners, kind="stable")
     if len(order):
         shapely.multipolygons(parts[order], indices=owners[order], out=out)
