@@ -229,6 +229,7 @@ def covered_and_blank(
     covered = _multipolygons(
         n, np.concatenate([inner_owner, crossed]), np.concatenate([inner, border[crossed]])
     )
+    del border  # copied into covered (memory: each step below lets go of what it copied)
 
     blank = target.copy()
     reached = np.zeros(n, bool)
@@ -243,11 +244,13 @@ def covered_and_blank(
     rest = reached & ~holed
     rows = np.flatnonzero(rest)
     parts, part_owner = shapely.get_parts(base[rows], return_index=True)
+    del base
     part_owner = rows[part_owner]
     poly = (shapely.get_type_id(parts) == _POLYGON) & ~shapely.is_empty(parts)
     parts, part_owner = parts[poly], part_owner[poly]
     hole_of = rest[inner_owner]
     holes = shapely.get_exterior_ring(inner[hole_of])
+    del inner
     h_idx, p_idx = _hole_parts(holes, inner_owner[hole_of], parts, part_owner, n)
     lost = np.setdiff1d(np.arange(len(holes)), h_idx)
     if len(lost):  # a hole on no part (not expected): overlay those districts instead
@@ -261,6 +264,7 @@ def covered_and_blank(
         h_keep = keep[p_idx]
         h_idx, p_idx = h_idx[h_keep], old[p_idx[h_keep]]
     rings, ring_part = shapely.get_rings(parts, return_index=True)  # shell first, then holes
+    del parts
     all_rings = np.concatenate([rings, holes[h_idx]])
     owner = np.concatenate([ring_part, p_idx])
     order = np.argsort(owner, kind="stable")

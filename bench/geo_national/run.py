@@ -383,6 +383,12 @@ def main() -> int:
                 print(f"ratio PostGIS load+query / pantau assign: "
                       f"{pg_total / pantau['assign_s']:.1f}x; / pantau whole computation "
                       f"(assign + blankspots): {pg_total / pantau['total_s']:.2f}x")  # fmt: skip
+                cpu = pg["pg_backend_cpu_s"]
+                print(f"ratio on CPU seconds (what a loaded machine disturbs least): PostGIS "
+                      f"backend (COPY + index + join) {cpu:.1f} s / pantau assign "
+                      f"{pantau['assign_cpu_s']:.1f} s = {cpu / pantau['assign_cpu_s']:.1f}x; "
+                      f"/ pantau whole computation {pantau['total_cpu_s']:.1f} s = "
+                      f"{cpu / pantau['total_cpu_s']:.2f}x")  # fmt: skip
             print(f"load after: {os.getloadavg()[0]:.2f}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
