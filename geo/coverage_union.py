@@ -6,11 +6,12 @@ village and a difference per village took 79 s). The same exact result, in fewer
 overlays:
 
 1. *Drop contained circles*: a circle lying within another (a hotspot inside a BTS's 3 km) does
-   not change the union.
-2. *Blobs*: circles are grouped into clusters of mutually reachable circles (an ``intersects``
-   self-join and connected components) and each cluster of two or more is unioned once. Blobs
-   are pairwise disjoint, so a district's covered area is the sum of its pieces' areas and its
-   covered geometry a MultiPolygon of them, with no union per district.
+   not change the union. Decided from the circles' centres and bounding discs, not by GEOS.
+2. *Blobs*: circles are grouped into clusters of mutually reachable circles (envelopes from one
+   tree query, then the bounding discs; connected components) and each cluster of two or more
+   is unioned once; a union in several parts gives one blob per part. Blobs are pairwise
+   disjoint, so a district's covered area is the sum of its pieces' areas and its covered
+   geometry a MultiPolygon of them, with no union per district.
 3. *Per district*, the blobs crossing its border are clipped by one ``intersection`` and cut
    out by one ``difference`` (grouped: not one overlay per blob); the blobs wholly inside are
    taken as they are and become holes of the blank geometry directly (ring bookkeeping, no
@@ -18,7 +19,8 @@ overlays:
    circles around an uncovered gap) takes the plain overlay.
 
 Unions of many groups run as one vectorised GEOS call per size class (groups padded with
-``None``), not one Python call per group. Everything is pure: arrays of shapely geometries in,
+``None``), not one Python call per group; the overlays, unions and tree queries are split over the
+cores in threads (:mod:`~.threads`). Everything is pure: arrays of shapely geometries in,
 arrays out.
 """
 
