@@ -192,11 +192,13 @@ def test_previous_period_without_snapshot_keeps_every_period_figure():
     def run(period, **kw):
         return analyse(d, s, obs, GeoConfig(), at=period[1], start=period[0], end=period[1], **kw)
 
-    full = run(first).districts.set_index("district")
+    whole = run(first)
+    full = whole.districts.set_index("district")
     cache: dict = {}
     run(second, cache=cache)
     assert len(cache) == 1
-    lean = run(first, snapshot=False, cache=cache).districts.set_index("district")
+    lean_run = run(first, snapshot=False, cache=cache)
+    lean = lean_run.districts.set_index("district")
     assert len(cache) == 1  # the same sites and districts: taken from the cache
     # The BTS covers both squares; down 3 h of 10, A keeps only h1's circle then.
     assert 0.5 < full.loc["A", "coverage_availability"] < 0.8
@@ -207,3 +209,10 @@ def test_previous_period_without_snapshot_keeps_every_period_figure():
     pd.testing.assert_frame_equal(lean[period], full[period], rtol=1e-12)
     assert lean["covered_km2"].isna().all() and lean["blankspot_flag"].isna().all()
     assert full["covered_km2"].notna().all()
+    # The one figure the report reads from the previous month: the same.
+    from pantau.geo.report import report_tables
+    from pantau.geo.reportdata import mean_blankspot_km2
+
+    trend = mean_blankspot_km2(report_tables(lean_run))
+    assert trend is not None
+    assert trend == pytest.approx(mean_blankspot_km2(report_tables(whole)), rel=1e-12)
