@@ -84,6 +84,11 @@ def query(tree: Any, geoms: np.ndarray, predicate: str | None = None) -> np.ndar
     if parts == 1:
         return tree.query(geoms, predicate=predicate)
 
+    import shapely
+
+    # A query builds the tree on first use: once here, before two threads could both try.
+    tree.query(shapely.Point(0.0, 0.0))
+
     def one(ab: tuple[int, int]) -> np.ndarray:
         found = tree.query(geoms[ab[0] : ab[1]], predicate=predicate)
         found[0] += ab[0]

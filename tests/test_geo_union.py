@@ -216,3 +216,15 @@ def test_previous_period_without_snapshot_keeps_every_period_figure():
     trend = mean_blankspot_km2(report_tables(lean_run))
     assert trend is not None
     assert trend == pytest.approx(mean_blankspot_km2(report_tables(whole)), rel=1e-12)
+
+
+def test_threaded_query_gives_the_pairs_of_one_query():
+    from pantau.geo.threads import query
+
+    rng = np.random.default_rng(4)
+    geoms = shapely.buffer(shapely.points(rng.uniform(0, 500, (3000, 2))), rng.uniform(1, 9, 3000))
+    tree = shapely.STRtree(geoms)
+    for predicate in (None, "intersects", "contains_properly"):
+        np.testing.assert_array_equal(
+            query(tree, geoms, predicate=predicate), tree.query(geoms, predicate=predicate)
+        )
