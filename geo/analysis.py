@@ -105,6 +105,8 @@ def analyse(
     settlements: gpd.GeoDataFrame | None = None,
     maintenance: Sequence[Maintenance] = (),
     progress: Progress = null_progress,
+    snapshot: bool = True,
+    cache: dict[bytes, np.ndarray] | None = None,
 ) -> Analysis:
     """Compute every per-district figure.
 
@@ -123,6 +125,12 @@ def analyse(
     maintenance
         Windows from the config, resolved per site with the district found here (the
         observations' own per-site windows are added).
+    snapshot
+        False: no blankspot snapshot at ``at`` (its figures NaN, flags NA, no geometries); the
+        period figures are computed all the same (the report's previous month needs only them).
+    cache
+        Shared by analyses of several periods over the same districts and sites: see
+        :func:`~.history.blankspot_history`.
     """
     assigned = assign_sites(sites, districts, snap_m=geo.snap_m, progress=progress)
     states = supervision(assigned, observations.states, now=at, window=geo.supervision_window)
@@ -133,6 +141,7 @@ def analyse(
         threshold=geo.blankspot_threshold,
         settlements=settlements,
         progress=progress,
+        areas=snapshot,
     )
     # Only watched points have a history; an unwatched one is not assumed to have worked.
     watched = states[states["probes"] > 0]
@@ -148,6 +157,7 @@ def analyse(
         stop if stop > start else end,
         settlements=settlements,
         progress=progress,
+        cache=cache,
     )
     windows = _windows(states, observations, maintenance)
     avail, per_district = period_availability(states, observations, start, end, windows)

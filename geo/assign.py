@@ -86,10 +86,16 @@ def assign_sites(
         (``inside``, ``shared``, ``snapped``, ``unassigned``), ``snap_distance_m`` and
         ``declared_conflict``.
     """
+    import shapely
+
+    from pantau.geo.threads import query
+
     sites, districts = _check_inputs(sites, districts)
     ids = districts["district"].to_numpy(dtype=object)
     rank = np.argsort(np.argsort(ids.astype(str), kind="stable"), kind="stable")
-    point_idx, poly_idx = districts.sindex.query(sites.geometry.values, predicate="intersects")
+    # The tree's own query, split over the cores (see pantau.geo.threads): the same pairs.
+    tree = shapely.STRtree(np.asarray(districts.geometry.values))
+    point_idx, poly_idx = query(tree, np.asarray(sites.geometry.values), predicate="intersects")
     progress("assign sites", len(sites), len(sites))
     chosen = np.full(len(sites), -1)
     matches = np.bincount(point_idx, minlength=len(sites))

@@ -114,13 +114,14 @@ def _progress() -> Progress:
 
 def run_analysis(
     config: Config, state: Path | None, at: float, start: float, end: float,
-    *, historical: bool, progress: Progress, period: bool = False,
+    *, historical: bool, progress: Progress, period: bool = False, snapshot: bool = True,
+    cache: dict | None = None,
 ) -> Analysis:  # fmt: skip
     """Load layers, sites and observations for ``config`` and analyse them (the I/O edge).
 
     ``historical``: states at ``at`` come from the decided timelines, not the current view.
     ``period``: a site counts as supervised when it was observed at any time in the period
-    (the report), not only at ``at``.
+    (the report), not only at ``at``. ``snapshot`` and ``cache``: see :func:`~.analysis.analyse`.
     """
     from pantau.collector.availability import config_maintenance
     from pantau.geo.analysis import analyse
@@ -177,7 +178,7 @@ def run_analysis(
     maintenance = config_maintenance(config.collector)
     analysis = analyse(
         districts, sites, obs, geo, at=at, start=start, end=end, settlements=settlements,
-        maintenance=maintenance, progress=progress,
+        maintenance=maintenance, progress=progress, snapshot=snapshot, cache=cache,
     )  # fmt: skip
     return dataclasses.replace(analysis, zone=config.report.timezone)
 
@@ -223,14 +224,17 @@ def _report(args: argparse.Namespace) -> int:
         raise ConfigError(f"--month: {year}-{month:02d} has not started yet")
     at = min(end, now)
     progress = _progress()
+    cache: dict = {}  # the all-up covered area, the same for both months' sites
     analysis = run_analysis(
-        config, args.state, at, start, end, historical=True, period=True, progress=progress
-    )
-    # The month before, for the blankspot trend: the same computation over its own local month.
+        config, args.state, at, start, end, historical=True, period=True, progress=progress,
+        cache=cache,
+    )  # fmt: skip
+    # The month before, for the blankspot trend: the same period computation over its own local
+    # month; the report reads nothing of its snapshot, so none is computed.
     prev_start, prev_end = month_bounds(*previous_month(year, month), zone)
     previous = run_analysis(
         config, args.state, prev_end, prev_start, prev_end, historical=True, period=True,
-        progress=progress,
+        progress=progress, snapshot=False, cache=cache,
     )  # fmt: skip
     paths = write_report(
         analysis, args.out, provenance(config, now), lang=args.lang or config.report.language,

@@ -3,40 +3,32 @@
 Where the work happens: one Lambert azimuthal equal-area (LAEA) CRS centred on the districts.
 An equal-area projection keeps every area exact anywhere (only shapes bend away from its centre),
 and one CRS for all points lets circles from different UTM zones and both hemispheres be unioned
-and clipped directly, with no zone bookkeeping.
-
-Coverage circles: for each site, the points at the coverage radius due north and due east are
-found by the forward geodesic problem on WGS 84 (``pyproj.Geod.fwd``: exact anywhere) and
-projected with the site; the circle's 64 vertices then follow the local linearisation of the
-projection through those two points (an ellipse of area pi r^2, since LAEA has unit areal scale).
-Over a few kilometres the projection's local distortion changes by less than 1e-4, so this equals
-buffering each point in an azimuthal equidistant projection centred on it (what the tests check
-against), at 3 projected points per site instead of 64. The radius is enlarged slightly so that
-the 64-gon has the area of the true circle (a plain inscribed 32-gon would lose 0.6 %).
+and clipped directly, with no zone bookkeeping. The coverage circles: :mod:`~.circles`; their
+union and its clip per district: :mod:`~.coverage_union`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from pantau.geo.circles import (  # noqa: F401  (re-exported: one place to import them from)
+    SEGMENTS,
+    SMALL_RADIUS_M,
+    SMALL_SEGMENTS,
+    coverage_circles,
+    site_circles,
+)
 from pantau.geo.progress import Progress, null_progress
 
 if TYPE_CHECKING:
     import geopandas as gpd
     from pyproj import CRS
 
-SEGMENTS = 64
-#: Circles up to this radius (hotspots, offices, VSATs) get SMALL_SEGMENTS vertices: each is
-#: still exactly of its circle's area (see coverage_circles), its outline within 2 % of the radius
-#: (2 m at 100 m), and a snapshot at national scale has a quarter of the vertices to overlay.
-SMALL_RADIUS_M = 500.0
-SMALL_SEGMENTS = 16
 KM2 = 1e6
 
 
@@ -55,34 +47,6 @@ def site_radius(sites: pd.DataFrame, defaults: Mapping[str, float]) -> np.ndarra
     default = sites["kind"].map(by_kind).astype(float).fillna(0.0).to_numpy(dtype=float)
     own = sites["coverage_m"].to_numpy(dtype=float)
     return np.where(np.isnan(own), default, own)
-
-
-def coverage_circles(
-    lon: np.ndarray, lat: np.ndarray, radius_m: np.ndarray, crs: CRS, segments: int = SEGMENTS
-) -> np.ndarray:
-    """Geodesic circles around points, as shapely polygons in ``crs`` (see module docstring)."""
-    import shapely
-    from pyproj import Geod, Transformer
-
-    n = len(lon)
-    if n == 0:
-        return np.array([], dtype=object)
-    lon, lat = np.asarray(lon, float), np.asarray(lat, float)
-    # Radius giving the n-gon the area of the circle: area(n-gon) = n/2 r^2 sin(2 pi / n).
-    equal = math.sqrt(2 * math.pi / (segments * math.sin(2 * math.pi / segments)))
-    r = np.asarray(radius_m, float) * equal
-    geod = Geod(ellps="WGS84")
-    east = geod.fwd(lon, lat, np.full(n, 90.0), r)[:2]
-    north = geod.fwd(lon, lat, np.zeros(n), r)[:2]
-    to_ea = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
-    cx, cy = to_ea.transform(lon, lat)
-    ex, ey = to_ea.transform(*east)
-    nx, ny = to_ea.transform(*north)
-    theta = np.linspace(0.0, 2 * math.pi, segments, endpoint=False)  # azimuth, clockwise from N
-    sin, cos = np.sin(theta)[None, :], np.cos(theta)[None, :]
-    x = cx[:, None] + (ex - cx)[:, None] * sin + (nx - cx)[:, None] * cos
-    y = cy[:, None] + (ey - cy)[:, None] * sin + (ny - cy)[:, None] * cos
-    return shapely.polygons(shapely.linearrings(np.stack([x, y], axis=2)))
 
 
 def supervision(
@@ -200,13 +164,8 @@ def _blobs(up: gpd.GeoDataFrame, crs: CRS) -> np.ndarray:
     """Disjoint coverage blobs of the sites ``up`` (see :mod:`~.coverage_union`)."""
     from pantau.geo.coverage_union import coverage_blobs
 
-    radius = up["radius_m"].to_numpy(float)
     lon, lat = up.geometry.x.to_numpy(), up.geometry.y.to_numpy()
-    circles = np.empty(len(up), dtype=object)
-    small = radius <= SMALL_RADIUS_M
-    for pick, segments in ((small, SMALL_SEGMENTS), (~small, SEGMENTS)):
-        circles[pick] = coverage_circles(lon[pick], lat[pick], radius[pick], crs, segments)
-    return coverage_blobs(circles, radius)
+    return coverage_blobs(site_circles(lon, lat, up["radius_m"].to_numpy(float), crs))
 
 
 def blankspots(
@@ -216,6 +175,7 @@ def blankspots(
     threshold: float,
     settlements: gpd.GeoDataFrame | None = None,
     progress: Progress = null_progress,
+    areas: bool = True,
 ) -> Blankspots:
     """Covered and blank area per district from the points that work now.
 
@@ -230,6 +190,10 @@ def blankspots(
         A district is flagged when its blankspot ratio is above this, or no point in it works.
     settlements
         Optional residential polygons: the blankspot is then the settlement area left uncovered.
+    areas
+        False: only the district and target areas and the working counts; the covered and blank
+        figures are NaN, the flags NA and the geometries empty (for a caller that reads period
+        figures only, such as the report's previous month).
 
     Returns
     -------
@@ -251,8 +215,12 @@ def blankspots(
     progress("blankspots", 1, 4)
     up = sites[sites["working"].astype(bool) & (sites["radius_m"] > 0)]
     progress("blankspots", 2, 4)
-    # Blobs passed on unbound: covered_and_blank lets go of them once it has its pieces.
-    covered_area, covered, blank = covered_and_blank(target, _blobs(up, crs))
+    if areas:
+        # Blobs passed on unbound: covered_and_blank lets go of them once it has its pieces.
+        covered_area, covered, blank = covered_and_blank(target, _blobs(up, crs))
+    else:
+        covered_area = np.full(len(target), np.nan)
+        covered = blank = np.full(len(target), shapely.Polygon(), dtype=object)
     progress("blankspots", 3, 4)
     target_km2 = shapely.area(target) / KM2
     covered_km2 = covered_area / KM2
@@ -273,6 +241,8 @@ def blankspots(
             "blankspot_flag": (ratio > threshold) | (n_working == 0),
         }
     )
+    if not areas:
+        table["blankspot_flag"] = pd.array([pd.NA] * len(table), dtype="boolean")
     progress("blankspots", 4, 4)
 
     def frame(geoms: np.ndarray) -> gpd.GeoDataFrame:

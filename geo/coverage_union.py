@@ -6,11 +6,12 @@ village and a difference per village took 79 s). The same exact result, in fewer
 overlays:
 
 1. *Drop contained circles*: a circle lying within another (a hotspot inside a BTS's 3 km) does
-   not change the union.
-2. *Blobs*: circles are grouped into clusters of mutually reachable circles (an ``intersects``
-   self-join and connected components) and each cluster of two or more is unioned once. Blobs
-   are pairwise disjoint, so a district's covered area is the sum of its pieces' areas and its
-   covered geometry a MultiPolygon of them, with no union per district.
+   not change the union. Decided from the circles' centres and bounding discs, not by GEOS.
+2. *Blobs*: circles are grouped into clusters of mutually reachable circles (envelopes from one
+   tree query, then the bounding discs; connected components) and each cluster of two or more
+   is unioned once; a union in several parts gives one blob per part. Blobs are pairwise
+   disjoint, so a district's covered area is the sum of its pieces' areas and its covered
+   geometry a MultiPolygon of them, with no union per district.
 3. *Per district*, the blobs crossing its border are clipped by one ``intersection`` and cut
    out by one ``difference`` (grouped: not one overlay per blob); the blobs wholly inside are
    taken as they are and become holes of the blank geometry directly (ring bookkeeping, no
@@ -18,13 +19,19 @@ overlays:
    circles around an uncovered gap) takes the plain overlay.
 
 Unions of many groups run as one vectorised GEOS call per size class (groups padded with
-``None``), not one Python call per group. Everything is pure: arrays of shapely geometries in,
+``None``), not one Python call per group; the overlays, unions and tree queries are split over the
+cores in threads (:mod:`~.threads`). Everything is pure: arrays of shapely geometries in,
 arrays out.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from pantau.geo.circles import Circles
 
 _POLYGON = 3  # shapely.GeometryType.POLYGON
 
@@ -36,6 +43,8 @@ def grouped_union(n: int, group: np.ndarray, geoms: np.ndarray) -> np.ndarray:
     padded with ``None``; a group of one is taken as it is.
     """
     import shapely
+
+    from pantau.geo.threads import split_map
 
     out = np.full(n, shapely.Polygon(), dtype=object)
     if not len(group):
@@ -56,7 +65,7 @@ def grouped_union(n: int, group: np.ndarray, geoms: np.ndarray) -> np.ndarray:
         members = np.repeat(starts[pick], size) + cols
         table = np.full((len(pick), width), None, dtype=object)
         table[rows, cols] = geoms[members]
-        out[group[starts[pick]]] = shapely.union_all(table, axis=1)
+        out[group[starts[pick]]] = split_map(shapely.union_all, table, axis=1)
     return out
 
 
@@ -72,30 +81,42 @@ def _components(n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
             return label
 
 
-def coverage_blobs(circles: np.ndarray, radius: np.ndarray) -> np.ndarray:
-    """Pairwise disjoint polygons whose union is the union of ``circles``.
+def coverage_blobs(circles: Circles) -> np.ndarray:
+    """Pairwise disjoint polygons whose union is the union of the circles' polygons.
 
-    ``radius`` (any unit) orders circles by size: of two where one lies within the other, the
-    smaller (or, for equal ones, the later) is dropped.
+    Which circles may touch and which lie within another is decided from their centres and
+    bounding discs (:class:`~.circles.Circles`), not by a GEOS predicate per pair: two circles
+    whose outer discs meet are joined (a pair that only nearly touches is joined too, which is
+    harmless: its union comes out as two parts), and a circle whose outer disc lies within
+    another's inner disc is dropped (it does not change the union; one that only nearly lies
+    within is kept, also harmless). Identical circles count once.
     """
     import shapely
 
-    if not len(circles):
+    from pantau.geo.threads import query
+
+    polygons = circles.polygons
+    if not len(polygons):
         return np.array([], dtype=object)
-    tree = shapely.STRtree(circles)
-    i, j = tree.query(circles, predicate="intersects")
+    i, j = query(shapely.STRtree(polygons), polygons)  # envelopes that meet
     pair = i < j
     i, j = i[pair], j[pair]
-    # Of each touching pair, is the smaller one within the larger?
-    small = np.where(radius[i] <= radius[j], i, j)
-    large = np.where(small == i, j, i)
-    dropped = np.zeros(len(circles), bool)
-    dropped[small[shapely.within(circles[small], circles[large])]] = True
+    d = np.hypot(circles.x[i] - circles.x[j], circles.y[i] - circles.y[j])
+    outer, inner = circles.outer, circles.inner
+    touch = d <= outer[i] + outer[j]
+    i, j, d = i[touch], j[touch], d[touch]
+    same = (d == 0) & (outer[i] == outer[j]) & (inner[i] == inner[j])
+    dropped = np.zeros(len(polygons), bool)
+    dropped[i[d + outer[i] <= inner[j]]] = True
+    dropped[j[(d + outer[j] <= inner[i]) | same]] = True
     keep = ~dropped[i] & ~dropped[j]
-    label = _components(len(circles), i[keep], j[keep])
     kept = np.flatnonzero(~dropped)
+    label = _components(len(polygons), i[keep], j[keep])
     roots, group = np.unique(label[kept], return_inverse=True)
-    return grouped_union(len(roots), group, circles[kept])
+    unions = grouped_union(len(roots), group, polygons[kept])
+    multi = shapely.get_type_id(unions) != _POLYGON  # get_parts copies: only where needed
+    parts = shapely.get_parts(unions[multi])
+    return np.concatenate([unions[~multi], parts[~shapely.is_empty(parts)]])
 
 
 def _multipolygons(n: int, owner: np.ndarray, pieces: np.ndarray) -> np.ndarray:
@@ -103,14 +124,78 @@ def _multipolygons(n: int, owner: np.ndarray, pieces: np.ndarray) -> np.ndarray:
     import shapely
 
     out = np.full(n, shapely.MultiPolygon(), dtype=object)
-    parts, idx = shapely.get_parts(pieces, return_index=True)
+    # Polygons are taken as they are (get_parts would copy them); collections are split.
+    whole = shapely.get_type_id(pieces) == _POLYGON
+    split, idx = shapely.get_parts(pieces[~whole], return_index=True)
+    parts = np.concatenate([pieces[whole], split])
+    owners = np.concatenate([owner[whole], owner[~whole][idx]])
     # A touching clip may leave lines, points or empties.
     poly = (shapely.get_type_id(parts) == _POLYGON) & ~shapely.is_empty(parts)
-    parts, owners = parts[poly], owner[idx[poly]]
+    parts, owners = parts[poly], owners[poly]
     order = np.argsort(owners, kind="stable")
     if len(order):
         shapely.multipolygons(parts[order], indices=owners[order], out=out)
     return out
+
+
+def _hole_parts(
+    holes: np.ndarray, owner: np.ndarray, parts: np.ndarray, part_owner: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which of its district's blank parts each hole lies in: (hole index, part index) pairs.
+
+    A district whose blank base is one polygon needs no search; for the others, the part whose
+    interior holds the hole's first vertex.
+    """
+    import shapely
+
+    from pantau.geo.threads import query
+
+    count = np.bincount(part_owner, minlength=n)
+    first = np.full(n, -1)
+    first[part_owner[::-1]] = np.arange(len(part_owner))[::-1]
+    single = count[owner] == 1
+    h_one = np.flatnonzero(single)
+    search = np.flatnonzero(~single)
+    probe = shapely.get_point(holes[search], 0)
+    h_idx, p_idx = query(shapely.STRtree(parts), probe, predicate="within")
+    once = np.unique(h_idx, return_index=True)[1]
+    h_idx, p_idx = search[h_idx[once]], p_idx[once]
+    return np.r_[h_one, h_idx], np.r_[first[owner[h_one]], p_idx]
+
+
+def _reach(target: np.ndarray, blobs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs (target, blob) that intersect, sorted by target, and whether the blob lies wholly
+    inside the target (``contains_properly``)."""
+    import shapely
+
+    from pantau.geo.threads import query, split_map
+
+    shapely.prepare(target)
+    t_idx, b_idx = query(shapely.STRtree(blobs), target, predicate="intersects")
+    if np.any(np.diff(t_idx) < 0):
+        order = np.argsort(t_idx, kind="stable")
+        t_idx, b_idx = t_idx[order], b_idx[order]
+    inside = split_map(shapely.contains_properly, target[t_idx], blobs[b_idx], group=t_idx)
+    return t_idx, b_idx, inside
+
+
+def covered_area(target: np.ndarray, blobs: np.ndarray) -> np.ndarray:
+    """Covered area per target from disjoint ``blobs``: the area part of
+    :func:`covered_and_blank` (the same pairs and overlays), without building geometries."""
+    import shapely
+
+    from pantau.geo.threads import split_map
+
+    n = len(target)
+    t_idx, b_idx, inside = _reach(target, blobs)
+    area = np.bincount(t_idx[inside], shapely.area(blobs[b_idx[inside]]), minlength=n)
+    area = area.astype(float)  # an empty bincount is of ints
+    cut = ~inside
+    crossing = _multipolygons(n, t_idx[cut], blobs[b_idx[cut]])
+    crossed = np.flatnonzero(~shapely.is_empty(crossing))
+    border = split_map(shapely.intersection, target[crossed], crossing[crossed])
+    area[crossed] += shapely.area(border)
+    return area
 
 
 def covered_and_blank(
@@ -126,19 +211,19 @@ def covered_and_blank(
     """
     import shapely
 
+    from pantau.geo.threads import split_map
+
     n = len(target)
-    shapely.prepare(target)
-    t_idx, b_idx = shapely.STRtree(blobs).query(target, predicate="intersects")
-    inside = shapely.contains_properly(target[t_idx], blobs[b_idx])
+    t_idx, b_idx, inside = _reach(target, blobs)
     # Blobs crossing a district's border, grouped per district (disjoint: a valid MultiPolygon):
     # one intersection and one difference per district, not one overlay per blob.
     cut = ~inside
     crossing = _multipolygons(n, t_idx[cut], blobs[b_idx[cut]])
     crossed = np.flatnonzero(~shapely.is_empty(crossing))
     border = np.full(n, shapely.MultiPolygon(), dtype=object)
-    border[crossed] = shapely.intersection(target[crossed], crossing[crossed])
+    border[crossed] = split_map(shapely.intersection, target[crossed], crossing[crossed])
     base = target.copy()
-    base[crossed] = shapely.difference(target[crossed], crossing[crossed])
+    base[crossed] = split_map(shapely.difference, target[crossed], crossing[crossed])
     inner_owner, inner = t_idx[inside], blobs[b_idx[inside]]
     del blobs, crossing  # the callers pass theirs in without keeping a reference: memory
     covered_area = np.bincount(inner_owner, shapely.area(inner), minlength=n).astype(float)
@@ -146,6 +231,7 @@ def covered_and_blank(
     covered = _multipolygons(
         n, np.concatenate([inner_owner, crossed]), np.concatenate([inner, border[crossed]])
     )
+    del border  # copied into covered (memory: each step below lets go of what it copied)
 
     blank = target.copy()
     reached = np.zeros(n, bool)
@@ -155,22 +241,19 @@ def covered_and_blank(
     odd = (shapely.get_type_id(inner) != _POLYGON) | (shapely.get_num_interior_rings(inner) > 0)
     holed[inner_owner[odd]] = True
     plain = np.flatnonzero(holed)
-    blank[plain] = shapely.difference(target[plain], covered[plain])
+    blank[plain] = split_map(shapely.difference, target[plain], covered[plain])
     # The others: the border blobs are cut out already (base); punch the inner blobs in as holes.
     rest = reached & ~holed
     rows = np.flatnonzero(rest)
     parts, part_owner = shapely.get_parts(base[rows], return_index=True)
+    del base
     part_owner = rows[part_owner]
     poly = (shapely.get_type_id(parts) == _POLYGON) & ~shapely.is_empty(parts)
     parts, part_owner = parts[poly], part_owner[poly]
     hole_of = rest[inner_owner]
     holes = shapely.get_exterior_ring(inner[hole_of])
-    # The part each hole lies in: its first vertex is strictly inside that part.
-    probe = shapely.get_point(holes, 0)
-    h_idx, p_idx = shapely.STRtree(parts).query(probe, predicate="within")
-    del probe
-    first = np.unique(h_idx, return_index=True)[1]
-    h_idx, p_idx = h_idx[first], p_idx[first]
+    del inner
+    h_idx, p_idx = _hole_parts(holes, inner_owner[hole_of], parts, part_owner, n)
     lost = np.setdiff1d(np.arange(len(holes)), h_idx)
     if len(lost):  # a hole on no part (not expected): overlay those districts instead
         again = np.unique(inner_owner[hole_of][lost])
@@ -183,6 +266,7 @@ def covered_and_blank(
         h_keep = keep[p_idx]
         h_idx, p_idx = h_idx[h_keep], old[p_idx[h_keep]]
     rings, ring_part = shapely.get_rings(parts, return_index=True)  # shell first, then holes
+    del parts
     all_rings = np.concatenate([rings, holes[h_idx]])
     owner = np.concatenate([ring_part, p_idx])
     order = np.argsort(owner, kind="stable")

@@ -132,8 +132,10 @@ def run_pantau(folder: Path, outages: int = 0) -> dict:
     from pantau.geo.assign import assign_sites
     from pantau.geo.coverage import blankspots, site_radius, supervision
     from pantau.geo.districts import read_districts
+    from pantau.geo.threads import workers
 
     lap("import")
+    t["threads"] = workers()
     geo = GeoConfig()
     districts = read_districts(folder / "villages.gpkg", layer="desa")
     lap("read_villages")
@@ -341,6 +343,10 @@ def main() -> int:
     p.add_argument(
         "--postgis-blankspots", action="store_true", help="also compute the areas in PostGIS"
     )
+    p.add_argument(
+        "--postgis-blankspots-max", type=int, default=0, metavar="N",
+        help="with --postgis-blankspots: only for sizes up to N sites (0: every size)",
+    )  # fmt: skip
     p.add_argument("--outages", type=int, default=10_000, help="for the 30-day history step")
     p.add_argument("--pantau-only", type=Path, help=argparse.SUPPRESS)  # the child process
     args = p.parse_args()
@@ -361,11 +367,15 @@ def main() -> int:
                   f"{time.perf_counter() - s:.1f} s); load {os.getloadavg()[0]:.2f}")  # fmt: skip
             pantau = pantau_child(folder, args.outages)
             show("pantau", pantau)
+            par = pantau["blankspots_cpu_s"] / pantau["blankspots_s"]
+            print(f"pantau: blankspots CPU / wall {par:.2f} on {pantau['threads']} thread(s); "
+                  f"whole child CPU {pantau['cpu_s']:.1f} s")  # fmt: skip
             ok_time, ok_mem = pantau["total_s"] < 30, pantau["peak_rss_mib"] < 4096
             print(f"target: pantau total < 30 s: {'ok' if ok_time else 'MISSED'}; "
                   f"peak RSS < 4 GiB: {'ok' if ok_mem else 'MISSED'}")  # fmt: skip
             if not args.no_postgis:
-                pg = run_postgis(folder, args.postgis_blankspots)
+                limit = args.postgis_blankspots_max
+                pg = run_postgis(folder, args.postgis_blankspots and (not limit or n <= limit))
                 show("postgis", pg)
                 pg_total = pg["pg_load_s"] + pg["pg_query_s"]
                 print(f"join agreement: pantau {pantau['inside']} inside, "
@@ -373,6 +383,12 @@ def main() -> int:
                 print(f"ratio PostGIS load+query / pantau assign: "
                       f"{pg_total / pantau['assign_s']:.1f}x; / pantau whole computation "
                       f"(assign + blankspots): {pg_total / pantau['total_s']:.2f}x")  # fmt: skip
+                cpu = pg["pg_backend_cpu_s"]
+                print(f"ratio on CPU seconds (what a loaded machine disturbs least): PostGIS "
+                      f"backend (COPY + index + join) {cpu:.1f} s / pantau assign "
+                      f"{pantau['assign_cpu_s']:.1f} s = {cpu / pantau['assign_cpu_s']:.1f}x; "
+                      f"/ pantau whole computation {pantau['total_cpu_s']:.1f} s = "
+                      f"{cpu / pantau['total_cpu_s']:.2f}x")  # fmt: skip
             print(f"load after: {os.getloadavg()[0]:.2f}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
