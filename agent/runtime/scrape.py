@@ -37,11 +37,13 @@ INFLATE_SLICE = 64 * 1024
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Body:
-    """The per-site part of a render: its key, the gzip bytes so far and the compressor state
-    after them (unflushed, so each scrape can continue the same gzip stream with its head)."""
+    """The per-site part of a render: its key, the gzip bytes so far (as the compressor gave
+    them: joined only into a scrape's whole body, never into a second copy of its own) and the
+    compressor state after them (unflushed, so each scrape can continue the same gzip stream
+    with its head)."""
 
     key: Hashable
-    data: bytes
+    parts: tuple[bytes, ...]
     deflate: Any  # zlib.Compress (no public name before Python 3.12)
 
 
@@ -98,6 +100,10 @@ class SharedRender:
             self.shared += 1
             task = None
         else:
+            # The old body and the last whole one are no longer served (the reuse window is
+            # over, the key changed): let them go before the new one is made (issue 18: two
+            # 5 MB bodies at once at 50,000 sites).
+            self._body = self._last = None
             task = self._inflight = asyncio.get_running_loop().create_task(
                 self._render(self._key()), name="metrics render"
             )
@@ -107,7 +113,7 @@ class SharedRender:
             body = self._body = await asyncio.shield(task)
         assert body is not None
         deflate = body.deflate.copy()
-        whole = body.data + deflate.compress(self._head()) + deflate.flush()
+        whole = b"".join((*body.parts, deflate.compress(self._head()), deflate.flush()))
         if self._reuse_for:
             self._last = (asyncio.get_running_loop().time(), whole)
         return whole
@@ -122,7 +128,7 @@ class SharedRender:
             parts.append(deflate.compress(chunk))
 
         await exposition.stream(families, write)
-        return _Body(key, b"".join(parts), deflate)
+        return _Body(key, tuple(parts), deflate)
 
 
 def accepts_gzip(header: str | None) -> bool:
