@@ -164,6 +164,16 @@ def _column_lines(name: str, sites: Iterable[str], values: Iterable[float]) -> I
             yield f'{name}{{site="{site}"}} {number(value)}\n'
 
 
+def _repeated(addresses: Iterable[str | None]) -> set[str]:
+    """The addresses that occur more than once (sites sharing an address)."""
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for ip in addresses:
+        if ip:
+            (repeated if ip in seen else seen).add(ip)
+    return repeated
+
+
 class IcmpProber:
     """Sweeps every ICMP job of a round over one pinger; see :func:`make_prober`."""
 
@@ -191,6 +201,8 @@ class IcmpProber:
             )
         duration, now = time.monotonic() - started, self._context.clock()
         results, series = {}, self._series.copy()
+        repeated = _repeated(names.get(j.address) for j in jobs if j.address)
+        shared: dict[str, TargetStats] = {}
         for job in jobs:
             ip = names.get(job.address) if job.address else None
             if ip is None:
@@ -198,7 +210,11 @@ class IcmpProber:
                 message = f"cannot resolve {job.address!r}" if job.address else "no address"
                 results[job.key] = ProbeResult(False, reason, duration, now, message=message)
                 continue
-            st = stats[ip]
+            # Taken out as it is used, so each target's stats go while its result is made
+            # (issue 18); a second site on the same address finds them in ``shared``.
+            st = shared.get(ip) or stats.pop(ip)
+            if ip in repeated:
+                shared[ip] = st
             full = s.rtt_histogram == "all" or job.site in self._full
             series.add(job.site, st, full)
             results[job.key] = ProbeResult(

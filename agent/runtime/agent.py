@@ -345,10 +345,11 @@ class Agent:
                 log.warning("agent isolation changed isolated=%s", now_isolated)
                 events.append(change)
         for job in jobs:
-            result = results.get(job.key)
+            key = job.key
+            result = results.get(key)
             if result is None or job.site not in self.states:
                 continue
-            self.results[job.key] = _kept(result, kept)
+            self.results[key] = _kept(result, kept)
             if not result.ok:
                 self.stats.failures[(job.site, job.probe, result.reason)] += 1
         self.states, changes = apply_results(self.states, results, self._hysteresis, self._stamp())

@@ -75,15 +75,16 @@ async def _metrics(request: web.Request) -> web.StreamResponse:
     gzip_ok = accepts_gzip(request.headers.get("Accept-Encoding"))
     if gzip_ok:
         response.headers["Content-Encoding"] = "gzip"
-        response.content_length = len(gz)
+        response.content_length = sum(map(len, gz))
     try:
         await response.prepare(request)
         if gzip_ok:
             # A slice at a time: the transport copies what the socket does not take at once,
             # so a slow scraper holds one slice, not a copy of the whole body.
-            view = memoryview(gz)
-            for start in range(0, len(gz), WRITE_SLICE):
-                await response.write(view[start : start + WRITE_SLICE])
+            for part in gz:
+                view = memoryview(part)
+                for start in range(0, len(part), WRITE_SLICE):
+                    await response.write(view[start : start + WRITE_SLICE])
         else:
             await write_inflated(gz, response.write)
         await response.write_eof()
