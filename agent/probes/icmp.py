@@ -40,7 +40,9 @@ class _Series:
     """Everything exported per site, kept columnar (issue 18): site number ``i`` is
     ``sites[i]`` in every array, in the order sites were first swept. A round builds a new
     one from copies of the arrays and replaces it whole, so a scrape never sees half a round;
-    a series once published is never changed.
+    a series once published is never changed. Rounds sweep the sites in the same order, so a
+    round finds each site where the cursor is; a map of site to number is made only in a round
+    where that fails (a site added or resolved for the first time) and dropped after it.
 
     ~80 bytes a site instead of a series object, a float and the last round's ``TargetStats``
     (with its address, RTT tuple and error dict): 50,000 sites take 4 MiB here. The last round
@@ -50,7 +52,6 @@ class _Series:
     """
 
     sites: list[str] = dataclasses.field(default_factory=list)
-    index: dict[str, int] = dataclasses.field(default_factory=dict)
     sent: array[int] = dataclasses.field(default_factory=lambda: array("q"))
     received: array[int] = dataclasses.field(default_factory=lambda: array("q"))
     count: array[int] = dataclasses.field(default_factory=lambda: array("q"))  # RTTs observed
@@ -61,15 +62,15 @@ class _Series:
         default_factory=lambda: tuple(array("d") for _ in _STATS)
     )
     buckets: dict[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)
-    own_sites: bool = True  # False while ``sites`` and ``index`` are the previous round's
+    own_sites: bool = True  # False while ``sites`` is the previous round's list
+    cursor: int = 0  # the number the next site of this round is expected at
+    lookup: dict[str, int] | None = None  # site -> number, in a round that needed it
 
     def copy(self) -> _Series:
-        """A copy the next round may change while scrapes read this one. ``sites`` and
-        ``index`` stay shared until a new site is added (:meth:`slot` copies them then): they
-        change only when the inventory does, and 50,000 of them are 3 MiB a round."""
+        """A copy the next round may change while scrapes read this one. ``sites`` stays
+        shared until a new site is added (:meth:`slot` copies it then)."""
         return _Series(
             self.sites,
-            self.index,
             array("q", self.sent),
             array("q", self.received),
             array("q", self.count),
@@ -82,16 +83,23 @@ class _Series:
 
     def slot(self, site: str) -> int:
         """The site's number, appending zeroed columns for a site seen the first time."""
-        i = self.index.get(site)
-        if i is None:
-            if not self.own_sites:  # never add to the list the published series reads
-                self.sites, self.index, self.own_sites = list(self.sites), dict(self.index), True
-            i = self.index[site] = len(self.sites)
-            self.sites.append(site)
-            for column in (self.sent, self.received, self.count):
-                column.append(0)
-            for values in (self.rtt_sum, self.loss, *self.stats):
-                values.append(0.0)
+        i, sites = self.cursor, self.sites
+        if i >= len(sites) or sites[i] != site:
+            if self.lookup is None:
+                self.lookup = {name: n for n, name in enumerate(sites)}
+            found = self.lookup.get(site)
+            if found is None:
+                if not self.own_sites:  # never add to the list the published series reads
+                    self.sites = sites = list(sites)
+                    self.own_sites = True
+                found = self.lookup[site] = len(sites)
+                sites.append(site)
+                for column in (self.sent, self.received, self.count):
+                    column.append(0)
+                for values in (self.rtt_sum, self.loss, *self.stats):
+                    values.append(0.0)
+            i = found
+        self.cursor = i + 1
         return i
 
     def add(self, site: str, stats: TargetStats, full: bool) -> None:
@@ -121,10 +129,8 @@ class _Series:
         def pick(column: array[Any]) -> array[Any]:
             return array(column.typecode, (column[i] for i in rows))
 
-        sites = [self.sites[i] for i in rows]
         return _Series(
-            sites,
-            {site: n for n, site in enumerate(sites)},
+            [self.sites[i] for i in rows],
             pick(self.sent),
             pick(self.received),
             pick(self.count),
@@ -235,6 +241,7 @@ class IcmpProber:
                 # that never print them.
                 message="" if st.received else f"{ip}: 0/{st.sent} replies",
             )
+        series.cursor, series.lookup = 0, None  # published: never changed again
         self._series = series
         log.debug("icmp round done targets=%d seconds=%.3f", len(stats), duration)
         return results

@@ -362,7 +362,8 @@ class Agent:
                     e.new,
                     e.reason,
                 )
-        return events + changes
+        changes[:0] = events  # the isolation change first, without copying 100,000 events
+        return changes
 
     async def _add_hops(self, events: list[Event]) -> list[Event]:
         assert self._config is not None

@@ -143,10 +143,11 @@ def apply_results(
     """
     out = dict(sites)
     events: list[Event] = []
-    # Site -> its (probe, new state) pairs: a tuple per changed site, not a copy of its probes
-    # dict (50,000 of those at once in a round where every site steps).
-    touched: dict[str, tuple[tuple[str, ProbeState], ...]] = {}
-    for (site_id, probe), result in results.items():
+    # The probes that stepped, by result key: no per-site copy of its probes while the round is
+    # folded (issue 18: the first rounds of 50,000 sites step every one of them).
+    stepped: dict[tuple[str, str], ProbeState] = {}
+    for key, result in results.items():
+        site_id, probe = key
         site = sites.get(site_id)
         if site is None or probe not in site.probes:
             continue
@@ -154,7 +155,7 @@ def apply_results(
         new = step_probe(old, result.ok, result.reason, h)
         if new is old:  # nothing to record, and nothing the site's state could follow
             continue
-        touched[site_id] = (*touched.get(site_id, ()), (probe, new))
+        stepped[key] = new
         if new.state != old.state:
             events.append(
                 _event(
@@ -167,10 +168,14 @@ def apply_results(
                     _probe_reason(old.state, new),
                 )
             )
-    for site_id, pairs in touched.items():
+    several: set[str] = set()  # sites of more than one probe already combined
+    for site_id, _ in stepped:
         site = sites[site_id]
-        changed = dict(pairs)
-        items = tuple((p, changed.get(p, st)) for p, st in site.probes.items())
+        if len(site.probes) > 1:
+            if site_id in several:
+                continue
+            several.add(site_id)
+        items = tuple((p, stepped.get((site_id, p), st)) for p, st in site.probes.items())
         updated = _shared_site(combine((st.state for _, st in items), site.state), items)
         out[site_id] = updated
         if updated.state != site.state:
