@@ -123,6 +123,12 @@ class Site:
             return tuple(p if isinstance(p, ProbeSpec) else ProbeSpec.parse(str(p)) for p in value)
         return value
 
+    @field_validator("probes")
+    @classmethod
+    def _shared_probes(cls, value: tuple[ProbeSpec, ...]) -> tuple[ProbeSpec, ...]:
+        # Validation builds a new tuple per row: hand out the first equal one instead.
+        return _first_equal(value)
+
     def __post_init__(self) -> None:
         needing = [str(p) for p in self.probes if PROBES[p.kind].needs_address]
         if needing and not self.address:
@@ -134,6 +140,12 @@ def _parse_probes(text: str) -> tuple[ProbeSpec, ...]:
     """The probes of an inventory cell (``icmp;tcp:443``). Cached: most sites share a few
     probe lists, and a shared tuple of frozen specs costs nothing per site."""
     return tuple(ProbeSpec.parse(p) for p in text.split(";") if p.strip())
+
+
+@functools.lru_cache(maxsize=1024)
+def _first_equal(probes: tuple[ProbeSpec, ...]) -> tuple[ProbeSpec, ...]:
+    """The first probe tuple seen equal to ``probes``, shared by every site that has it."""
+    return probes
 
 
 #: Validates one inventory row (a mapping of :data:`COLUMNS`) into a :class:`Site`.
