@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from pantau.agent.runtime.eventlog import EventLog, Retention
 from pantau.agent.runtime.metrics import AgentStats
-from pantau.agent.runtime.recorder import Recorder
+from pantau.agent.runtime.recorder import APPEND_BATCH, Recorder
 from pantau.errors import StoreError
 from pantau.events import Event
 
@@ -202,6 +202,26 @@ async def test_events_wait_out_a_full_disk_in_order(tiny_disk, caplog):
     assert [e.site for e in events] == [f"s{i}" for i in range(401)]
     assert [e.cursor for e in events] == list(range(1, 402))
     assert stats.events["site"] == 401
+    log.close()
+
+
+async def test_a_burst_of_several_appends_is_recorded_whole_and_in_order(tmp_path):
+    """The first round of a large agent decides more events than one append takes (issue 18:
+    appends are batched): all of them reach the log, in order, counted once each."""
+    log = open_log(tmp_path / "events.db")
+    stats = AgentStats()
+    recorder = Recorder(log, stats)
+    recorder.start()
+    n = 2 * APPEND_BATCH + 7
+    recorder.record([ev(i) for i in range(n)])
+    recorder.record([ev(n)])  # recorded while the burst is still being written
+    await recorder.close(timeout=60)
+    sites, after = [], 0
+    while page := log.read(after=after, limit=5000).events:
+        sites += [e.site for e in page]
+        after = page[-1].cursor
+    assert sites == [f"s{i}" for i in range(n + 1)]
+    assert after == n + 1 and stats.events["site"] == n + 1 and stats.events_pending == 0
     log.close()
 
 

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from pantau.agent.probes import PROBES, ProbeContext, ProbeJob
 from pantau.agent.probes.icmp import RTT_BUCKETS, IcmpProber
-from pantau.agent.runtime.exposition import TextCollector
+from pantau.agent.runtime.exposition import TextCollector, render
 from pantau.config import IcmpSettings
 from pantau.inventory import Site
 
@@ -110,6 +110,27 @@ async def test_retain_drops_removed_sites() -> None:
         await prober.aclose()
     assert registry.get_sample_value("pantau_icmp_packets_sent_total", {"site": "keep"}) == 1
     assert registry.get_sample_value("pantau_icmp_packets_sent_total", {"site": "gone"}) is None
+
+
+async def test_series_follow_sites_added_and_removed_and_old_snapshots_stay() -> None:
+    """The per-site columns (issue 18) follow the inventory; a scrape's snapshot of an earlier
+    round never sees a later round, not even its new sites."""
+    prober, registry = make(count=1)
+    try:
+        await prober.run([job("a", "127.0.0.1"), job("b", "127.0.0.2")])
+        earlier = prober.families()
+        await prober.run([job("a", "127.0.0.1"), job("b", "127.0.0.2"), job("c", "127.0.0.3")])
+        prober.retain({"b": site("b"), "c": site("c")})
+    finally:
+        await prober.aclose()
+    value = registry.get_sample_value
+    assert value("pantau_icmp_packets_sent_total", {"site": "a"}) is None
+    assert value("pantau_icmp_packets_sent_total", {"site": "b"}) == 2
+    assert value("pantau_icmp_packets_received_total", {"site": "c"}) == 1
+    assert value("pantau_icmp_rtt_seconds_count", {"site": "c"}) == 1
+    text = render(earlier)
+    assert 'pantau_icmp_packets_sent_total{site="a"} 1.0' in text
+    assert 'pantau_icmp_packets_sent_total{site="b"} 1.0' in text and 'site="c"' not in text
 
 
 async def test_canary_sweep_through_the_prober() -> None:

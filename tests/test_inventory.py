@@ -141,3 +141,20 @@ def test_arbitrary_csv_never_crashes(tmp_path_factory, rows):
     inv = load_inventory([path])
     # Every row either loads or is reported exactly once.
     assert len(inv.sites) + len(inv.problems) >= len([r for r in rows if r])
+
+
+def test_reading_problems_come_before_row_problems_and_probe_lists_are_shared(tmp_path):
+    """Rows are validated as they are read (issue 18: no 50,000 rows held at once), yet every
+    file's reading problems still come first, then the rows' own, in file and line order; sites
+    with the same probe list share one parsed tuple, and a kind or district one string."""
+    first = write(tmp_path, "a,A,office,0,0,127.0.0.1,icmp;tcp:22,,,64.71\nb,B,tower,0,0,,,,,\n")
+    second = tmp_path / "second.csv"
+    second.write_text(HEADER + "c,C,office,0,0,127.0.0.3,icmp;tcp:22,,,64.71,extra\n"
+                      + "d,D,office,1,1,127.0.0.4,icmp;tcp:22,,,64.71\n")  # fmt: skip
+    inv = load_inventory([first, second], inline=[{"id": "e", "name": "E", "kind": "bts"}])
+    wheres = [f"{second}:2: ", "config: sites[0]: ", f"{first}:3: "]  # reading, then rows
+    assert len(inv.problems) == 3
+    assert all(p.startswith(w) for p, w in zip(inv.problems, wheres, strict=True)), inv.problems
+    a, d = (s for s in inv.sites if s.id in ("a", "d"))
+    assert a.probes == (ProbeSpec("icmp"), ProbeSpec("tcp", "22")) and a.probes is d.probes
+    assert a.district == d.district == "64.71" and a.district is d.district

@@ -201,3 +201,19 @@ def test_isolation():
         "recovered",
         False,
     )
+
+
+def test_sites_in_equal_states_share_one_state_object():
+    """Steady sites hold no state object graph each (issue 18: 50,000 sites): equal states are
+    one shared object, and a site that steps away gets its own without touching the others."""
+    h, stamp = Hysteresis(3, 2), Stamp("a1", 0.0)
+    wanted = {f"s{i}": ["icmp"] for i in range(500)}
+    states, _ = reconcile({}, wanted, stamp)
+    for _ in range(3):
+        states, _ = apply_results(states, {(s, "icmp"): result(True) for s in wanted}, h, stamp)
+    assert {s.state for s in states.values()} == {"up"}
+    assert len({id(s) for s in states.values()}) == 1
+    states, events = apply_results(states, {("s7", "icmp"): result(False)}, h, stamp)
+    assert (states["s7"].state, states["s7"].probes["icmp"].fails) == ("up", 1) and not events
+    assert states["s8"].probes["icmp"] == ProbeState("up", 0, 2, "ok")
+    assert len({id(s) for s in states.values()}) == 2

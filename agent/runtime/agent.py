@@ -43,7 +43,7 @@ from pantau.agent.runtime.state import (
 from pantau.config import Config, load_config
 from pantau.errors import ConfigError, PantauError, ProbeSetupError
 from pantau.events import Event
-from pantau.inventory import Inventory, Site
+from pantau.inventory import Inventory, ProbeSpec, Site
 from pantau.webconfig import load_web_config, warn_if_exposed
 
 log = logging.getLogger(__name__)
@@ -58,10 +58,32 @@ STOP_GRACE = 10.0
 def jobs_by_kind(sites: Iterable[Site]) -> dict[str, list[ProbeJob]]:
     """Every probe of every site as a job, grouped by probe kind (inventory order)."""
     jobs: dict[str, list[ProbeJob]] = defaultdict(list)
+    names = _ProbeNames()
     for site in sites:
         for spec in site.probes:
-            jobs[spec.kind].append(ProbeJob(site.id, str(spec), spec.arg, site.address))
+            jobs[spec.kind].append(ProbeJob(site.id, names(spec), spec.arg, site.address))
     return dict(jobs)
+
+
+class _ProbeNames(dict[ProbeSpec, str]):
+    """A probe's text form, one string object per distinct probe (not one per site)."""
+
+    def __call__(self, spec: ProbeSpec) -> str:
+        name = self.get(spec)
+        if name is None:
+            name = self[spec] = str(spec)
+        return name
+
+
+def _kept(result: ProbeResult, seen: dict[tuple[Any, ...], ProbeResult]) -> ProbeResult:
+    """What the agent keeps of a result until the next round: what ``/metrics`` exports of it
+    (ok, reason, duration, time), one shared object per distinct value in a round (issue 18:
+    an ICMP round's good results are all alike), without RTTs, payload or message."""
+    key = (result.ok, result.reason, result.duration, result.time)
+    kept = seen.get(key)
+    if kept is None:
+        kept = seen[key] = ProbeResult(*key)
+    return kept
 
 
 class Agent:
@@ -248,7 +270,8 @@ class Agent:
         self._generation += 1
         self._hysteresis = Hysteresis(agent.down_after, agent.up_after)
         stamp = self._stamp()
-        wanted = {s.id: [str(p) for p in s.probes] for s in inventory.sites}
+        names = _ProbeNames()
+        wanted = {s.id: [names(p) for p in s.probes] for s in inventory.sites}
         self.states, events = reconcile(self.states, wanted, stamp)
         for site_id in set(self.sites) - set(wanted):
             self.stats.forget_site(site_id)
@@ -319,6 +342,7 @@ class Agent:
         canary_ok: Mapping[str, bool],
     ) -> list[Event]:
         events: list[Event] = []
+        kept: dict[tuple[Any, ...], ProbeResult] = {}
         if canary_ok:
             self.canaries = dict(canary_ok)
             now_isolated = is_isolated(self.canaries)
@@ -332,10 +356,11 @@ class Agent:
                 log.warning("agent isolation changed isolated=%s", now_isolated)
                 events.append(change)
         for job in jobs:
-            result = results.get(job.key)
+            key = job.key
+            result = results.get(key)
             if result is None or job.site not in self.states:
                 continue
-            self.results[job.key] = result
+            self.results[key] = _kept(result, kept)
             if not result.ok:
                 self.stats.failures[(job.site, job.probe, result.reason)] += 1
         self.states, changes = apply_results(self.states, results, self._hysteresis, self._stamp())
@@ -348,7 +373,8 @@ class Agent:
                     e.new,
                     e.reason,
                 )
-        return events + changes
+        changes[:0] = events  # the isolation change first, without copying 100,000 events
+        return changes
 
     async def _add_hops(self, events: list[Event]) -> list[Event]:
         assert self._config is not None

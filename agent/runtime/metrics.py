@@ -81,7 +81,11 @@ class AgentStats:
 
 
 class MetricsSource(Protocol):
-    """What the collector reads; the agent runtime provides it."""
+    """What the collector reads; the agent runtime provides it.
+
+    ``sites`` and ``states`` are replaced whole when they change, never changed in place, so a
+    render reads them as they are; ``results`` and ``stats`` change in place and are copied.
+    """
 
     agent_name: str
     version: str
@@ -126,13 +130,13 @@ class SiteFamilies:
         results are no data, never shown as current."""
         results = dict(src.results)
         failures = dict(src.stats.failures)
-        states = dict(src.states)
+        states = src.states  # replaced whole by a round, never changed in place
         if stale:
             results = {k: r for k, r in results.items() if _kind(k[1]) not in stale}
             states = {
                 s: st for s, st in states.items() if not any(_kind(p) in stale for p in st.probes)
             }
-        sites = dict(src.sites)
+        sites = src.sites  # replaced whole by a reload
         labels = _probe_labels
         return [
             TextFamily(

@@ -37,11 +37,13 @@ INFLATE_SLICE = 64 * 1024
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Body:
-    """The per-site part of a render: its key, the gzip bytes so far and the compressor state
-    after them (unflushed, so each scrape can continue the same gzip stream with its head)."""
+    """The per-site part of a render: its key, the gzip bytes so far (as the compressor gave
+    them: joined only into a scrape's whole body, never into a second copy of its own) and the
+    compressor state after them (unflushed, so each scrape can continue the same gzip stream
+    with its head)."""
 
     key: Hashable
-    data: bytes
+    parts: tuple[bytes, ...]
     deflate: Any  # zlib.Compress (no public name before Python 3.12)
 
 
@@ -79,13 +81,16 @@ class SharedRender:
         self._body: _Body | None = None
         self._inflight: asyncio.Task[_Body] | None = None
         self._reuse_for = reuse_for
-        self._last: tuple[float, bytes] | None = None  # (loop time, whole body) of the last scrape
+        # (loop time, whole body) of the last scrape
+        self._last: tuple[float, tuple[bytes, ...]] | None = None
         self.renders = 0  # per-site renders made (tests, the benchmark)
         self.shared = 0  # scrapes that got a render another scrape started or made
 
-    async def gzipped(self) -> bytes:
-        """The gzip body: the per-site part of this key (rendered now if it must be), then the
-        head, compressed now."""
+    async def gzipped(self) -> tuple[bytes, ...]:
+        """The gzip body, in parts to be sent one after the other: the per-site part of this key
+        (rendered now if it must be), then the head, compressed now. Never joined into one
+        ``bytes``: every scrape would hold its own copy of the whole body (5 MB at 50,000
+        sites, issue 18); the parts are shared by every scrape of the same render."""
         now = asyncio.get_running_loop().time()
         if self._last is not None and now - self._last[0] < self._reuse_for:
             self.shared += 1
@@ -98,6 +103,10 @@ class SharedRender:
             self.shared += 1
             task = None
         else:
+            # The old body and the last whole one are no longer served (the reuse window is
+            # over, the key changed): let them go before the new one is made (issue 18: two
+            # 5 MB bodies at once at 50,000 sites).
+            self._body = self._last = None
             task = self._inflight = asyncio.get_running_loop().create_task(
                 self._render(self._key()), name="metrics render"
             )
@@ -107,7 +116,7 @@ class SharedRender:
             body = self._body = await asyncio.shield(task)
         assert body is not None
         deflate = body.deflate.copy()
-        whole = body.data + deflate.compress(self._head()) + deflate.flush()
+        whole = (*body.parts, deflate.compress(self._head()) + deflate.flush())
         if self._reuse_for:
             self._last = (asyncio.get_running_loop().time(), whole)
         return whole
@@ -119,10 +128,12 @@ class SharedRender:
         parts: list[bytes] = []
 
         async def write(chunk: bytes) -> None:
-            parts.append(deflate.compress(chunk))
+            out = deflate.compress(chunk)
+            if out:  # zlib keeps small inputs back until it has a block
+                parts.append(out)
 
         await exposition.stream(families, write)
-        return _Body(key, b"".join(parts), deflate)
+        return _Body(key, tuple(parts), deflate)
 
 
 def accepts_gzip(header: str | None) -> bool:
@@ -141,13 +152,18 @@ def accepts_gzip(header: str | None) -> bool:
     return False
 
 
-async def write_inflated(gz: bytes, write: Callable[[bytes], Awaitable[object]]) -> None:
-    """Write the decompressed ``gz`` through ``write``, a slice at a time."""
+async def write_inflated(
+    gz: Iterable[bytes], write: Callable[[bytes], Awaitable[object]]
+) -> None:
+    """Write the decompressed gzip stream ``gz`` (its parts in order) through ``write``, a
+    slice at a time."""
     inflate = zlib.decompressobj(31)
-    for start in range(0, len(gz), INFLATE_SLICE):
-        chunk = inflate.decompress(gz[start : start + INFLATE_SLICE])
-        if chunk:
-            await write(chunk)
+    for part in gz:
+        view = memoryview(part)
+        for start in range(0, len(part), INFLATE_SLICE):
+            chunk = inflate.decompress(view[start : start + INFLATE_SLICE])
+            if chunk:
+                await write(chunk)
     rest = inflate.flush()
     if rest:
         await write(rest)

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 DEFAULT_LIMIT, MAX_LIMIT = 1000, 10000
 #: Seconds a whole /metrics body is served again as it is (scrapers polling back to back).
 REUSE_BODY_FOR = 1.0
+#: Bytes of a gzip /metrics body handed to the transport per write.
+WRITE_SLICE = 64 * 1024
 _REGISTRY = web.AppKey("registry", CollectorRegistry)
 _EVENTLOG = web.AppKey("eventlog", EventLog)
 _AGENT = web.AppKey("agent", str)
@@ -73,11 +75,16 @@ async def _metrics(request: web.Request) -> web.StreamResponse:
     gzip_ok = accepts_gzip(request.headers.get("Accept-Encoding"))
     if gzip_ok:
         response.headers["Content-Encoding"] = "gzip"
-        response.content_length = len(gz)
+        response.content_length = sum(map(len, gz))
     try:
         await response.prepare(request)
         if gzip_ok:
-            await response.write(gz)
+            # A slice at a time: the transport copies what the socket does not take at once,
+            # so a slow scraper holds one slice, not a copy of the whole body.
+            for part in gz:
+                view = memoryview(part)
+                for start in range(0, len(part), WRITE_SLICE):
+                    await response.write(view[start : start + WRITE_SLICE])
         else:
             await write_inflated(gz, response.write)
         await response.write_eof()

@@ -14,11 +14,16 @@ Rules
   down, ``recovered`` when it comes back up after being down, and ``ok`` on its first ``up``.
 
 Nothing here does I/O or reads a clock: callers pass ``now`` and the agent's isolation flag.
+
+States are immutable and made through :func:`probe_state` and :func:`site_state`, which hand
+out one shared object per distinct value (issue 18): 50,000 steady single-probe sites then share
+one ``SiteState`` and one ``ProbeState`` instead of holding an object graph each.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 
 from pantau.agent.probes import ProbeResult
@@ -51,6 +56,26 @@ class SiteState:
     probes: Mapping[str, ProbeState] = dataclasses.field(default_factory=dict)
 
 
+@functools.lru_cache(maxsize=4096)
+def probe_state(
+    state: str = "unknown", fails: int = 0, oks: int = 0, reason: str = "ok"
+) -> ProbeState:
+    """The shared :class:`ProbeState` of these values (a few dozen exist at any time)."""
+    return ProbeState(state, fails, oks, reason)
+
+
+@functools.lru_cache(maxsize=4096)
+def _shared_site(state: str, probes: tuple[tuple[str, ProbeState], ...]) -> SiteState:
+    return SiteState(state, dict(probes))
+
+
+def site_state(state: str, probes: Mapping[str, ProbeState]) -> SiteState:
+    """The :class:`SiteState` of these values, shared by every site with the same probes in
+    the same states (never change its ``probes``: it may be another site's too). Sites with
+    many distinct probe lists (URLs) just get their own object once the cache is full."""
+    return _shared_site(state, tuple(probes.items()))
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Stamp:
     """What every event of one decision shares."""
@@ -58,6 +83,10 @@ class Stamp:
     agent: str
     now: float
     isolated: bool = False
+
+
+_UNKNOWN_SITE = SiteState()
+_UNKNOWN_PROBE = probe_state()
 
 
 def step_probe(prev: ProbeState, ok: bool, reason: str, h: Hysteresis) -> ProbeState:
@@ -76,7 +105,7 @@ def step_probe(prev: ProbeState, ok: bool, reason: str, h: Hysteresis) -> ProbeS
     reason = "ok" if ok else reason
     if (state, fails, oks, reason) == (prev.state, prev.fails, prev.oks, prev.reason):
         return prev
-    return ProbeState(state, fails, oks, reason)
+    return probe_state(state, fails, oks, reason)
 
 
 def combine(probes: Iterable[str], previous: str) -> str:
@@ -114,8 +143,11 @@ def apply_results(
     """
     out = dict(sites)
     events: list[Event] = []
-    touched: dict[str, dict[str, ProbeState]] = {}
-    for (site_id, probe), result in results.items():
+    # The probes that stepped, by result key: no per-site copy of its probes while the round is
+    # folded (issue 18: the first rounds of 50,000 sites step every one of them).
+    stepped: dict[tuple[str, str], ProbeState] = {}
+    for key, result in results.items():
+        site_id, probe = key
         site = sites.get(site_id)
         if site is None or probe not in site.probes:
             continue
@@ -123,7 +155,7 @@ def apply_results(
         new = step_probe(old, result.ok, result.reason, h)
         if new is old:  # nothing to record, and nothing the site's state could follow
             continue
-        touched.setdefault(site_id, dict(site.probes))[probe] = new
+        stepped[key] = new
         if new.state != old.state:
             events.append(
                 _event(
@@ -136,9 +168,15 @@ def apply_results(
                     _probe_reason(old.state, new),
                 )
             )
-    for site_id, probes in touched.items():
+    several: set[str] = set()  # sites of more than one probe already combined
+    for site_id, _ in stepped:
         site = sites[site_id]
-        updated = SiteState(combine((p.state for p in probes.values()), site.state), probes)
+        if len(site.probes) > 1:
+            if site_id in several:
+                continue
+            several.add(site_id)
+        items = tuple((p, stepped.get((site_id, p), st)) for p, st in site.probes.items())
+        updated = _shared_site(combine((st.state for _, st in items), site.state), items)
         out[site_id] = updated
         if updated.state != site.state:
             reason = _site_reason(updated, site.state, updated.state)
@@ -158,15 +196,15 @@ def reconcile(
     out: dict[str, SiteState] = {}
     events: list[Event] = []
     for site_id, probe_names in wanted.items():
-        site = sites.get(site_id, SiteState())
-        probes = {p: site.probes.get(p, ProbeState()) for p in probe_names}
+        site = sites.get(site_id, _UNKNOWN_SITE)
+        probes = {p: site.probes.get(p, _UNKNOWN_PROBE) for p in probe_names}
         state = site.state
         if set(probes) != set(site.probes):
             state = combine((p.state for p in probes.values()), site.state)
             if state != site.state:
                 reason = _site_reason(SiteState(state, probes), site.state, state)
                 events.append(_event(stamp, "site", site_id, None, site.state, state, reason))
-        out[site_id] = SiteState(state, probes)
+        out[site_id] = site_state(state, probes)
     for site_id, site in sites.items():
         if site_id not in wanted:
             events.append(_event(stamp, "site", site_id, None, site.state, "unknown", "removed"))

@@ -19,8 +19,8 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import load, running_agent, wait_rounds
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: agentrun
+from agentrun import load, running_agent, wait_rounds
 
 
 def measure(sites: int, rounds: int, histogram: str) -> dict[str, object]:

@@ -24,9 +24,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: agentrun
 import aiohttp
-from common import Agent, load, running_agent, wait_rounds
+from agentrun import Agent, load, running_agent, wait_rounds
 
 
 def round_sample(agent: Agent) -> tuple[float, float, float]:

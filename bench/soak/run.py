@@ -18,79 +18,16 @@ p99 < 1 s. The work folder is removed at the end (``--keep`` keeps it).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-import tomli_w
-from prometheus_client.parser import text_string_to_metric_families
-
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def targets(n: int) -> list[str]:
-    return [f"127.1.{i // 250}.{i % 250 + 1}" for i in range(n)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def write_config(workdir: Path, addrs: list[str], interval: float, port: int) -> Path:
-    inventory = workdir / "sites.csv"
-    with inventory.open("w", newline="") as fh:
-        out = csv.writer(fh)
-        out.writerow(["id", "name", "kind", "lat", "lon", "address", "probes"])
-        for i, a in enumerate(addrs):
-            out.writerow([f"s{i}", f"Site {i}", "hotspot", -1.2 - i * 1e-5, 116.8, a, "icmp"])
-    config = workdir / "soak.toml"
-    config.write_text(
-        tomli_w.dumps(
-            {
-                "agent": {
-                    "name": "soak",
-                    "listen": f"127.0.0.1:{port}",
-                    "state_dir": str(workdir / "state"),
-                    "canaries": ["127.0.0.1"],
-                    "traceroute": False,
-                    "icmp": {"interval": interval, "timeout": 1.0, "count": 3, "jitter": 0.0},
-                },
-                "inventory": {"sites": [str(inventory)]},
-            }
-        )
-    )
-    return config
-
-
-def proc_usage(pid: int) -> tuple[float, float]:
-    """(RSS MiB, CPU seconds) of a live process."""
-    rss = 0.0
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            rss = int(line.split()[1]) / 1024
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return rss, (int(fields[11]) + int(fields[12])) / TICK
-
-
-def scrape(url: str) -> dict[tuple[str, tuple], float]:
-    with urllib.request.urlopen(url, timeout=10) as resp:
-        text = resp.read().decode()
-    out = {}
-    for fam in text_string_to_metric_families(text):
-        for s in fam.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return out
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: agentrun
+from agentrun import Agent, proc_usage, running_agent, targets
 
 
 def lag_p99(m: dict[tuple[str, tuple], float]) -> tuple[float, float]:
@@ -119,99 +56,66 @@ def main() -> int:
     p.add_argument("--keep", action="store_true", help="keep the work folder (config, agent log)")
     args = p.parse_args()
 
-    # SIGTERM ends the run like Ctrl-C: the agent and fping are stopped in `finally`.
+    # SIGTERM ends the run like Ctrl-C: fping and the agent are stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    workdir = Path(tempfile.mkdtemp(prefix="pantau-soak-"))
-    addrs = targets(args.targets)
-    port = free_port()
-    config = write_config(workdir, addrs, args.interval, port)
-    (workdir / "targets").write_text("\n".join(addrs) + "\n")
-    agent = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pantau.cli",
-            "--log-level",
-            "WARNING",
-            "agent",
-            "--config",
-            str(config),
-        ],
-        stdout=(workdir / "agent.log").open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    fping = None
-    if not args.no_reference and shutil.which("fping"):
-        # The same work as the agent: 3 echoes per target per interval, at most 10,000 packets
-        # per second (the agent's default rate). fping 5.1 cannot combine -l with -c/-C, so its
-        # loop pings each target every interval/3 (-p), one packet every 0.1 ms (-i).
-        period_ms = f"{args.interval * 1000 / 3:.0f}"
-        fping = subprocess.Popen(
-            [
-                "fping",
-                "-q",
-                "-l",
-                "-p",
-                period_ms,
-                "-t",
-                "1000",
-                "-i",
-                "0.1",
-                "-f",
-                str(workdir / "targets"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    url = f"http://127.0.0.1:{port}/metrics"
     rows = []
-    start = time.monotonic()
-    end = start + args.minutes * 60
-    try:
-        while time.monotonic() < end:
-            time.sleep(args.sample)
-            if agent.poll() is not None:
-                log = (workdir / "agent.log").read_text(errors="replace")[-2000:]
-                raise SystemExit(f"agent exited {agent.returncode}:\n{log}")
-            rss, cpu = proc_usage(agent.pid)
-            try:
-                m = scrape(url)
-            except OSError:
-                continue  # still starting
-            p99, _ = lag_p99(m)
-            row = {
-                "t": round(time.monotonic() - start, 1),
-                "rss_mib": round(rss, 1),
-                "cpu_s": round(cpu, 1),
-                "rounds": m.get(("pantau_agent_rounds_total", (("kind", "icmp"),)), 0),
-                "overruns": m.get(("pantau_agent_round_overruns_total", (("kind", "icmp"),)), 0),
-                "lag_p99_le": p99,
-                "sites_up": sum(v for (n, _), v in m.items() if n == "pantau_site_up"),
-                "round_s": m.get(("pantau_agent_round_duration_seconds", (("kind", "icmp"),))),
-            }
-            if fping is not None and fping.poll() is None:
-                row["fping_rss_mib"], row["fping_cpu_s"] = (
-                    round(x, 1) for x in proc_usage(fping.pid)
-                )
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-    finally:
-        agent.send_signal(signal.SIGTERM)
+    agent_cm = running_agent(args.targets, args.interval, canaries=["127.0.0.1"], keep=args.keep)
+    with agent_cm as agent:
+        fping = None
+        if not args.no_reference and shutil.which("fping"):
+            # The same work as the agent: 3 echoes per target per interval, at most 10,000
+            # packets per second (the agent's default rate). fping 5.1 cannot combine -l with
+            # -c/-C, so its loop pings each target every interval/3 (-p), one packet every
+            # 0.1 ms (-i).
+            (agent.workdir / "targets").write_text("\n".join(targets(args.targets)) + "\n")
+            period_ms = f"{args.interval * 1000 / 3:.0f}"
+            loop = ["-q", "-l", "-p", period_ms, "-t", "1000", "-i", "0.1"]
+            fping = subprocess.Popen(
+                ["fping", *loop, "-f", str(agent.workdir / "targets")],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         try:
-            agent.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            agent.kill()
-            agent.wait()
-        if fping is not None:
-            fping.kill()
-            fping.wait()
-        if args.keep:
-            print(f"kept {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+            sample(agent, fping, args, rows)
+        finally:
+            if fping is not None:
+                fping.kill()
+                fping.wait()
     summary = summarize(rows, args)
     print(json.dumps(summary, indent=2))
     return 0 if summary["pass"] else 1
+
+
+def sample(
+    agent: Agent, fping: subprocess.Popen[bytes] | None, args: argparse.Namespace, rows: list[dict]
+) -> None:
+    """Append one row every ``--sample`` seconds for ``--minutes`` (printed as it is taken)."""
+    start = time.monotonic()
+    end = start + args.minutes * 60
+    while time.monotonic() < end:
+        time.sleep(args.sample)
+        agent.check_alive()
+        rss, _, cpu = proc_usage(agent.proc.pid)
+        try:
+            m = agent.metrics()
+        except OSError:
+            continue  # still starting
+        p99, _ = lag_p99(m)
+        row = {
+            "t": round(time.monotonic() - start, 1),
+            "rss_mib": round(rss, 1),
+            "cpu_s": round(cpu, 1),
+            "rounds": m.get(("pantau_agent_rounds_total", (("kind", "icmp"),)), 0),
+            "overruns": m.get(("pantau_agent_round_overruns_total", (("kind", "icmp"),)), 0),
+            "lag_p99_le": p99,
+            "sites_up": sum(v for (n, _), v in m.items() if n == "pantau_site_up"),
+            "round_s": m.get(("pantau_agent_round_duration_seconds", (("kind", "icmp"),))),
+        }
+        if fping is not None and fping.poll() is None:
+            fping_rss, _, fping_cpu = proc_usage(fping.pid)
+            row["fping_rss_mib"], row["fping_cpu_s"] = round(fping_rss, 1), round(fping_cpu, 1)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
 
 
 def summarize(rows: list[dict], args: argparse.Namespace) -> dict:

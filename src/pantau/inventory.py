@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import io
+import itertools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -105,19 +108,44 @@ class Site:
             return value
         raise ValueError(f"{value!r} is neither an IP address nor a hostname")
 
+    @field_validator("kind", "district")
+    @classmethod
+    def _shared(cls, value: str | None) -> str | None:
+        # One string object per kind and district, not one per row (issue 18: 50,000 sites).
+        return None if value is None else sys.intern(value)
+
     @field_validator("probes", mode="before")
     @classmethod
     def _probes(cls, value: Any) -> Any:
         if isinstance(value, str):
-            value = [p for p in value.split(";") if p.strip()]
+            return _parse_probes(value)
         if isinstance(value, list | tuple):
             return tuple(p if isinstance(p, ProbeSpec) else ProbeSpec.parse(str(p)) for p in value)
         return value
+
+    @field_validator("probes")
+    @classmethod
+    def _shared_probes(cls, value: tuple[ProbeSpec, ...]) -> tuple[ProbeSpec, ...]:
+        # Validation builds a new tuple per row: hand out the first equal one instead.
+        return _first_equal(value)
 
     def __post_init__(self) -> None:
         needing = [str(p) for p in self.probes if PROBES[p.kind].needs_address]
         if needing and not self.address:
             raise ValueError(f"probes {', '.join(needing)} need an address")
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_probes(text: str) -> tuple[ProbeSpec, ...]:
+    """The probes of an inventory cell (``icmp;tcp:443``). Cached: most sites share a few
+    probe lists, and a shared tuple of frozen specs costs nothing per site."""
+    return tuple(ProbeSpec.parse(p) for p in text.split(";") if p.strip())
+
+
+@functools.lru_cache(maxsize=1024)
+def _first_equal(probes: tuple[ProbeSpec, ...]) -> tuple[ProbeSpec, ...]:
+    """The first probe tuple seen equal to ``probes``, shared by every site that has it."""
+    return probes
 
 
 #: Validates one inventory row (a mapping of :data:`COLUMNS`) into a :class:`Site`.
@@ -148,40 +176,48 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _read_csv(path: Path) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
-    """Rows of a CSV inventory as (where, row) pairs; header problems as messages."""
+def _read_csv(path: Path, problems: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Rows of a CSV inventory as (where, row) pairs, one at a time (50,000 rows held at once
+    were a 40 MiB peak at load); header and row-shape problems are appended to ``problems``."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        return [], [f"{path}: inventory file not found; fix [inventory] sites or create the file"]
+        problems.append(
+            f"{path}: inventory file not found; fix [inventory] sites or create the file"
+        )
+        return
     except UnicodeDecodeError as exc:
-        return [], [f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"]
+        problems.append(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"
+        )
+        return
     except OSError as exc:  # a directory, no permission... (found by fuzzing)
-        return [], [f"{path}: cannot read the inventory ({exc.strerror}); fix [inventory] sites"]
+        problems.append(
+            f"{path}: cannot read the inventory ({exc.strerror}); fix [inventory] sites"
+        )
+        return
     # str.splitlines() also breaks at U+0085 and U+2028 inside fields; csv wants only CR/LF.
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = reader.fieldnames or []
     missing = [c for c in ("id", "name", "kind", "lat", "lon") if c not in header]
     if missing:
-        return [], [
+        problems.append(
             f"{path}:1: header lacks column(s) {', '.join(missing)}; "
             f"the columns are {','.join(COLUMNS)}"
-        ]
-    problems = []
+        )
+        return
     unknown = [c for c in header if c not in COLUMNS]
     if unknown:
         problems.append(
             f"{path}:1: unknown column(s) {', '.join(unknown)} ignored; "
             f"the columns are {','.join(COLUMNS)}"
         )
-    rows = []
     for row in reader:
         where = f"{path}:{reader.line_num}"
         if None in row:
             problems.append(f"{where}: more fields than the header has columns; quote commas")
             continue
-        rows.append((where, {k: v for k, v in row.items() if k in COLUMNS and v is not None}))
-    return rows, problems
+        yield where, {k: v for k, v in row.items() if k in COLUMNS and v is not None}
 
 
 def load_inventory(
@@ -208,15 +244,14 @@ def load_inventory(
     Inventory
         Every valid site; every bad row reported once with its file and line.
     """
-    raw: list[tuple[str, dict[str, Any]]] = []
+    # Reading problems (headers, row shapes) come first, then the rows' own, as when every row
+    # was read before any was validated; rows are validated as they are read.
     problems: list[str] = []
-    for i, row in enumerate(inline):
-        raw.append((f"{config_name}: sites[{i}]", dict(row)))
-    for path in files:
-        rows, header_problems = _read_csv(path)
-        raw.extend(rows)
-        problems.extend(header_problems)
-
+    row_problems: list[str] = []
+    raw = itertools.chain(
+        ((f"{config_name}: sites[{i}]", dict(row)) for i, row in enumerate(inline)),
+        *(_read_csv(path, problems) for path in files),
+    )
     profiles = set(snmp_profiles)
     candidates: list[tuple[str, Site]] = []
     seen: dict[str, str] = {}
@@ -224,23 +259,24 @@ def load_inventory(
         try:
             site = SITE_ADAPTER.validate_python(row)
         except ValidationError as exc:
-            problems.append(f"{where}: {_describe(exc)}")
+            row_problems.append(f"{where}: {_describe(exc)}")
             continue
         bad_profiles = [p.arg for p in site.probes if p.kind == "snmp" and p.arg not in profiles]
         if bad_profiles:
             known = ", ".join(sorted(profiles)) or "none configured"
-            problems.append(
+            row_problems.append(
                 f"{where}: probes: unknown SNMP profile {bad_profiles[0]!r}; "
                 f"add [snmp.profiles.{bad_profiles[0]}] (known: {known})"
             )
             continue
         if site.id in seen:
-            problems.append(
+            row_problems.append(
                 f"{where}: id: duplicate id {site.id!r}, first defined at {seen[site.id]}"
             )
             continue
         seen[site.id] = where
         candidates.append((where, site))
+    problems.extend(row_problems)
 
     # Dropping a row can orphan its children: repeat until every parent exists and no
     # parent chain loops.

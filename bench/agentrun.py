@@ -1,5 +1,10 @@
-"""Shared by the agent exposition benchmarks: a generated loopback inventory, the agent as a
-child process, its own resident memory from /proc and its metrics."""
+"""Shared by the benchmarks that run a whole agent (bench/agent_exposition, bench/soak): a
+generated loopback inventory and config, ``pantau agent`` as a child process, its own memory and
+CPU from /proc, its metrics; the agent stopped and its folder removed at the end.
+
+Scripts import it by path (``sys.path.insert(0, <bench folder>)``), so they run from the
+repository root or from anywhere, with the interpreter pantau is installed for.
+"""
 
 from __future__ import annotations
 
@@ -38,6 +43,19 @@ def load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+def proc_usage(pid: int) -> tuple[float, float, float]:
+    """(VmRSS MiB, VmHWM MiB, user + system CPU seconds) of a live process, its own figures
+    (HWM: that process's peak, never the parent's ``ru_maxrss``)."""
+    values = {"VmRSS": 0.0, "VmHWM": 0.0}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in values:
+            values[key] = int(rest.split()[0]) / 1024
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return values["VmRSS"], values["VmHWM"], cpu
+
+
 @dataclass
 class Agent:
     proc: subprocess.Popen[bytes]
@@ -46,17 +64,18 @@ class Agent:
 
     def memory(self) -> tuple[float, float]:
         """(VmRSS, VmHWM) of the agent process alone, MiB (HWM: its own peak)."""
-        values = {}
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            key, _, rest = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                values[key] = int(rest.split()[0]) / 1024
-        return values["VmRSS"], values["VmHWM"]
+        rss, hwm, _ = proc_usage(self.proc.pid)
+        return rss, hwm
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the agent process so far."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return proc_usage(self.proc.pid)[2]
+
+    def check_alive(self) -> None:
+        """Stop the benchmark with the end of the agent's log if the agent has exited."""
+        if self.proc.poll() is not None:
+            log = (self.workdir / "agent.log").read_text(errors="replace")[-2000:]
+            raise SystemExit(f"agent exited {self.proc.returncode}:\n{log}")
 
     def body(self, gzip_ok: bool = False) -> bytes:
         headers = {"Accept-Encoding": "gzip" if gzip_ok else "identity"}
@@ -92,9 +111,15 @@ class Agent:
 
 @contextlib.contextmanager
 def running_agent(
-    n: int, interval: float, icmp: dict[str, object] | None = None
+    n: int,
+    interval: float,
+    icmp: dict[str, object] | None = None,
+    *,
+    canaries: list[str] | None = None,
+    keep: bool = False,
 ) -> Iterator[Agent]:
-    """``pantau agent`` on n loopback ICMP sites; stopped and its folder removed at exit."""
+    """``pantau agent`` on n loopback ICMP sites; stopped at exit and its folder removed
+    (unless ``keep``: then its path is printed to stderr)."""
     workdir = Path(tempfile.mkdtemp(prefix="pantau-bench-"))
     try:
         inventory = workdir / "sites.csv"
@@ -107,7 +132,9 @@ def running_agent(
                 )
         port = free_port()
         config = workdir / "agent.toml"
+        # jitter 0: the scheduling lag then measures the scheduler, not a random start delay.
         settings = {"interval": interval, "timeout": 1.0, "count": 3, "jitter": 0.0, **(icmp or {})}
+        extra = {"canaries": canaries} if canaries else {}
         config.write_text(
             tomli_w.dumps(
                 {
@@ -116,6 +143,7 @@ def running_agent(
                         "listen": f"127.0.0.1:{port}",
                         "state_dir": str(workdir / "state"),
                         "traceroute": False,
+                        **extra,
                         "icmp": settings,
                     },
                     "inventory": {"sites": [str(inventory)]},
@@ -139,7 +167,10 @@ def running_agent(
                 proc.kill()
                 proc.wait()
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        if keep:
+            print(f"kept {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def wait_rounds(agent: Agent, rounds: int, timeout: float) -> float:
@@ -147,9 +178,7 @@ def wait_rounds(agent: Agent, rounds: int, timeout: float) -> float:
     deadline = time.monotonic() + timeout
     done = 0.0
     while time.monotonic() < deadline:
-        if agent.proc.poll() is not None:
-            log = (agent.workdir / "agent.log").read_text(errors="replace")[-2000:]
-            raise SystemExit(f"agent exited {agent.proc.returncode}:\n{log}")
+        agent.check_alive()
         with contextlib.suppress(OSError):
             done = agent.value("pantau_agent_rounds_total", kind="icmp") or 0.0
             if done >= rounds:
