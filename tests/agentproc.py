@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -82,8 +83,14 @@ class AgentProcess:
         self.log = config.parent / "agent.log"
         argv = [sys.executable, "-P", "-m", "pantau.cli", command, "--config", str(config)]
         with open(self.log, "ab") as out:
+            # its own process group: a wrapper such as faketime forks the agent and neither
+            # forwards signals nor takes the agent with it when killed (agents were left running)
             self.proc = subprocess.Popen(
-                [*prefix, *argv], stdout=out, stderr=subprocess.STDOUT, cwd=cwd or config.parent
+                [*prefix, *argv],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=cwd or config.parent,
+                start_new_session=True,
             )
 
     def get(self, path: str) -> tuple[int, dict | str]:
@@ -164,13 +171,18 @@ class AgentProcess:
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
         if self.proc.poll() is None:
-            self.proc.send_signal(sig)
+            self._signal_group(sig)
         try:
             return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            self._signal_group(signal.SIGKILL)
             self.proc.wait()
             raise
+
+    def _signal_group(self, sig: int) -> None:
+        """Signal the agent and whatever wrapper it runs under (one process group)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, sig)
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -180,8 +192,10 @@ class AgentProcess:
 
     def __exit__(self, *exc: object) -> None:
         if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
+            self._signal_group(signal.SIGKILL)
             self.proc.wait()
+        else:  # the wrapper is gone; an agent it forked may not be
+            self._signal_group(signal.SIGKILL)
 
 
 def samples(agent: AgentProcess) -> dict[tuple[str, tuple], float]:
