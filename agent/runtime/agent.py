@@ -27,6 +27,7 @@ from pantau.agent.runtime.exposition import TextFamily
 from pantau.agent.runtime.health import Problem, eventlog_problems, round_problems
 from pantau.agent.runtime.heartbeat import Heartbeat
 from pantau.agent.runtime.metrics import AgentCollector, AgentStats, SiteFamilies
+from pantau.agent.runtime.power import power_events
 from pantau.agent.runtime.probers import ProberSet
 from pantau.agent.runtime.recorder import Recorder
 from pantau.agent.runtime.scheduler import RoundScheduler
@@ -83,6 +84,7 @@ class Agent:
         self.agent_name = ""
         self.sites: dict[str, Site] = {}
         self.states: dict[str, SiteState] = {}
+        self._power: dict[tuple[str, str], tuple[bool, float]] = {}  # runtime/power.py
         self.results: dict[tuple[str, str], ProbeResult] = {}
         self.canaries: dict[str, bool] = {}
         self.isolated: bool | None = None
@@ -338,7 +340,9 @@ class Agent:
             self.results[job.key] = result
             if not result.ok:
                 self.stats.failures[(job.site, job.probe, result.reason)] += 1
-        self.states, changes = apply_results(self.states, results, self._hysteresis, self._stamp())
+        stamp = self._stamp()
+        self.states, changes = apply_results(self.states, results, self._hysteresis, stamp)
+        self._power, evidence = power_events(self._power, results, self.states, stamp)
         for e in changes:
             if e.type == "site":
                 log.info(
@@ -348,7 +352,9 @@ class Agent:
                     e.new,
                     e.reason,
                 )
-        return events + changes
+        for e in evidence:
+            log.info("site power site=%s probe=%s reason=%s", e.site, e.probe, e.reason)
+        return events + changes + evidence
 
     async def _add_hops(self, events: list[Event]) -> list[Event]:
         assert self._config is not None
