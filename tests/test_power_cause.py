@@ -7,8 +7,11 @@ The end-to-end path with snmpsim, the agent and the collector is tests/test_powe
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from pantau import events as events_module
 from pantau.agent.probes import ProbeResult
 from pantau.agent.runtime.power import REFRESH, power_events
 from pantau.agent.runtime.state import ProbeState, SiteState, Stamp
@@ -23,8 +26,9 @@ from pantau.collector.outages import (
     cause,
     decide,
 )
+from pantau.collector.pagecheck import Checks, check_page, parse_page
 from pantau.collector.power import WINDOW, evidence_by_site, on_battery_at
-from pantau.events import Event
+from pantau.events import POWER_REASONS, REASONS, Event
 
 P = OutageParams(quorum=0.5, flap_window=600, flap_threshold=4, parent_grace=30)
 SITES = [SiteRef("core", None, "d1"), SiteRef("bts", "core", "d1"), SiteRef("lone", None, "d1")]
@@ -49,6 +53,25 @@ def test_power_evidence_is_a_probe_event_without_change():
     with pytest.raises(ValueError, match="probe event with old == new"):
         Event("a", "site", "bts", None, "up", "up", 1.0, "on_mains", cursor=1)
     assert not site_ev("bts", "up", "down", 1, 1).evidence
+
+
+def test_an_older_collector_counts_the_new_reason_as_this_agents_bad_event(monkeypatch):
+    """A collector from before power evidence knows REASONS without it: the event is refused
+    as ``bad_event`` (counted for the agent, logged), the cursor moves past it, the rest of the
+    page is stored. Upgrade collectors before agents (docs/operations.md)."""
+    items = [
+        {**power_ev("bts", "on_battery", 1_900_000_000, 1, agent="x").to_json()},
+        {**site_ev("bts", "unknown", "up", 1_900_000_001, 2, agent="x").to_json()},
+    ]
+    body = json.dumps(
+        {"agent": "x", "log_id": "L", "events": items, "next": 2, "oldest": 1, "more": False}
+    ).encode()
+    checks = Checks(1_900_000_100.0, 60)
+    assert dict(check_page(parse_page(body), 0, checks).rejected) == {}
+    monkeypatch.setattr(events_module, "REASONS", REASONS - POWER_REASONS)
+    page = check_page(parse_page(body), 0, checks)
+    assert dict(page.rejected) == {"bad_event": 1}
+    assert [e.cursor for e in page.events] == [2] and page.next == 2
 
 
 # -- the collector's rule -------------------------------------------------------------------------
