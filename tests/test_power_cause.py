@@ -198,3 +198,12 @@ def test_agent_ignores_results_without_a_reading_and_forgets_removed_probes():
     assert last == {("bts", "snmp:ups"): (True, 0)}
     last, events = power_events(last, {}, {}, Stamp("a", 1))
     assert (last, events) == ({}, [])
+
+
+def test_every_cause_but_unknown_is_worded_in_the_report_in_both_languages():
+    from pantau.geo.reportstrings import STRINGS
+
+    for lang in ("id", "en"):
+        worded = {c for c in CAUSES if f"cause_{c}" in STRINGS[lang]}
+        assert worded == set(CAUSES) - {UNKNOWN}, lang
+    assert STRINGS["id"]["cause_power"] == "listrik padam (UPS memakai baterai)"
