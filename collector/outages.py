@@ -24,6 +24,11 @@ Rules
 * A down site whose parent is down is ``unreachable``; an outage's cause is ``unreachable`` when
   the parent is down at its start (or within ``parent_grace`` after it), ``unknown`` when the
   parent's state is unknown, else ``down``.
+* An outage whose site's own UPS was on battery at its start (the site's last power evidence
+  within 15 minutes before it says ``on_battery``: :mod:`pantau.collector.power`) has cause
+  ``power``: a power cut at the tower, not a link cut. A down parent keeps priority
+  (``unreachable``: the cut upstream explains the outage whatever the site's UPS says); own power
+  evidence beats an unknown parent. So: ``unreachable`` > ``power`` > ``unknown`` > ``down``.
 * A new down period while the site is flapping (more than ``flap_threshold`` transitions within
   ``flap_window``) joins the previous outage, flagged ``flapping``, instead of opening another.
   Transitions are changes between observed ``up`` and ``down``; going to or from ``unknown`` is
@@ -38,6 +43,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
 from pantau.collector.availability import unknown_spans
+from pantau.collector.power import WINDOW, Evidence, evidence_by_site, on_battery_at
 from pantau.collector.votes import (
     DOWN,
     UNKNOWN,
@@ -56,6 +62,7 @@ from pantau.events import Event
 __all__ = [
     "CAUSES",
     "DOWN",
+    "POWER",
     "UNKNOWN",
     "UNREACHABLE",
     "UP",
@@ -69,7 +76,9 @@ __all__ = [
     "state_at",
 ]
 
-CAUSES = (DOWN, UNREACHABLE, UNKNOWN)
+#: The cause of an outage whose site's own UPS was on battery at its start.
+POWER = "power"
+CAUSES = (DOWN, UNREACHABLE, POWER, UNKNOWN)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -80,6 +89,7 @@ class OutageParams:
     flap_window: float = 3600.0
     flap_threshold: int = 6
     parent_grace: float = 120.0
+    power_window: float = WINDOW
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -117,15 +127,25 @@ class Outage:
 
 
 #: A state timeline: ``(time, state)`` changes in time order; before the first, ``unknown``.
-def _cause(parent: Timeline | None, start: float, end: float | None, grace: float) -> str:
-    if parent is None:
-        return DOWN
-    if state_at(parent, start) == DOWN:
-        return UNREACHABLE
-    until = start + grace if end is None else min(end, start + grace)
-    if any(start < t <= until and s == DOWN for t, s in parent):
-        return UNREACHABLE
-    return UNKNOWN if state_at(parent, start) == UNKNOWN else DOWN
+def cause(
+    parent: Timeline | None,
+    power: Evidence,
+    start: float,
+    end: float | None,
+    params: OutageParams,
+) -> str:
+    """An outage's cause from its parent's timeline and its site's power evidence (module
+    docstring): ``unreachable`` > ``power`` > ``unknown`` > ``down``."""
+    if parent is not None:
+        if state_at(parent, start) == DOWN:
+            return UNREACHABLE
+        grace = params.parent_grace
+        until = start + grace if end is None else min(end, start + grace)
+        if any(start < t <= until and s == DOWN for t, s in parent):
+            return UNREACHABLE
+    if on_battery_at(power, start, params.power_window):
+        return POWER
+    return UNKNOWN if parent is not None and state_at(parent, start) == UNKNOWN else DOWN
 
 
 def _observed_changes(timeline: Timeline) -> list[float]:
@@ -158,7 +178,11 @@ def _down_runs(timeline: Timeline) -> list[tuple[float, float | None, list[float
 
 
 def _outages(
-    site: SiteRef, history: SiteHistory, parent: Timeline | None, params: OutageParams
+    site: SiteRef,
+    history: SiteHistory,
+    parent: Timeline | None,
+    power: Evidence,
+    params: OutageParams,
 ) -> list[Outage]:
     timeline = history.timeline
     change_times = _observed_changes(timeline)
@@ -185,7 +209,7 @@ def _outages(
             out[-1] = dataclasses.replace(
                 prev,
                 end=end,
-                cause=_cause(parent, prev.start, end, params.parent_grace),
+                cause=cause(parent, power, prev.start, end, params),
                 agents=tuple(sorted({*prev.agents, *agents})),
                 hop=hops[-1] if hops else prev.hop,
                 flapping=True,
@@ -193,14 +217,13 @@ def _outages(
                 unobserved=prev.unobserved + unobserved,
             )
             continue
-        cause = _cause(parent, start, end, params.parent_grace)
         out.append(
             Outage(
                 site.id,
                 site.district,
                 start,
                 end,
-                cause,
+                cause(parent, power, start, end, params),
                 tuple(agents),
                 hops[-1] if hops else None,
                 unobserved=unobserved,
@@ -242,8 +265,9 @@ def decide(
     Parameters
     ----------
     events
-        Site events (and ``agent`` isolation events) from every agent, in any order; ``probe``
-        events are ignored. Events for sites not in ``sites`` are ignored.
+        Site events (and ``agent`` isolation events) from every agent, in any order; of
+        ``probe`` events only power evidence (``on_battery``/``on_mains``) is read. Events for
+        sites not in ``sites`` are ignored.
     sites
         The sites to decide, with their parent and district. A parent missing from ``sites``
         counts as unknown.
@@ -271,9 +295,16 @@ def decide(
         s.id: site_history(per_site[s.id], isolation, down, params.quorum) for s in site_list
     }
     timelines = {sid: h.timeline for sid, h in histories.items()}
+    power = evidence_by_site(e for e in events if e.site in known)
     outages = {
         s.id: tuple(
-            _outages(s, histories[s.id], timelines.get(s.parent, ()) if s.parent else None, params)
+            _outages(
+                s,
+                histories[s.id],
+                timelines.get(s.parent, ()) if s.parent else None,
+                power.get(s.id, ()),
+                params,
+            )
         )
         for s in site_list
     }

@@ -9,6 +9,7 @@ Telegram's Bot API would). The messages are checked field by field, in Indonesia
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -263,3 +264,43 @@ def test_a_large_group_stays_within_telegrams_limits(
     assert "4 dari 60 ditampilkan" in shown and " WIB" in shown
     [mail] = [m for m in smtp.received() if m.subject.endswith("(60 peringatan)")]
     assert mail.part("plain").count("GANGGUAN: Kantor") == 60  # the e-mail lists every office
+
+
+@pytest.mark.parametrize(
+    ("lang", "cause", "alertname", "words"),
+    [
+        ("id", "power", "PantauSiteDown", "listrik padam (UPS memakai baterai)"),
+        ("en", "power", "PantauSiteDown", "power cut (UPS on battery)"),
+        ("id", "down", "PantauSiteDown", "putus"),
+        ("en", "down", "PantauOfficeWithoutInternet", "link down"),
+    ],
+)
+def test_cause_in_words_says_power_cut_for_the_collectors_cause_power(
+    tmp_path, lang: str, cause: str, alertname: str, words: str
+) -> None:
+    """The collector's cause ``power`` (the site's UPS on battery, issue 16) is worded as a power
+    cut, never as the link cut its alert name would otherwise imply."""
+    alert = {
+        "status": "firing",
+        "labels": {"alertname": alertname, "cause": cause, "site": "bts1"},
+        "annotations": {},
+        "startsAt": "2026-12-01T18:00:00Z",
+    }
+    data = tmp_path / "data.json"
+    data.write_text(json.dumps({"status": "firing", "alerts": [alert]}))
+    proc = subprocess.run(
+        [
+            "amtool",
+            "template",
+            "render",
+            f"--template.glob={TEMPLATES}/*.tmpl",
+            f"--template.data={data}",
+            f'--template.text={{{{ range .Alerts }}}}{{{{ template "pantau.{lang}.cause" . }}}}'
+            "{{ end }}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == words

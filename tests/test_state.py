@@ -18,11 +18,11 @@ from pantau.agent.runtime.state import (
     reconcile,
     step_probe,
 )
-from pantau.events import REASONS
+from pantau.events import POWER_REASONS, REASONS
 
 thresholds = st.integers(min_value=1, max_value=5)
 outcomes = st.lists(st.booleans(), max_size=60)
-FAIL_REASONS = sorted(REASONS - {"ok", "recovered", "removed", "isolated"})
+FAIL_REASONS = sorted(REASONS - POWER_REASONS - {"ok", "recovered", "removed", "isolated"})
 
 
 def result(ok, reason="timeout"):

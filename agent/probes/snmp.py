@@ -10,6 +10,7 @@ shared limiter. Counters are kept here, reset-proof (:mod:`pantau.agent.snmp.sta
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -21,6 +22,7 @@ from pantau.agent.snmp.ber import Oid, parse_oid
 from pantau.agent.snmp.health import exposition as health_exposition
 from pantau.agent.snmp.health import reading as health_reading
 from pantau.agent.snmp.health.evaluate import NO_HEALTH, Health, evaluate
+from pantau.agent.snmp.health.families.power import ON_BATTERY
 from pantau.agent.snmp.session import EngineSession, Session, SnmpFailure, V2cSession, secret
 from pantau.agent.snmp.state import DeviceState, advance, interfaces_down, speed_bps
 from pantau.agent.snmp.walk import Snapshot, poll_device
@@ -116,10 +118,17 @@ class SnmpProber:
         clock = self._context.clock
         started, t0 = clock(), time.monotonic()
 
-        def result(ok: bool, reason: str, message: str = "", data: Any = None) -> ProbeResult:
-            return ProbeResult(
+        def result(
+            ok: bool,
+            reason: str,
+            message: str = "",
+            data: Any = None,
+            values: Mapping[str, float] | None = None,
+        ) -> ProbeResult:
+            res = ProbeResult(
                 ok, reason, time.monotonic() - t0, started, data=data, message=message
             )
+            return dataclasses.replace(res, values=values) if values else res
 
         profile = self._profiles.get(job.arg or "")
         if profile is None or not job.address:
@@ -168,8 +177,9 @@ class SnmpProber:
         down = interfaces_down(profile.interfaces, snap)
         if down:
             log.info("snmp interface down site=%s interfaces=%s", job.site, ",".join(down))
-            return result(False, "if_down", f"not up: {', '.join(down)}", snap)
-        return result(True, "ok", data=snap)
+            values = _power_values(self._health[job.site])
+            return result(False, "if_down", f"not up: {', '.join(down)}", snap, values)
+        return result(True, "ok", data=snap, values=_power_values(self._health[job.site]))
 
     def families(self) -> list[TextFamily]:
         """SNMP metric families over the latest results, as streamed text (a scrape of 1,000
@@ -287,6 +297,14 @@ class SnmpProber:
 
 
 _Device = tuple[int, Snapshot, Mapping[tuple[int, str], int]]
+
+
+def _power_values(health: Health) -> Mapping[str, float] | None:
+    """``{"on_battery": 1.0}`` (or 0.0) when the device reports a UPS's output source, for the
+    power evidence of the event log (agent/runtime/power.py); None without one. Two sources
+    (UPS-MIB and APC) on one device: on battery when either says so."""
+    values = [s.value for s in health.samples if s.name == ON_BATTERY]
+    return {"on_battery": max(values)} if values else None
 
 
 def _iface_labels(site: str, snap: Snapshot) -> dict[int, str]:

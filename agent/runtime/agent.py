@@ -27,6 +27,7 @@ from pantau.agent.runtime.exposition import TextFamily
 from pantau.agent.runtime.health import Problem, eventlog_problems, round_problems
 from pantau.agent.runtime.heartbeat import Heartbeat
 from pantau.agent.runtime.metrics import AgentCollector, AgentStats, SiteFamilies
+from pantau.agent.runtime.power import power_events
 from pantau.agent.runtime.probers import ProberSet
 from pantau.agent.runtime.recorder import Recorder
 from pantau.agent.runtime.scheduler import RoundScheduler
@@ -105,6 +106,7 @@ class Agent:
         self.agent_name = ""
         self.sites: dict[str, Site] = {}
         self.states: dict[str, SiteState] = {}
+        self._power: dict[tuple[str, str], tuple[bool, float]] = {}  # runtime/power.py
         self.results: dict[tuple[str, str], ProbeResult] = {}
         self.canaries: dict[str, bool] = {}
         self.isolated: bool | None = None
@@ -363,7 +365,9 @@ class Agent:
             self.results[key] = _kept(result, kept)
             if not result.ok:
                 self.stats.failures[(job.site, job.probe, result.reason)] += 1
-        self.states, changes = apply_results(self.states, results, self._hysteresis, self._stamp())
+        stamp = self._stamp()
+        self.states, changes = apply_results(self.states, results, self._hysteresis, stamp)
+        self._power, evidence = power_events(self._power, results, self.states, stamp)
         for e in changes:
             if e.type == "site":
                 log.info(
@@ -373,7 +377,10 @@ class Agent:
                     e.new,
                     e.reason,
                 )
+        for e in evidence:
+            log.info("site power site=%s probe=%s reason=%s", e.site, e.probe, e.reason)
         changes[:0] = events  # the isolation change first, without copying 100,000 events
+        changes.extend(evidence)
         return changes
 
     async def _add_hops(self, events: list[Event]) -> list[Event]:

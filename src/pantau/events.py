@@ -31,8 +31,14 @@ REASONS = frozenset(
         "error",
         "recovered",
         "removed",
+        "on_battery",
+        "on_mains",
     }
 )
+#: Power evidence (issue 16): a ``probe`` event with ``old == new`` (the probe's state, unchanged)
+#: saying the site's UPS feeds the load from its battery, or from the mains again. Not a change of
+#: the probe: the collector reads it for an outage's cause (``power``), docs/contracts.md.
+POWER_REASONS = frozenset({"on_battery", "on_mains"})
 #: The reason of an agent's checkpoint (not one of :data:`REASONS`, which say why something
 #: changed): an ``agent`` event with ``old == new`` (its isolation
 #: state, unchanged) recorded every ``[agent] heartbeat`` seconds while its rounds run, so that a
@@ -77,6 +83,11 @@ class Event:
         """Whether this is an ``observing`` checkpoint (no change of anything)."""
         return self.reason == OBSERVING
 
+    @property
+    def evidence(self) -> bool:
+        """Whether this is power evidence (``on_battery``/``on_mains``), no change of state."""
+        return self.reason in POWER_REASONS
+
     def __post_init__(self) -> None:
         allowed = AGENT_STATES if self.type == "agent" else STATES
         if self.type not in ("probe", "site", "agent"):
@@ -89,6 +100,8 @@ class Event:
             raise ValueError("agent events carry no site or probe")
         if self.reason == OBSERVING and (self.type != "agent" or self.old != self.new):
             raise ValueError("an 'observing' checkpoint is an agent event with old == new")
+        if self.reason in POWER_REASONS and (self.type != "probe" or self.old != self.new):
+            raise ValueError(f"a {self.reason!r} event is a probe event with old == new")
         if self.type != "agent" and not self.site:
             raise ValueError(f"{self.type} events need a site")
         if self.type == "probe" and not self.probe:
