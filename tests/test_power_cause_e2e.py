@@ -17,72 +17,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import upspair
 from livestack import have, http_json_text, pantau_process
 from prometheus_client.parser import text_string_to_metric_families
 from promstack import free_port, http_json
-from snmp_peers import DATA, Snmpsim, free_udp_port
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.root,
     pytest.mark.skipif(not have("collector.cli"), reason="pantau collector not in this build"),
 ]
-LIBRENMS = DATA / "third_party" / "librenms"
-
-CONFIG = """
-[agent]
-name = "agent-power"
-listen = "127.0.0.1:{agent_port}"
-state_dir = "{tmp}/agent-state"
-canaries = ["127.0.0.1"]
-down_after = 2
-up_after = 1
-traceroute = false
-
-[agent.snmp]
-interval = 2
-timeout = 2.0
-
-[snmp.profiles.battery]
-community_env = "PANTAU_TEST_COMMUNITY_BATTERY"
-port = {snmp_port}
-timeout = 1.0
-retries = 0
-max_repetitions = 10
-
-[snmp.profiles.mains]
-community_env = "PANTAU_TEST_COMMUNITY_MAINS"
-port = {snmp_port}
-timeout = 1.0
-retries = 0
-max_repetitions = 10
-
+COLLECTOR = """
 [collector]
 listen = "127.0.0.1:{collector_port}"
 database = "sqlite:///{tmp}/collector.db"
 agents = ["http://127.0.0.1:{agent_port}"]
 pull_interval = 1
-
-[[sites]]
-id = "bts-a"
-name = "BTS Gunung A"
-kind = "bts"
-lat = -1.2379
-lon = 116.8529
-address = "127.0.0.1"
-probes = ["snmp:battery"]
-district = "64.71.04"
-
-[[sites]]
-id = "bts-b"
-name = "BTS Gunung B"
-kind = "bts"
-lat = -1.2379
-lon = 116.8529
-address = "127.0.0.1"
-probes = ["snmp:mains"]
-district = "64.71.04"
 """
+CONFIG = upspair.config(COLLECTOR)
 
 
 def _until(what: str, probe: Any, timeout: float = 60.0) -> Any:
@@ -125,12 +77,7 @@ def _open_by_cause(collector_url: str) -> dict[str, float]:
 def test_outage_cause_is_power_on_battery_and_down_on_mains(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PANTAU_TEST_COMMUNITY_BATTERY", "cetpower")
-    monkeypatch.setenv("PANTAU_TEST_COMMUNITY_MAINS", "cyberpower_pr2200rt2uc")
-    sim = Snmpsim(
-        free_udp_port(),
-        {name: LIBRENMS / f"{name}.snmprec" for name in ("cetpower", "cyberpower_pr2200rt2uc")},
-    )
+    sim = upspair.snmpsim(monkeypatch)
     agent_port, collector_port = free_port(), free_port()
     config = tmp_path / "pantau.toml"
     config.write_text(

@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
+import upspair
 from livestack import fast_rules, have, pantau_process, prometheus, prometheus_config, wait_for
 from promstack import PROMETHEUS_BIN, free_port, http_json
-from snmp_peers import DATA, Snmpsim, free_udp_port
 
 pytestmark = [
     pytest.mark.slow,
@@ -24,56 +24,7 @@ pytestmark = [
     pytest.mark.skipif(PROMETHEUS_BIN is None, reason="prometheus not installed (Debian package)"),
     pytest.mark.skipif(not have("agent.runtime"), reason="pantau agent not in this build yet"),
 ]
-LIBRENMS = DATA / "third_party" / "librenms"
-
-CONFIG = """
-[agent]
-name = "agent-power"
-listen = "127.0.0.1:{agent_port}"
-state_dir = "{tmp}/agent-state"
-canaries = ["127.0.0.1"]
-down_after = 2
-up_after = 1
-traceroute = false
-
-[agent.snmp]
-interval = 2
-timeout = 2.0
-
-[snmp.profiles.battery]
-community_env = "PANTAU_TEST_COMMUNITY_BATTERY"
-port = {snmp_port}
-timeout = 1.0
-retries = 0
-max_repetitions = 10
-
-[snmp.profiles.mains]
-community_env = "PANTAU_TEST_COMMUNITY_MAINS"
-port = {snmp_port}
-timeout = 1.0
-retries = 0
-max_repetitions = 10
-
-[[sites]]
-id = "bts-a"
-name = "BTS Gunung A"
-kind = "bts"
-lat = -1.2379
-lon = 116.8529
-address = "127.0.0.1"
-probes = ["snmp:battery"]
-district = "64.71.04"
-
-[[sites]]
-id = "bts-b"
-name = "BTS Gunung B"
-kind = "bts"
-lat = -1.2379
-lon = 116.8529
-address = "127.0.0.1"
-probes = ["snmp:mains"]
-district = "64.71.04"
-"""
+CONFIG = upspair.config()
 
 
 def _alerts(prom) -> dict[str, dict]:
@@ -87,12 +38,7 @@ def _alerts(prom) -> dict[str, dict]:
 def test_site_down_says_power_cut_or_link_cut(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PANTAU_TEST_COMMUNITY_BATTERY", "cetpower")
-    monkeypatch.setenv("PANTAU_TEST_COMMUNITY_MAINS", "cyberpower_pr2200rt2uc")
-    sim = Snmpsim(
-        free_udp_port(),
-        {name: LIBRENMS / f"{name}.snmprec" for name in ("cetpower", "cyberpower_pr2200rt2uc")},
-    )
+    sim = upspair.snmpsim(monkeypatch)
     agent_port = free_port()
     config = tmp_path / "pantau.toml"
     config.write_text(CONFIG.format(agent_port=agent_port, tmp=tmp_path, snmp_port=sim.port))
