@@ -52,8 +52,8 @@ COVERS: dict[str, set[str]] = {
     "mimosa_b5": {"mimosa-b5"},
     "panos_sensors_1": {"entity-sensor-temperature"},
     "pepwave": {"peplink-cellular", "peplink-wan"},
-    "pmp_450i": set(),  # Cambium PMP 450 (CAMBIUM-PMP450 MIBs): no pantau table yet
-    "ptp670": set(),  # Cambium PTP 670: no pantau table yet
+    "pmp_450i": {"cambium-pmp", "cambium-pmp-links"},
+    "ptp670": {"cambium-ptp670"},
     "routeros": {"mikrotik-wireless", "mikrotik-wireless-ap", "mikrotik-optics", "mikrotik-power"},
     "routeros_crs317": {"host-resources-cpu"},
     "routeros_ltap-mini": {"mikrotik-lte", "mikrotik-wireless-ap"},

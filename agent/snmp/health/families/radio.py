@@ -1,5 +1,5 @@
 """Radio links: signal, noise, SNR, CCQ, rates, capacity and clients of MikroTik wireless,
-Ubiquiti airMAX / airFiber / LTU, Cambium ePMP and Mimosa B5 radios."""
+Ubiquiti airMAX / airFiber / LTU, Cambium ePMP, PMP 450 and PTP 670 and Mimosa B5 radios."""
 
 from __future__ import annotations
 
@@ -30,6 +30,11 @@ _TX = (("direction", "tx"),)
 _RX = (("direction", "rx"),)
 _CHAIN0 = (("chain", "0"),)
 _CHAIN1 = (("chain", "1"),)
+#: Cambium PMP 450 (Canopy) MIMO paths: the MIB names them by antenna polarisation
+_VERTICAL = (("chain", "vertical"),)
+_HORIZONTAL = (("chain", "horizontal"),)
+#: Cambium PMP 450/450i/450m (AP and SM) answer this sysObjectID (whispBox product registration)
+_CAMBIUM_PMP = ("1.3.6.1.4.1.161.19.250.256",)
 
 
 def _m(name: str, oid: str, **kw: object) -> Metric:
@@ -139,6 +144,66 @@ TABLES: tuple[Table, ...] = (
             _m(SIGNAL, "CAMBIUM-PMP80211-MIB::cambiumSTADLRSSI", missing=(0,)),
             _m(SNR, "CAMBIUM-PMP80211-MIB::cambiumSTADLSNR", missing=(0,)),
             _m(CLIENTS, "CAMBIUM-PMP80211-MIB::cambiumAPNumberOfConnectedSTA"),
+        ),
+    ),
+    Table(
+        name="cambium-pmp",
+        family="radio",
+        match=_CAMBIUM_PMP,
+        index_label="",
+        labels={},
+        metrics=(
+            _m(CLIENTS, "WHISP-APS-MIB::regCount"),  # AP only ("number of registered SMs")
+            Metric(
+                "pantau_device_temperature_celsius",
+                "temperature, degrees Celsius",
+                "WHISP-BOX-MIBV2-MIB::boxTemperatureC",
+                const_labels=(("sensor", "radio"),),
+            ),
+        ),
+    ),
+    Table(
+        name="cambium-pmp-links",
+        family="radio",
+        expect=False,  # an SM, or an AP without registered SMs, has no rows
+        match=_CAMBIUM_PMP,
+        index_label="station",  # LUID of the registered SM
+        labels={"station_name": "WHISP-APS-MIB::linkSiteName"},
+        metrics=(
+            # DisplayString "-59.9" (dBm; for MIMO the combined receive power): parsed as text
+            _m(SIGNAL, "WHISP-APS-MIB::lastPowerLevel", parse="text_number"),
+            _m(
+                SIGNAL,
+                "WHISP-APS-MIB::linkRadioDbmVertical",
+                parse="text_number",
+                const_labels=_VERTICAL,
+            ),
+            _m(
+                SIGNAL,
+                "WHISP-APS-MIB::linkRadioDbmHorizontal",
+                parse="text_number",
+                const_labels=_HORIZONTAL,
+            ),
+            _m(SNR, "WHISP-APS-MIB::signalToNoiseRatioVertical", const_labels=_VERTICAL),
+            # "If operating in MIMO-A this will return 0": 0 is no reading
+            _m(
+                SNR,
+                "WHISP-APS-MIB::signalToNoiseRatioHorizontal",
+                missing=(0,),
+                const_labels=_HORIZONTAL,
+            ),
+        ),
+    ),
+    Table(
+        name="cambium-ptp670",
+        family="radio",
+        match=("1.3.6.1.4.1.17713.11",),
+        index_label="",
+        labels={},
+        metrics=(
+            # "Raw receive power expressed in tenths of a dBm" (phyStatus 12); the recording
+            # answers this column, not receivePowerLinked (phyStatus 2)
+            _m(SIGNAL, "CAMBIUM-PTP670-MIB::rawReceivePowerLinked", scale=0.1),
         ),
     ),
     Table(
