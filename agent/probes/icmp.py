@@ -283,9 +283,7 @@ class IcmpProber:
                 "pantau_icmp_packets_received_total",
                 "counter",
                 "ICMP echo replies received",
-                _column_lines(
-                    "pantau_icmp_packets_received_total", series.sites, series.received
-                ),
+                _column_lines("pantau_icmp_packets_received_total", series.sites, series.received),
             ),
             TextFamily(
                 "pantau_icmp_rtt_seconds",

@@ -152,9 +152,7 @@ def accepts_gzip(header: str | None) -> bool:
     return False
 
 
-async def write_inflated(
-    gz: Iterable[bytes], write: Callable[[bytes], Awaitable[object]]
-) -> None:
+async def write_inflated(gz: Iterable[bytes], write: Callable[[bytes], Awaitable[object]]) -> None:
     """Write the decompressed gzip stream ``gz`` (its parts in order) through ``write``, a
     slice at a time."""
     inflate = zlib.decompressobj(31)

@@ -208,7 +208,7 @@ class SnmpProfile(_Model):
         unknown = check_choice(value)
         if unknown:
             raise ValueError(
-                f"unknown health table(s) {', '.join(map(repr, unknown))}; write \"auto\", "
+                f'unknown health table(s) {", ".join(map(repr, unknown))}; write "auto", '
                 f"[] to read none, or names among: {', '.join(sorted(table_names()))}"
             )
         return value
