@@ -212,9 +212,12 @@ def _area(
     covered area; the covered geometry's area equals it to rounding)."""
     import shapely
 
-    area = np.bincount(t_idx[inside], shapely.area(blobs[b_idx[inside]]), minlength=len(target))
+    from pantau.geo.threads import split_map
+
+    inner = split_map(shapely.area, blobs[b_idx[inside]])
+    area = np.bincount(t_idx[inside], inner, minlength=len(target))
     area = area.astype(float)  # an empty bincount is of ints
-    border = shapely.area(target[crossed]) - shapely.area(cut_out)
+    border = split_map(shapely.area, target[crossed]) - split_map(shapely.area, cut_out)
     area[crossed] += np.maximum(border, 0.0)
     return area
 
@@ -322,10 +325,12 @@ def area_and_blank(
     poly = (shapely.get_type_id(parts) == _POLYGON) & ~shapely.is_empty(parts)
     parts, part_owner = parts[poly], part_owner[poly]
     hole_of = rest[inner_owner]
-    holes = shapely.get_exterior_ring(inner[hole_of])
+    holes = split_map(shapely.get_exterior_ring, inner[hole_of])
     del inner
     h_idx, p_idx = _hole_parts(holes, inner_owner[hole_of], parts, part_owner, n)
-    lost = np.setdiff1d(np.arange(len(holes)), h_idx)
+    placed = np.zeros(len(holes), bool)  # (setdiff1d sorted 900,000 indices: 0.8 s)
+    placed[h_idx] = True
+    lost = np.flatnonzero(~placed)
     if len(lost):  # a hole on no part (not expected): overlay those districts instead
         again = np.unique(inner_owner[hole_of][lost])
         blank[again] = shapely.difference(target[again], _covered(
