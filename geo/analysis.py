@@ -8,7 +8,7 @@ monthly report and the collector's API all read.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -81,7 +81,7 @@ class Analysis:
 
     districts: gpd.GeoDataFrame  # DISTRICT_COLUMNS + geometry
     sites: gpd.GeoDataFrame  # site, name, kind, district, assigned_by, state, supervised, ...
-    coverage: gpd.GeoDataFrame  # covered area per district, at `at`
+    covered_geometry: Callable[[], gpd.GeoDataFrame]  # made on first use: see `coverage`
     blankspots: gpd.GeoDataFrame  # blank area per district, at `at`
     supervision: pd.DataFrame  # per district and kind, with ALL / UNASSIGNED rows
     outages: pd.DataFrame  # the period's outages with name, kind, district, duration_s
@@ -91,6 +91,12 @@ class Analysis:
     problems: tuple[str, ...]
     observed_to: float = float("inf")  # the source's data reach up to here (its "now")
     zone: str = "UTC"  # IANA zone for printed times ([report] timezone)
+
+    @property
+    def coverage(self) -> gpd.GeoDataFrame:
+        """Covered area per district at ``at``, made on first use (maps and files draw it; no
+        figure needs it) and then kept."""
+        return self.covered_geometry()
 
 
 def analyse(
@@ -181,7 +187,7 @@ def analyse(
     return Analysis(
         districts=frame,
         sites=states,
-        coverage=snap.coverage,
+        covered_geometry=snap.covered_geometry,
         blankspots=snap.blankspots,
         supervision=table,
         outages=_outage_list(

@@ -10,7 +10,7 @@ union and its clip per district: :mod:`~.coverage_union`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -115,11 +115,19 @@ def supervision_table(sites: pd.DataFrame) -> pd.DataFrame:
 
 @dataclasses.dataclass(frozen=True)
 class Blankspots:
-    """A blankspot snapshot: figures per district, and the covered and blank geometries."""
+    """A blankspot snapshot: figures per district, and the covered and blank geometries.
+
+    The covered geometry is made on first use of :attr:`coverage` (only maps and the GeoPackage
+    draw it; every figure comes from the blank side's overlays)."""
 
     districts: pd.DataFrame
-    coverage: gpd.GeoDataFrame
+    covered_geometry: Callable[[], gpd.GeoDataFrame]
     blankspots: gpd.GeoDataFrame
+
+    @property
+    def coverage(self) -> gpd.GeoDataFrame:
+        """Covered area per district (made on first use, then kept)."""
+        return self.covered_geometry()
 
 
 def targets(districts_ea: gpd.GeoDataFrame, settlements_ea: gpd.GeoDataFrame | None) -> np.ndarray:
@@ -206,7 +214,7 @@ def blankspots(
     import geopandas as gpd
     import shapely
 
-    from pantau.geo.coverage_union import covered_and_blank
+    from pantau.geo.coverage_union import Once, area_and_blank
 
     crs = equal_area_crs(tuple(districts.total_bounds))
     d_ea = districts.to_crs(crs)
@@ -216,11 +224,11 @@ def blankspots(
     up = sites[sites["working"].astype(bool) & (sites["radius_m"] > 0)]
     progress("blankspots", 2, 4)
     if areas:
-        # Blobs passed on unbound: covered_and_blank lets go of them once it has its pieces.
-        covered_area, covered, blank = covered_and_blank(target, _blobs(up, crs))
+        covered_area, covered, blank = area_and_blank(target, _blobs(up, crs))
     else:
         covered_area = np.full(len(target), np.nan)
-        covered = blank = np.full(len(target), shapely.Polygon(), dtype=object)
+        blank = np.full(len(target), shapely.Polygon(), dtype=object)
+        covered = Once(lambda: blank)
     progress("blankspots", 3, 4)
     target_km2 = shapely.area(target) / KM2
     covered_km2 = covered_area / KM2
@@ -251,4 +259,4 @@ def blankspots(
             {"district": table["district"].to_numpy()[keep]}, geometry=geoms[keep], crs=crs
         )
 
-    return Blankspots(table, frame(covered), frame(blank))
+    return Blankspots(table, Once(lambda: frame(covered())), frame(blank))

@@ -218,3 +218,23 @@ def test_history_time_weights_blankspots():
     covered = circle * 1 + small * (0.5 + 8)
     assert out["blankspot_km2h"] == pytest.approx(4 * 10 - covered, rel=0.005)
     assert out["coverage_availability"] == pytest.approx(covered / (circle * 10), rel=0.005)
+
+
+@pytest.mark.parametrize("where", [BPP, (95.32, 5.55), (140.70, -2.53)])  # Balikpapan, Aceh, Papua
+def test_snap_distance_is_that_of_the_points_own_equidistant_projection(where):
+    # The snap distance, measured in an azimuthal equidistant CRS centred on the site (PROJ's
+    # own choice of operation from lon/lat, found by from_crs), to the last bit.
+    from pyproj import CRS, Transformer
+
+    lon, lat = where
+    d = districts([("A", square(lon, lat, 500))])
+    near = local_to_lonlat(lon, lat, shapely.Point(640, 170))  # 140 m east of A
+    out = assign_sites(sites(site("near", near.x, near.y)), d, snap_m=500).iloc[0]
+    aeqd = CRS.from_proj4(f"+proj=aeqd +lat_0={near.y} +lon_0={near.x} +datum=WGS84 +units=m")
+    to_aeqd = Transformer.from_crs("EPSG:4326", aeqd, always_xy=True)
+    polygon = shapely.transform(
+        d.geometry.values[0], lambda xy: np.column_stack(to_aeqd.transform(xy[:, 0], xy[:, 1]))
+    )
+    assert out["assigned_by"] == "snapped"
+    assert out["snap_distance_m"] == shapely.distance(shapely.Point(0.0, 0.0), polygon)
+    assert 139 < out["snap_distance_m"] < 141  # 140 m east of the square
