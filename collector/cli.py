@@ -216,9 +216,12 @@ async def serve(config_path: str) -> int:
     finally:
         if reloader is not None:
             reloader.cancel()
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            loop.remove_signal_handler(sig)
+        # The handlers stay until the store is closed: a second SIGTERM during the clean-up (systemd
+        # signals every process of the unit, then `pantau run` signals its child again) would
+        # otherwise take the default action and end the collector before it closed its store.
         await runner.cleanup()
         store.close()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
         log.info("collector stopped")
     return 0

@@ -213,8 +213,9 @@ class Agent:
             await stop.wait()
             log.info("agent stopping name=%s", agent.name)
         finally:
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-                loop.remove_signal_handler(sig)
+            # The handlers stay until the event log is closed: a second SIGTERM (systemd signals
+            # every process of the unit, `pantau run` its children) must not end the agent with
+            # recorded events still pending.
             for task in self._tasks:
                 task.cancel()
             await self._scheduler.stop(STOP_GRACE)
@@ -222,6 +223,8 @@ class Agent:
             await self._probers.aclose()
             await runner.cleanup()
             eventlog.close()
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
         log.info("agent stopped name=%s", agent.name)
         return 0
 
