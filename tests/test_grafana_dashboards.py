@@ -269,3 +269,13 @@ def test_geomap_options_typecheck_against_released_grafana_schema(tmp_path: Path
     assert ok.returncode == 0, ok.stdout[-3000:]
     refused = tsc_run(bad)
     assert refused.returncode != 0 and "zoomWheel" in refused.stdout
+
+
+def test_every_snmp_health_metric_has_a_panel() -> None:
+    """A health family's new series is shown: every metric name the family modules declare
+    (and table_up) is queried by a panel of the SNMP health dashboard."""
+    from pantau.agent.snmp.health.exposition import TABLE_UP, metric_names
+
+    queried = " ".join(e.expr for e in dashboard_exprs(GRAFANA / "pantau-snmp-health.json"))
+    missing = [n for n in (*metric_names(), TABLE_UP) if not re.search(rf"\b{n}\b", queried)]
+    assert not missing, f"no panel of pantau-snmp-health.json queries {missing}"

@@ -2,8 +2,10 @@
 
 Pure tests of the tables as declared (agent/snmp/health/families/radio.py) through pantau's
 evaluation, with raw values as the devices send them: PMP 450 receive powers as text ("-59.9"),
-the horizontal SNR 0 of MIMO-A, PTP 670 tenths of dBm. The real devices' answers (LibreNMS
-recordings pmp_450i and ptp670) are compared in test_snmp_health_recordings.py.
+the horizontal SNR 0 of MIMO-A, the SM's session as its modulation rate (0 = no session), PTP 670
+tenths of dBm and kbit/s. The real devices' answers (LibreNMS recordings pmp_450i and ptp670) are
+compared in test_snmp_health_recordings.py; no public recording of a PMP 450 SM was found, so the
+SM table (cambium-pmp-sm) is checked here only, against the WHISP-SM-MIB text.
 """
 
 from __future__ import annotations
@@ -66,6 +68,90 @@ def test_ptp670_receive_power_in_tenths(raw: int, want: float) -> None:
     assert got == pytest.approx(want)
 
 
+@pytest.mark.parametrize(("raw", "want"), [(230, 23.0), (-5, -0.5), (0, 0.0)])
+def test_ptp670_transmit_power_in_tenths(raw: int, want: float) -> None:
+    # 0 dBm is a real setting of a short link, not "no reading"
+    got = value("cambium-ptp670", "CAMBIUM-PTP670-MIB::transmitPowerLinked", raw)
+    assert got == pytest.approx(want)
+
+
+@pytest.mark.parametrize(
+    ("oid", "raw", "want"),
+    [
+        ("CAMBIUM-PTP670-MIB::transmitDataRateLinked", 161340, 161_340_000.0),  # the recording's
+        ("CAMBIUM-PTP670-MIB::receiveDataRateLinked", 0, 0.0),  # a link at no rate is a 0
+        ("CAMBIUM-PTP670-MIB::receiveDataRateLinked", b"161340", None),  # not an INTEGER
+    ],
+)
+def test_ptp670_data_rates_in_kbit(oid: str, raw: object, want: float | None) -> None:
+    assert value("cambium-ptp670", oid, raw) == want
+
+
+@pytest.mark.parametrize(
+    ("raw", "want"),
+    [(0, 1.0), (1, 0.0), (2, 0.0), (3, 0.0), (4, 0.0), (5, 0.0), (6, None), (-1, None)],
+    ids=["up", "registering", "searching", "acquiring", "radarCAC", "initialising", "6", "-1"],
+)
+def test_ptp670_link_state(raw: int, want: float | None) -> None:
+    # wirelessLinkStatusLinked: up(0) is the only state passing traffic; unknown codes: no sample
+    got = value("cambium-ptp670", "CAMBIUM-PTP670-MIB::wirelessLinkStatusLinked", raw)
+    assert got == want
+
+
+@pytest.mark.parametrize(
+    ("raw", "want"),
+    [(0, 0.0), (1, 1.0), (2, 1.0), (3, 1.0), (4, 1.0), (6, 1.0), (8, 1.0), (5, None), (-1, None)],
+    ids=["noSession", "1X", "2X", "3X", "4X", "6X", "8X", "5", "-1"],
+)
+def test_pmp_sm_session_from_its_modulation_rate(raw: int, want: float | None) -> None:
+    # WHISP-SM-MIB adaptRateLowPri: "0 : SM is not in session"; 5 and -1 are not in its enum
+    assert value("cambium-pmp-sm", "WHISP-SM-MIB::adaptRateLowPri", raw) == want
+
+
+def test_pmp_sm_snr_zero_is_no_reading_on_both_paths() -> None:
+    # "Will return zero if Signal to Noise Ratio Calculation is disabled" (vertical and
+    # horizontal), and the horizontal path in MIMO-A
+    for path in ("Vertical", "Horizontal"):
+        oid = f"WHISP-SM-MIB::signalToNoiseRatioSM{path}"
+        assert value("cambium-pmp-sm", oid, 0) is None
+        assert value("cambium-pmp-sm", oid, 27) == 27.0
+
+
+@pytest.mark.parametrize(("raw", "want"), [(100, 1.0), (97, 0.97), (0, 0.0)])
+def test_pmp_sm_beacons_received_as_a_ratio(raw: int, want: float) -> None:
+    got = value("cambium-pmp-sm", "WHISP-SM-MIB::beaconsPercentReceived", raw)
+    assert got == pytest.approx(want)
+
+
+def test_a_pmp_sm_answer_gives_its_link_toward_the_ap() -> None:
+    resolved = resolve_table(table("cambium-pmp-sm"))
+    names = (
+        "radioDbm",
+        "radioDbmVertical",
+        "radioDbmHorizontal",
+        "signalToNoiseRatioSMVertical",
+        "signalToNoiseRatioSMHorizontal",
+        "adaptRateLowPri",
+        "beaconsPercentReceived",
+    )
+    answers = (b"-62.5", b"-65.1", b"-66.0", 24, 0, 8, 100)  # MIMO-A: horizontal SNR 0
+    raw = {
+        (*resolve(f"WHISP-SM-MIB::{n}"), 0): {(): a} for n, a in zip(names, answers, strict=True)
+    }
+    samples, answered, *_ = table_samples(resolved, raw)
+    got = {(s.name, s.labels): s.value for s in samples}
+    assert answered
+    sig, snr = "pantau_radio_signal_dbm", "pantau_radio_snr_db"
+    assert got == {
+        (sig, ()): pytest.approx(-62.5),
+        (sig, (("chain", "vertical"),)): pytest.approx(-65.1),
+        (sig, (("chain", "horizontal"),)): -66.0,
+        (snr, (("chain", "vertical"),)): 24.0,
+        ("pantau_radio_link_up", ()): 1.0,
+        ("pantau_radio_beacons_received_ratio", ()): 1.0,
+    }
+
+
 def test_a_walked_pmp_link_table_gives_one_station_per_sm() -> None:
     resolved = resolve_table(table("cambium-pmp-links"))
     power, vertical, horizontal, snr_v, snr_h, name = (
@@ -115,7 +201,12 @@ def test_cambium_tables_chosen_by_sys_object_id() -> None:
         names = {r.table.name for r in plan(oid, ("auto",)).chosen}
         return {n for n in names if n.startswith("cambium-")}
 
-    assert chosen("1.3.6.1.4.1.161.19.250.256") == {"cambium-pmp", "cambium-pmp-links"}
+    assert chosen("1.3.6.1.4.1.161.19.250.256") == {
+        "cambium-pmp",
+        "cambium-pmp-links",
+        "cambium-pmp-sm",  # AP and SM answer the same sysObjectID: the SM table is not expected
+    }
+    assert "cambium-pmp-sm" not in plan((1, 3, 6, 1, 4, 1, 161, 19, 250, 256), ("auto",)).expected
     assert chosen("1.3.6.1.4.1.17713.11") == {"cambium-ptp670"}
     assert chosen("1.3.6.1.4.1.17713.21") == {"cambium-epmp"}  # ePMP is not a PTP 670
     assert chosen("1.3.6.1.4.1.17713.7") == set()  # PTP 650: no table
@@ -135,6 +226,19 @@ MIB_NUMBERS = {
     "WHISP-APS-MIB::regCount": "1.3.6.1.4.1.161.19.3.1.7.1",
     "WHISP-BOX-MIBV2-MIB::boxTemperatureC": "1.3.6.1.4.1.161.19.3.3.1.35",
     "CAMBIUM-PTP670-MIB::rawReceivePowerLinked": "1.3.6.1.4.1.17713.11.12.12",
+    "CAMBIUM-PTP670-MIB::transmitPowerLinked": "1.3.6.1.4.1.17713.11.12.4",
+    # pubStats {ptp670 20}
+    "CAMBIUM-PTP670-MIB::receiveDataRateLinked": "1.3.6.1.4.1.17713.11.20.1",
+    "CAMBIUM-PTP670-MIB::transmitDataRateLinked": "1.3.6.1.4.1.17713.11.20.2",
+    "CAMBIUM-PTP670-MIB::wirelessLinkStatusLinked": "1.3.6.1.4.1.17713.11.20.5",
+    # WHISP-GLOBAL-REG-MIB: whispSm = 161.19.3.2; WHISP-SM-MIB: whispSmStatus {whispSm 2}
+    "WHISP-SM-MIB::radioDbm": "1.3.6.1.4.1.161.19.3.2.2.8",
+    "WHISP-SM-MIB::signalToNoiseRatioSMVertical": "1.3.6.1.4.1.161.19.3.2.2.95",
+    "WHISP-SM-MIB::signalToNoiseRatioSMHorizontal": "1.3.6.1.4.1.161.19.3.2.2.106",
+    "WHISP-SM-MIB::radioDbmHorizontal": "1.3.6.1.4.1.161.19.3.2.2.117",
+    "WHISP-SM-MIB::radioDbmVertical": "1.3.6.1.4.1.161.19.3.2.2.118",
+    "WHISP-SM-MIB::adaptRateLowPri": "1.3.6.1.4.1.161.19.3.2.2.128",
+    "WHISP-SM-MIB::beaconsPercentReceived": "1.3.6.1.4.1.161.19.3.2.2.139",
 }
 
 

@@ -1,7 +1,10 @@
-"""Radio links: signal, noise, SNR, CCQ, rates, capacity and clients of MikroTik wireless,
-Ubiquiti airMAX / airFiber / LTU, Cambium ePMP, PMP 450 and PTP 670 and Mimosa B5 radios."""
+"""Radio links: signal, noise, SNR, CCQ, rates, capacity, transmit power, link state and clients of
+MikroTik wireless, Ubiquiti airMAX / airFiber / LTU, Cambium ePMP, PMP 450 (AP and SM) and PTP 670
+and Mimosa B5 radios."""
 
 from __future__ import annotations
+
+from types import MappingProxyType
 
 from pantau.agent.snmp.health.spec import Metric, Table
 
@@ -13,6 +16,9 @@ TX_RATE = "pantau_radio_tx_rate_bps"
 RX_RATE = "pantau_radio_rx_rate_bps"
 CAPACITY = "pantau_radio_capacity_bps"
 CLIENTS = "pantau_radio_clients"
+TX_POWER = "pantau_radio_tx_power_dbm"
+LINK_UP = "pantau_radio_link_up"
+BEACONS = "pantau_radio_beacons_received_ratio"
 _H = {
     SIGNAL: "received signal strength, dBm",
     NOISE: "noise floor, dBm",
@@ -22,6 +28,10 @@ _H = {
     RX_RATE: "receive data rate of the link, bits per second",
     CAPACITY: "link capacity estimated by the radio, bits per second (direction tx or rx)",
     CLIENTS: "stations registered to the access point",
+    TX_POWER: "transmit power of the radio, dBm",
+    LINK_UP: "radio link established (station registered to its access point, PTP link up): "
+    "1 yes, 0 no",
+    BEACONS: "share of its access point's beacons the station receives, 0..1",
 }
 _UBNT = ("1.3.6.1.4.1.41112", "1.3.6.1.4.1.10002.1")  # airOS answers as Frogfoot (10002) too
 #: airFiber LTU answers the sysObjectID of net-snmp on Linux (8072.3.2.10)
@@ -35,6 +45,12 @@ _VERTICAL = (("chain", "vertical"),)
 _HORIZONTAL = (("chain", "horizontal"),)
 #: Cambium PMP 450/450i/450m (AP and SM) answer this sysObjectID (whispBox product registration)
 _CAMBIUM_PMP = ("1.3.6.1.4.1.161.19.250.256",)
+#: WHISP-SM-MIB adaptRateLowPri: noSession(0); rate1X(1) .. rate8X(8) are the modulations of a
+#: station in session with its AP
+_PMP_SM_SESSION = MappingProxyType({0: 0.0, **{rate: 1.0 for rate in (1, 2, 3, 4, 6, 8)}})
+#: CAMBIUM-PTP670-MIB wirelessLinkStatusLinked: up(0); registering(1), searching(2),
+#: acquiring(3), radarCAC(4), initialising(5) are a link that is not (yet) passing traffic
+_PTP670_LINK = MappingProxyType({0: 1.0, **{state: 0.0 for state in range(1, 6)}})
 
 
 def _m(name: str, oid: str, **kw: object) -> Metric:
@@ -195,6 +211,46 @@ TABLES: tuple[Table, ...] = (
         ),
     ),
     Table(
+        name="cambium-pmp-sm",
+        family="radio",
+        expect=False,  # an AP answers no WHISP-SM-MIB object
+        match=_CAMBIUM_PMP,
+        index_label="",  # scalars: the SM's own link toward its AP
+        labels={},
+        metrics=(
+            # DisplayString dBm as on the AP side; "for MIMO the combined power" of both paths
+            _m(SIGNAL, "WHISP-SM-MIB::radioDbm", parse="text_number"),
+            _m(
+                SIGNAL,
+                "WHISP-SM-MIB::radioDbmVertical",
+                parse="text_number",
+                const_labels=_VERTICAL,
+            ),
+            _m(
+                SIGNAL,
+                "WHISP-SM-MIB::radioDbmHorizontal",
+                parse="text_number",
+                const_labels=_HORIZONTAL,
+            ),
+            # "Will return zero if Signal to Noise Ratio Calculation is disabled" (both paths;
+            # the horizontal one also in MIMO-A): 0 is no reading
+            _m(
+                SNR,
+                "WHISP-SM-MIB::signalToNoiseRatioSMVertical",
+                missing=(0,),
+                const_labels=_VERTICAL,
+            ),
+            _m(
+                SNR,
+                "WHISP-SM-MIB::signalToNoiseRatioSMHorizontal",
+                missing=(0,),
+                const_labels=_HORIZONTAL,
+            ),
+            _m(LINK_UP, "WHISP-SM-MIB::adaptRateLowPri", parse="enum", enum=_PMP_SM_SESSION),
+            _m(BEACONS, "WHISP-SM-MIB::beaconsPercentReceived", scale=0.01),  # INTEGER 0..100
+        ),
+    ),
+    Table(
         name="cambium-ptp670",
         family="radio",
         match=("1.3.6.1.4.1.17713.11",),
@@ -204,6 +260,28 @@ TABLES: tuple[Table, ...] = (
             # "Raw receive power expressed in tenths of a dBm" (phyStatus 12); the recording
             # answers this column, not receivePowerLinked (phyStatus 2)
             _m(SIGNAL, "CAMBIUM-PTP670-MIB::rawReceivePowerLinked", scale=0.1),
+            _m(TX_POWER, "CAMBIUM-PTP670-MIB::transmitPowerLinked", scale=0.1),  # tenths of dBm
+            # pubStats receive/transmit data rate, kbit/s: the rate the link carries at its
+            # current modulation (the recording: rx = tx = 161340 at modulation mode 24 both
+            # ways, aggregate their sum), not the traffic, which the interface counters give
+            _m(
+                CAPACITY,
+                "CAMBIUM-PTP670-MIB::transmitDataRateLinked",
+                scale=1000.0,
+                const_labels=_TX,
+            ),
+            _m(
+                CAPACITY,
+                "CAMBIUM-PTP670-MIB::receiveDataRateLinked",
+                scale=1000.0,
+                const_labels=_RX,
+            ),
+            _m(
+                LINK_UP,
+                "CAMBIUM-PTP670-MIB::wirelessLinkStatusLinked",
+                parse="enum",
+                enum=_PTP670_LINK,
+            ),
         ),
     ),
     Table(

@@ -4,8 +4,10 @@ Units: ``pantau_vsat_cn_db`` dB (carrier to noise at the demodulator input), ``p
 dB (Es/No, for modems that report it), ``pantau_vsat_locked`` 1 the terminal operates in its
 satellite network, 0 it does not.
 
-Verified against a real recording: UHP Networks terminals (UHP-MIB). iDirect, Hughes, Gilat and
-Newtec modems were looked for in public recordings and not found (README of the recordings).
+Verified against a real recording: UHP Networks terminals (UHP-MIB). iDirect, Hughes, Gilat,
+Newtec and Comtech modems were looked for in public recordings and not found (docs/contracts.md
+lists where); iDirect remotes report their SNR through the hub's NMS, not at the remote, and
+Starlink terminals have no SNMP agent at all.
 """
 
 from __future__ import annotations
