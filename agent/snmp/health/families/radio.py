@@ -261,21 +261,9 @@ TABLES: tuple[Table, ...] = (
             # answers this column, not receivePowerLinked (phyStatus 2)
             _m(SIGNAL, "CAMBIUM-PTP670-MIB::rawReceivePowerLinked", scale=0.1),
             _m(TX_POWER, "CAMBIUM-PTP670-MIB::transmitPowerLinked", scale=0.1),  # tenths of dBm
-            # pubStats receive/transmit data rate, kbit/s: the rate the link carries at its
-            # current modulation (the recording: rx = tx = 161340 at modulation mode 24 both
-            # ways, aggregate their sum), not the traffic, which the interface counters give
-            _m(
-                CAPACITY,
-                "CAMBIUM-PTP670-MIB::transmitDataRateLinked",
-                scale=1000.0,
-                const_labels=_TX,
-            ),
-            _m(
-                CAPACITY,
-                "CAMBIUM-PTP670-MIB::receiveDataRateLinked",
-                scale=1000.0,
-                const_labels=_RX,
-            ),
+            # pubStats receive/transmitDataRate are not read: Cambium's PTP user guides define
+            # them as measured data rates (max/mean/min of one-second means) beside a separate
+            # "Link Capacity", so they are traffic (the interface counters), not a link rate
             _m(
                 LINK_UP,
                 "CAMBIUM-PTP670-MIB::wirelessLinkStatusLinked",
