@@ -1,0 +1,185 @@
+"""End to end: a UPS at its own address explains its tower's outage (issue 16, inventory ``ups``).
+
+Real processes and peers: snmpsim serving two real UPS recordings at their own loopback address
+127.0.0.2 (a CET Power inverter recorded on battery, a CyberPower UPS on mains; tests/upspair.py),
+polled as sites ``ups-1`` and ``ups-2``; two routers ``rtr-1`` (``ups = "ups-1"``) and ``rtr-2``
+(``ups = "ups-2"``) pinged in network namespaces this test creates (pantau.lab.netns, reached
+from the root namespace through ``core``); the pantau agent and the pantau collector.
+Both routers' links are cut (the namespaces' uplinks go down); the UPS sites keep answering.
+The collector's outage of ``rtr-1`` says ``power`` (its UPS site on battery) and that of
+``rtr-2`` says ``down`` (its UPS site on mains), in /api/v1/outages and in its /metrics; the
+agent exports each link as ``pantau_site_power_source``. The alert text for the same links is
+tested with promtool (dashboards/prometheus/tests/pantau-alerts-snmp-health.test.yml).
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import upspair
+from livestack import have, http_json_text, pantau_process
+from prometheus_client.parser import text_string_to_metric_families
+from promstack import free_port, http_json
+from snmp_peers import Snmpsim, free_udp_port
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.root,
+    pytest.mark.skipif(not have("collector.cli"), reason="pantau collector not in this build"),
+    pytest.mark.skipif(not have("lab.netns"), reason="pantau.lab.netns not in this build yet"),
+]
+#: The UPS cards' own address (loopback: snmpsim binds it).
+UPS_ADDRESS = "127.0.0.2"
+AGENT = """
+[agent]
+name = "agent-upslink"
+listen = "127.0.0.1:{agent_port}"
+state_dir = "{tmp}/agent-state"
+canaries = ["127.0.0.1"]
+down_after = 2
+up_after = 1
+traceroute = false
+
+[agent.icmp]
+interval = 1
+timeout = 0.5
+count = 3
+
+[agent.snmp]
+interval = 2
+timeout = 2.0
+
+[collector]
+listen = "127.0.0.1:{collector_port}"
+database = "sqlite:///{tmp}/collector.db"
+agents = ["http://127.0.0.1:{agent_port}"]
+pull_interval = 1
+"""
+SITE = """
+[[sites]]
+id = "{id}"
+name = "{name}"
+kind = "{kind}"
+lat = -1.2379
+lon = 116.8529
+address = "{address}"
+probes = ["{probe}"]
+district = "64.71.04"
+{ups}
+"""
+
+
+def _config(path: Path, tower: Callable[[str], str], **ports: Any) -> None:
+    profiles = (upspair.PROFILE.format(profile=p, upper=p.upper()) for p in upspair.RECORDINGS)
+    text = AGENT + "".join(profiles)
+    for n, profile in (("1", "battery"), ("2", "mains")):
+        text += SITE.format(
+            id=f"ups-{n}", name=f"UPS Menara {n}", kind="bts", address=UPS_ADDRESS,
+            probe=f"snmp:{profile}", ups="",
+        )  # fmt: skip
+        text += SITE.format(
+            id=f"rtr-{n}", name=f"Router Menara {n}", kind="router", address=tower(f"tower{n}"),
+            probe="icmp", ups=f'ups = "ups-{n}"',
+        )  # fmt: skip
+    path.write_text(text.format(**ports))
+
+
+def _until(what: str, probe: Callable[[], Any], timeout: float = 60.0) -> Any:
+    """Poll ``probe()`` (bounded) until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = probe()
+        if got or time.monotonic() > deadline:
+            assert got, f"timed out waiting for {what}"
+            return got
+        time.sleep(0.5)
+
+
+def _get(url: str) -> Any:
+    """The JSON at ``url``; None while the collector is not ready (503)."""
+    try:
+        return http_json(url)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 503:
+            return None
+        raise
+
+
+def _states(collector_url: str) -> dict[str, str]:
+    got = _get(f"{collector_url}/api/v1/sites")
+    return {s["id"]: s["state"] for s in got["sites"]} if got else {}
+
+
+def _open_outages(collector_url: str) -> dict[str, str]:
+    got = _get(f"{collector_url}/api/v1/outages")
+    return {o["site"]: o["cause"] for o in got["outages"] if o["open"]} if got else {}
+
+
+def _samples(url: str, name: str) -> list[dict[str, str]]:
+    text = http_json_text(f"{url}/metrics")
+    return [
+        {**s.labels, "value": str(s.value)}
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name == name
+    ]
+
+
+def test_a_ups_at_its_own_address_explains_its_towers_outage(
+    lab_factory: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lab = lab_factory(tree={"core": None, "tower1": "core", "tower2": "core"})
+    lab.attach_root("core")
+    for profile, recording in upspair.RECORDINGS.items():
+        monkeypatch.setenv(f"PANTAU_TEST_COMMUNITY_{profile.upper()}", recording)
+    sim = Snmpsim(
+        free_udp_port(),
+        {name: upspair.LIBRENMS / f"{name}.snmprec" for name in upspair.RECORDINGS.values()},
+        host=UPS_ADDRESS,
+    )
+    agent_port, collector_port = free_port(), free_port()
+    config = tmp_path / "pantau.toml"
+    _config(
+        config, lab.address,
+        agent_port=agent_port, collector_port=collector_port, tmp=tmp_path, snmp_port=sim.port,
+    )  # fmt: skip
+    agent_url = f"http://127.0.0.1:{agent_port}"
+    collector_url = f"http://127.0.0.1:{collector_port}"
+    sim.start()
+    try:
+        with (
+            pantau_process("agent", config, tmp_path, agent_url),
+            pantau_process("collector", config, tmp_path, collector_url),
+        ):
+            everything_up = {s: "up" for s in ("ups-1", "ups-2", "rtr-1", "rtr-2")}
+            _until("every site up", lambda: _states(collector_url) == everything_up)
+            events = http_json(f"{agent_url}/api/v1/events?after=0&limit=1000")["events"]
+            evidence = {
+                e["site"]: e["reason"] for e in events if e["reason"] in ("on_battery", "on_mains")
+            }
+            assert evidence == {"ups-1": "on_battery", "ups-2": "on_mains"}
+            links = _samples(agent_url, "pantau_site_power_source")
+            assert sorted((s["site"], s["ups_site"], s["value"]) for s in links) == [
+                ("rtr-1", "ups-1", "1.0"),
+                ("rtr-2", "ups-2", "1.0"),
+            ]
+            lab.cut("tower1")
+            lab.cut("tower2")
+            _until("both routers' outages", lambda: len(_open_outages(collector_url)) == 2)
+            # the UPS sites still answer: only the routers are out
+            assert _open_outages(collector_url) == {"rtr-1": "power", "rtr-2": "down"}
+            per_site = _until(
+                "pantau_site_outage_open of both routers",
+                lambda: len(s := _samples(collector_url, "pantau_site_outage_open")) == 2 and s,
+            )
+            assert sorted((s["site"], s["cause"]) for s in per_site) == [
+                ("rtr-1", "power"),
+                ("rtr-2", "down"),
+            ]
+    finally:
+        sim.stop()
