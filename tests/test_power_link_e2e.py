@@ -8,23 +8,35 @@ from the root namespace through ``core``); the pantau agent and the pantau colle
 Both routers' links are cut (the namespaces' uplinks go down); the UPS sites keep answering.
 The collector's outage of ``rtr-1`` says ``power`` (its UPS site on battery) and that of
 ``rtr-2`` says ``down`` (its UPS site on mains), in /api/v1/outages and in its /metrics; the
-agent exports each link as ``pantau_site_power_source``. The alert text for the same links is
-tested with promtool (dashboards/prometheus/tests/pantau-alerts-snmp-health.test.yml).
+agent exports each link as ``pantau_site_power_source``. Through Prometheus with the shipped rules
+the routers' pages say "listrik padam (UPS memakai baterai)" and "link putus"; every case of the
+alert text (UPS silent too) is tested with promtool (dashboards/prometheus/tests/
+pantau-alerts-snmp-health.test.yml).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import time
 import urllib.error
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import upspair
-from livestack import have, http_json_text, pantau_process
+from livestack import (
+    fast_rules,
+    have,
+    http_json_text,
+    pantau_process,
+    prometheus,
+    prometheus_config,
+    wait_for,
+)
 from prometheus_client.parser import text_string_to_metric_families
-from promstack import free_port, http_json
+from promstack import PROMETHEUS_BIN, free_port, http_json
 from snmp_peers import Snmpsim, free_udp_port
 
 pytestmark = [
@@ -130,9 +142,18 @@ def _samples(url: str, name: str) -> list[dict[str, str]]:
     ]
 
 
-def test_a_ups_at_its_own_address_explains_its_towers_outage(
+@dataclasses.dataclass
+class Stack:
+    lab: Any
+    agent: str
+    collector: str
+
+
+@contextlib.contextmanager
+def _stack(
     lab_factory: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> Iterator[Stack]:
+    """The lab, snmpsim at the UPS address, the agent and the collector; every site up."""
     lab = lab_factory(tree={"core": None, "tower1": "core", "tower2": "core"})
     lab.attach_root("core")
     for profile, recording in upspair.RECORDINGS.items():
@@ -148,38 +169,82 @@ def test_a_ups_at_its_own_address_explains_its_towers_outage(
         config, lab.address,
         agent_port=agent_port, collector_port=collector_port, tmp=tmp_path, snmp_port=sim.port,
     )  # fmt: skip
-    agent_url = f"http://127.0.0.1:{agent_port}"
-    collector_url = f"http://127.0.0.1:{collector_port}"
+    stack = Stack(lab, f"http://127.0.0.1:{agent_port}", f"http://127.0.0.1:{collector_port}")
     sim.start()
     try:
         with (
-            pantau_process("agent", config, tmp_path, agent_url),
-            pantau_process("collector", config, tmp_path, collector_url),
+            pantau_process("agent", config, tmp_path, stack.agent),
+            pantau_process("collector", config, tmp_path, stack.collector),
         ):
             everything_up = {s: "up" for s in ("ups-1", "ups-2", "rtr-1", "rtr-2")}
-            _until("every site up", lambda: _states(collector_url) == everything_up)
-            events = http_json(f"{agent_url}/api/v1/events?after=0&limit=1000")["events"]
-            evidence = {
-                e["site"]: e["reason"] for e in events if e["reason"] in ("on_battery", "on_mains")
-            }
-            assert evidence == {"ups-1": "on_battery", "ups-2": "on_mains"}
-            links = _samples(agent_url, "pantau_site_power_source")
-            assert sorted((s["site"], s["ups_site"], s["value"]) for s in links) == [
-                ("rtr-1", "ups-1", "1.0"),
-                ("rtr-2", "ups-2", "1.0"),
-            ]
-            lab.cut("tower1")
-            lab.cut("tower2")
-            _until("both routers' outages", lambda: len(_open_outages(collector_url)) == 2)
-            # the UPS sites still answer: only the routers are out
-            assert _open_outages(collector_url) == {"rtr-1": "power", "rtr-2": "down"}
-            per_site = _until(
-                "pantau_site_outage_open of both routers",
-                lambda: len(s := _samples(collector_url, "pantau_site_outage_open")) == 2 and s,
-            )
-            assert sorted((s["site"], s["cause"]) for s in per_site) == [
-                ("rtr-1", "power"),
-                ("rtr-2", "down"),
-            ]
+            _until("every site up", lambda: _states(stack.collector) == everything_up)
+            yield stack
     finally:
         sim.stop()
+
+
+def test_a_ups_at_its_own_address_explains_its_towers_outage(
+    lab_factory: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with _stack(lab_factory, tmp_path, monkeypatch) as stack:
+        events = http_json(f"{stack.agent}/api/v1/events?after=0&limit=1000")["events"]
+        evidence = {
+            e["site"]: e["reason"] for e in events if e["reason"] in ("on_battery", "on_mains")
+        }
+        assert evidence == {"ups-1": "on_battery", "ups-2": "on_mains"}
+        links = _samples(stack.agent, "pantau_site_power_source")
+        assert sorted((s["site"], s["ups_site"], s["value"]) for s in links) == [
+            ("rtr-1", "ups-1", "1.0"),
+            ("rtr-2", "ups-2", "1.0"),
+        ]
+        stack.lab.cut("tower1")
+        stack.lab.cut("tower2")
+        _until("both routers' outages", lambda: len(_open_outages(stack.collector)) == 2)
+        # the UPS sites still answer: only the routers are out
+        assert _open_outages(stack.collector) == {"rtr-1": "power", "rtr-2": "down"}
+        per_site = _until(
+            "pantau_site_outage_open of both routers",
+            lambda: len(s := _samples(stack.collector, "pantau_site_outage_open")) == 2 and s,
+        )
+        assert sorted((s["site"], s["cause"]) for s in per_site) == [
+            ("rtr-1", "power"),
+            ("rtr-2", "down"),
+        ]
+
+
+def _alerts(prom: Any) -> dict[str, dict[str, str]]:
+    out = {}
+    for alert in http_json(f"{prom.url}/api/v1/alerts")["data"]["alerts"]:
+        if alert["state"] == "firing" and alert["labels"]["alertname"] == "PantauSiteDown":
+            out[alert["labels"]["site"]] = {**alert["annotations"], **alert["labels"]}
+    return out
+
+
+@pytest.mark.skipif(PROMETHEUS_BIN is None, reason="prometheus not installed (Debian package)")
+def test_the_page_of_a_tower_with_a_linked_ups_says_power_or_link(
+    lab_factory: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same cut through Prometheus with the shipped rules: the routers' alerts (from the
+    collector's decision) say "listrik padam" for the router on the battery UPS and "link
+    putus" for the one on the mains UPS; the recording rule gives each router its UPS's word."""
+    with _stack(lab_factory, tmp_path, monkeypatch) as stack:
+        prom_config = prometheus_config(
+            tmp_path / "prometheus.yml",
+            fast_rules(tmp_path),
+            agents=[stack.agent.removeprefix("http://")],
+            collectors=[stack.collector.removeprefix("http://")],
+        )
+        with prometheus(tmp_path, prom_config) as prom:
+            assert wait_for(prom, "count(site:pantau_ups_on_battery:last15m) == 4", 60)
+            words = {
+                s["metric"]["site"]: s["value"][1]
+                for s in wait_for(prom, "site:pantau_ups_on_battery:last15m", 5)
+            }
+            assert words == {"ups-1": "1", "ups-2": "0", "rtr-1": "1", "rtr-2": "0"}
+            stack.lab.cut("tower1")
+            stack.lab.cut("tower2")
+            alerts = _until("both routers paged", lambda: len(a := _alerts(prom)) == 2 and a)
+            assert {site: (a["cause"], a["power"]) for site, a in alerts.items()} == {
+                "rtr-1": ("power", "listrik padam (UPS memakai baterai)"),
+                "rtr-2": ("down", "link putus"),
+            }
