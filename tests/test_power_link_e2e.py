@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import time
 import urllib.error
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -47,24 +46,14 @@ pytestmark = [
 ]
 #: The UPS cards' own address (loopback: snmpsim binds it).
 UPS_ADDRESS = "127.0.0.2"
-AGENT = """
-[agent]
-name = "agent-upslink"
-listen = "127.0.0.1:{agent_port}"
-state_dir = "{tmp}/agent-state"
-canaries = ["127.0.0.1"]
-down_after = 2
-up_after = 1
-traceroute = false
-
+#: upspair's agent (SNMP every 2 s) with ICMP for the routers, and the collector.
+AGENT = (
+    upspair.AGENT
+    + """
 [agent.icmp]
 interval = 1
 timeout = 0.5
 count = 3
-
-[agent.snmp]
-interval = 2
-timeout = 2.0
 
 [collector]
 listen = "127.0.0.1:{collector_port}"
@@ -72,6 +61,7 @@ database = "sqlite:///{tmp}/collector.db"
 agents = ["http://127.0.0.1:{agent_port}"]
 pull_interval = 1
 """
+)
 SITE = """
 [[sites]]
 id = "{id}"
@@ -99,17 +89,6 @@ def _config(path: Path, tower: Callable[[str], str], **ports: Any) -> None:
             probe="icmp", ups=f'ups = "ups-{n}"',
         )  # fmt: skip
     path.write_text(text.format(**ports))
-
-
-def _until(what: str, probe: Callable[[], Any], timeout: float = 60.0) -> Any:
-    """Poll ``probe()`` (bounded) until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = probe()
-        if got or time.monotonic() > deadline:
-            assert got, f"timed out waiting for {what}"
-            return got
-        time.sleep(0.5)
 
 
 def _get(url: str) -> Any:
@@ -177,7 +156,7 @@ def _stack(
             pantau_process("collector", config, tmp_path, stack.collector),
         ):
             everything_up = {s: "up" for s in ("ups-1", "ups-2", "rtr-1", "rtr-2")}
-            _until("every site up", lambda: _states(stack.collector) == everything_up)
+            upspair.until("every site up", lambda: _states(stack.collector) == everything_up)
             yield stack
     finally:
         sim.stop()
@@ -199,10 +178,10 @@ def test_a_ups_at_its_own_address_explains_its_towers_outage(
         ]
         stack.lab.cut("tower1")
         stack.lab.cut("tower2")
-        _until("both routers' outages", lambda: len(_open_outages(stack.collector)) == 2)
+        upspair.until("both routers' outages", lambda: len(_open_outages(stack.collector)) == 2)
         # the UPS sites still answer: only the routers are out
         assert _open_outages(stack.collector) == {"rtr-1": "power", "rtr-2": "down"}
-        per_site = _until(
+        per_site = upspair.until(
             "pantau_site_outage_open of both routers",
             lambda: len(s := _samples(stack.collector, "pantau_site_outage_open")) == 2 and s,
         )
@@ -243,7 +222,7 @@ def test_the_page_of_a_tower_with_a_linked_ups_says_power_or_link(
             assert words == {"ups-1": "1", "ups-2": "0", "rtr-1": "1", "rtr-2": "0"}
             stack.lab.cut("tower1")
             stack.lab.cut("tower2")
-            alerts = _until("both routers paged", lambda: len(a := _alerts(prom)) == 2 and a)
+            alerts = upspair.until("both routers paged", lambda: len(a := _alerts(prom)) == 2 and a)
             assert {site: (a["cause"], a["power"]) for site, a in alerts.items()} == {
                 "rtr-1": ("power", "listrik padam (UPS memakai baterai)"),
                 "rtr-2": ("down", "link putus"),
