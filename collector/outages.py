@@ -24,11 +24,12 @@ Rules
 * A down site whose parent is down is ``unreachable``; an outage's cause is ``unreachable`` when
   the parent is down at its start (or within ``parent_grace`` after it), ``unknown`` when the
   parent's state is unknown, else ``down``.
-* An outage whose site's own UPS was on battery at its start (the site's last power evidence
-  within 15 minutes before it says ``on_battery``: :mod:`pantau.collector.power`) has cause
-  ``power``: a power cut at the tower, not a link cut. A down parent keeps priority
-  (``unreachable``: the cut upstream explains the outage whatever the site's UPS says); own power
-  evidence beats an unknown parent. So: ``unreachable`` > ``power`` > ``unknown`` > ``down``.
+* An outage whose site's own UPS, or the UPS site it names as ``ups``, was on battery at its
+  start (the last power evidence within 15 minutes before it says ``on_battery``:
+  :mod:`pantau.collector.power`) has cause ``power``: a power cut at the tower, not a link cut.
+  A down parent keeps priority (``unreachable``: the cut upstream explains the outage whatever
+  the site's UPS says); power evidence beats an unknown parent. So: ``unreachable`` >
+  ``power`` > ``unknown`` > ``down``.
 * A new down period while the site is flapping (more than ``flap_threshold`` transitions within
   ``flap_window``) joins the previous outage, flagged ``flapping``, instead of opening another.
   Transitions are changes between observed ``up`` and ``down``; going to or from ``unknown`` is
@@ -76,7 +77,8 @@ __all__ = [
     "state_at",
 ]
 
-#: The cause of an outage whose site's own UPS was on battery at its start.
+#: The cause of an outage whose site's UPS (its own or its ``ups`` site's) was on battery at its
+#: start.
 POWER = "power"
 CAUSES = (DOWN, UNREACHABLE, POWER, UNKNOWN)
 
@@ -99,6 +101,8 @@ class SiteRef:
     id: str
     parent: str | None = None
     district: str | None = None
+    #: The site whose UPS reading counts as this site's power evidence (inventory ``ups``).
+    ups: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -133,9 +137,10 @@ def cause(
     start: float,
     end: float | None,
     params: OutageParams,
+    ups: Evidence = (),
 ) -> str:
-    """An outage's cause from its parent's timeline and its site's power evidence (module
-    docstring): ``unreachable`` > ``power`` > ``unknown`` > ``down``."""
+    """An outage's cause from its parent's timeline, its site's power evidence and that of its
+    ``ups`` site (module docstring): ``unreachable`` > ``power`` > ``unknown`` > ``down``."""
     if parent is not None:
         if state_at(parent, start) == DOWN:
             return UNREACHABLE
@@ -143,7 +148,7 @@ def cause(
         until = start + grace if end is None else min(end, start + grace)
         if any(start < t <= until and s == DOWN for t, s in parent):
             return UNREACHABLE
-    if on_battery_at(power, start, params.power_window):
+    if on_battery_at(power, start, params.power_window, ups):
         return POWER
     return UNKNOWN if parent is not None and state_at(parent, start) == UNKNOWN else DOWN
 
@@ -181,9 +186,10 @@ def _outages(
     site: SiteRef,
     history: SiteHistory,
     parent: Timeline | None,
-    power: Evidence,
+    power: tuple[Evidence, Evidence],
     params: OutageParams,
 ) -> list[Outage]:
+    own, ups = power
     timeline = history.timeline
     change_times = _observed_changes(timeline)
     out: list[Outage] = []
@@ -209,7 +215,7 @@ def _outages(
             out[-1] = dataclasses.replace(
                 prev,
                 end=end,
-                cause=cause(parent, power, prev.start, end, params),
+                cause=cause(parent, own, prev.start, end, params, ups),
                 agents=tuple(sorted({*prev.agents, *agents})),
                 hop=hops[-1] if hops else prev.hop,
                 flapping=True,
@@ -223,7 +229,7 @@ def _outages(
                 site.district,
                 start,
                 end,
-                cause(parent, power, start, end, params),
+                cause(parent, own, start, end, params, ups),
                 tuple(agents),
                 hops[-1] if hops else None,
                 unobserved=unobserved,
@@ -269,8 +275,8 @@ def decide(
         ``probe`` events only power evidence (``on_battery``/``on_mains``) is read. Events for
         sites not in ``sites`` are ignored.
     sites
-        The sites to decide, with their parent and district. A parent missing from ``sites``
-        counts as unknown.
+        The sites to decide, with their parent, district and UPS site. A parent missing from
+        ``sites`` counts as unknown; a UPS site missing from it gives no evidence.
     params
         Quorum, flapping and parent grace.
     agent_down
@@ -302,7 +308,7 @@ def decide(
                 s,
                 histories[s.id],
                 timelines.get(s.parent, ()) if s.parent else None,
-                power.get(s.id, ()),
+                (power.get(s.id, ()), power.get(s.ups, ()) if s.ups else ()),
                 params,
             )
         )

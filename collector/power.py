@@ -6,9 +6,13 @@ every 5 minutes while on battery). Pure functions, no I/O.
 
 Rule: an outage's site was *on battery* when the last such event of that site (any agent, any
 of its probes) at or before the outage's start is at most :data:`WINDOW` seconds old and says
-``on_battery``. The window is the 15 minutes of the alert text's recording rule
-(``site:pantau_ups_on_battery:last15m``), so the collector's cause and the page agree; evidence
-older than that (the agent stopped hearing the device, or stopped) says nothing.
+``on_battery``, or when the same holds for the site its inventory names as ``ups`` (a UPS polled
+at its own address, powering this site): both hang on the site's one mains feed, so either
+saying "on battery" means the mains is out. Neither overrides the other: a site's own reading
+of mains does not outweigh its UPS site on battery, and the alert text's recording rule takes
+the larger of the two in the same way. The window is the 15 minutes of the alert text's
+recording rule (``site:pantau_ups_on_battery:last15m``), so the collector's cause and the page
+agree; evidence older than that (the agent stopped hearing the device, or stopped) says nothing.
 """
 
 from __future__ import annotations
@@ -37,7 +41,26 @@ def evidence_by_site(events: Iterable[Event]) -> dict[str, list[tuple[float, boo
     return dict(out)
 
 
-def on_battery_at(evidence: Evidence, start: float, window: float = WINDOW) -> bool:
+def on_battery_at(
+    evidence: Evidence, start: float, window: float = WINDOW, ups: Evidence = ()
+) -> bool:
+    """Whether the site was on battery at ``start`` (the module's rule).
+
+    Parameters
+    ----------
+    evidence
+        The site's own evidence, in time order.
+    start
+        The outage's start.
+    window
+        Seconds evidence stays fresh.
+    ups
+        The evidence of the site named as its ``ups`` (empty without one).
+    """
+    return _last_says_battery(evidence, start, window) or _last_says_battery(ups, start, window)
+
+
+def _last_says_battery(evidence: Evidence, start: float, window: float) -> bool:
     """Whether the last evidence at or before ``start`` says on battery and is fresh enough."""
     i = bisect.bisect_right([t for t, _ in evidence], start)
     if i == 0:

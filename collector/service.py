@@ -39,7 +39,7 @@ MAX_PULLS = 16
 
 
 def site_refs(sites: Iterable[Site]) -> dict[str, SiteRef]:
-    return {s.id: SiteRef(s.id, s.parent, s.district) for s in sites}
+    return {s.id: SiteRef(s.id, s.parent, s.district, s.ups) for s in sites}
 
 
 def params_of(config: CollectorConfig) -> OutageParams:
@@ -47,11 +47,13 @@ def params_of(config: CollectorConfig) -> OutageParams:
 
 
 def _closure(sites: Iterable[str], refs: Mapping[str, SiteRef]) -> set[str]:
-    """``sites`` and every site below them (a parent's change relabels its children)."""
+    """``sites`` and every site below them (a parent's change relabels its children) or powered
+    by them (a UPS site's evidence is that of the sites naming it as ``ups``)."""
     children: dict[str, list[str]] = {}
     for ref in refs.values():
-        if ref.parent:
-            children.setdefault(ref.parent, []).append(ref.id)
+        for up in (ref.parent, ref.ups):
+            if up:
+                children.setdefault(up, []).append(ref.id)
     out, todo = set(), [s for s in sites if s in refs]
     while todo:
         site = todo.pop()
@@ -69,11 +71,13 @@ def refresh(
     Returns
     -------
     Decision
-        For the re-derived sites and their parents.
+        For the re-derived sites, their parents and their UPS sites.
     """
     dirty = store.dirty()
     affected = _closure(dirty, refs)
-    needed = affected | {p for s in affected if (p := refs[s].parent) is not None and p in refs}
+    needed = affected | {
+        p for s in affected for p in (refs[s].parent, refs[s].ups) if p is not None and p in refs
+    }
     down = store.agent_down()
     events = store.events_for(needed, down)  # with every agent event: isolation for the view
     decision = decide(events, [refs[s] for s in sorted(needed)], params, down)

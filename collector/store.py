@@ -230,7 +230,9 @@ class Store:
             Events newly stored.
         """
         rows = [_row(segment or log_id, e) for e in batch]
-        sites = {e.site for e in batch if e.type == "site" and e.site}
+        # Power evidence marks its site too: another agent's late evidence of a UPS site can
+        # change the cause of an outage of a site it powers (inventory ``ups``, issue 16).
+        sites = {e.site for e in batch if (e.type == "site" or e.evidence) and e.site}
         with self._tx(f"storing {len(rows)} events from {source}", f"ingest {source}") as conn:
             stored = 0
             if rows:

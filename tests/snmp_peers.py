@@ -44,10 +44,16 @@ def free_udp_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_udp(port: int, community: str = "public", timeout: float = 15.0, netns: str = "") -> None:
-    """Wait until an SNMP agent answers a v2c GET of sysUpTime.0 on 127.0.0.1:port."""
+def wait_udp(
+    port: int,
+    community: str = "public",
+    timeout: float = 15.0,
+    netns: str = "",
+    host: str = "127.0.0.1",
+) -> None:
+    """Wait until an SNMP agent answers a v2c GET of sysUpTime.0 on host:port (loopback)."""
     cmd = ["snmpget", "-v2c", "-c", community, "-t", "0.3", "-r", "0"]
-    cmd += [f"127.0.0.1:{port}", "1.3.6.1.2.1.1.3.0"]
+    cmd += [f"{host}:{port}", "1.3.6.1.2.1.1.3.0"]
     if netns:
         cmd = ["ip", "netns", "exec", netns, *cmd]
     env = {**os.environ, "MIBS": "", "SNMP_PERSISTENT_DIR": "/tmp"}
@@ -56,7 +62,7 @@ def wait_udp(port: int, community: str = "public", timeout: float = 15.0, netns:
         if subprocess.run(cmd, capture_output=True, env=env).returncode == 0:
             return
         time.sleep(0.2)
-    raise RuntimeError(f"no SNMP agent answered on 127.0.0.1:{port} within {timeout} s")
+    raise RuntimeError(f"no SNMP agent answered on {host}:{port} within {timeout} s")
 
 
 class Snmpd:
@@ -94,8 +100,8 @@ class Snmpd:
 class Snmpsim:
     """snmpsim serving ``.snmprec`` recordings (community = file name) as an unprivileged user."""
 
-    def __init__(self, port: int, recordings: dict[str, Path]) -> None:
-        self.port = port
+    def __init__(self, port: int, recordings: dict[str, Path], host: str = "127.0.0.1") -> None:
+        self.port, self.host = port, host  # host: a loopback address (a UPS at its own)
         # its own world-readable folder: after the privilege drop, nobody must reach the data
         # (pytest's tmp_path lives under a root-only folder)
         self.workdir = Path(tempfile.mkdtemp(prefix=f"pantau-snmpsim-{os.getpid()}-"))
@@ -115,11 +121,11 @@ class Snmpsim:
     def start(self) -> Snmpsim:
         cmd = [sys.executable, str(self.workdir / "wrapper.py")]
         cmd += [f"--data-dir={self.workdir / 'data'}", f"--cache-dir={self.workdir / 'cache'}"]
-        cmd += [f"--agent-udpv4-endpoint=127.0.0.1:{self.port}"]
+        cmd += [f"--agent-udpv4-endpoint={self.host}:{self.port}"]
         cmd += ["--process-user=nobody", "--process-group=nogroup", "--log-level=error"]
         log = (self.workdir / "snmpsim.log").open("wb")
         self.proc = subprocess.Popen(cmd, cwd=self.workdir, stdout=log, stderr=log)
-        wait_udp(self.port, self.community, timeout=30)
+        wait_udp(self.port, self.community, timeout=30, host=self.host)
         return self
 
     def stop(self) -> None:

@@ -99,7 +99,7 @@ def test_header_problems(tmp_path):
     inv = load_inventory([path])
     assert inv.problems == (
         f"{path}:1: header lacks column(s) kind, lon; the columns are "
-        "id,name,kind,lat,lon,address,probes,parent,coverage_m,district",
+        "id,name,kind,lat,lon,address,probes,parent,coverage_m,district,ups",
     )
 
 

@@ -11,10 +11,8 @@ battery and ``down`` for the one on mains, in /api/v1/outages and in
 
 from __future__ import annotations
 
-import time
 import urllib.error
 from pathlib import Path
-from typing import Any
 
 import pytest
 import upspair
@@ -35,17 +33,6 @@ agents = ["http://127.0.0.1:{agent_port}"]
 pull_interval = 1
 """
 CONFIG = upspair.config(COLLECTOR)
-
-
-def _until(what: str, probe: Any, timeout: float = 60.0) -> Any:
-    """Poll ``probe()`` (bounded) until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = probe()
-        if got or time.monotonic() > deadline:
-            assert got, f"timed out waiting for {what}"
-            return got
-        time.sleep(0.5)
 
 
 def _evidence(agent_url: str) -> dict[str, str]:
@@ -94,13 +81,13 @@ def test_outage_cause_is_power_on_battery_and_down_on_mains(
             pantau_process("collector", config, tmp_path, collector_url),
         ):
             # the agent's evidence: one UPS on battery, the other on mains
-            evidence = _until("both UPS readings", lambda: len(_evidence(agent_url)) == 2)
+            evidence = upspair.until("both UPS readings", lambda: len(_evidence(agent_url)) == 2)
             assert _evidence(agent_url) == {"bts-a": "on_battery", "bts-b": "on_mains"}, evidence
-            assert _until("the collector ready", lambda: _open_outages(collector_url) == {})
+            assert upspair.until("the collector ready", lambda: _open_outages(collector_url) == {})
             sim.stop()  # both sites go silent
-            _until("both outages", lambda: len(_open_outages(collector_url) or ()) == 2)
+            upspair.until("both outages", lambda: len(_open_outages(collector_url) or ()) == 2)
             assert _open_outages(collector_url) == {"bts-a": "power", "bts-b": "down"}
-            by_cause = _until(
+            by_cause = upspair.until(
                 "pantau_outages_open{cause=power}",
                 lambda: (m := _open_by_cause(collector_url)).get("power") == 1 and m,
             )

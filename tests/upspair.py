@@ -9,6 +9,10 @@ as sites ``bts-a`` (profile ``battery``) and ``bts-b`` (profile ``mains``), chos
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 from snmp_peers import DATA, Snmpsim, free_udp_port
 
@@ -67,3 +71,14 @@ def snmpsim(monkeypatch: pytest.MonkeyPatch) -> Snmpsim:
     return Snmpsim(
         free_udp_port(), {name: LIBRENMS / f"{name}.snmprec" for name in RECORDINGS.values()}
     )
+
+
+def until(what: str, probe: Callable[[], Any], timeout: float = 60.0) -> Any:
+    """Poll ``probe()`` (bounded) until it returns something truthy; that value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = probe()
+        if got or time.monotonic() > deadline:
+            assert got, f"timed out waiting for {what}"
+            return got
+        time.sleep(0.5)

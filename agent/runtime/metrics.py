@@ -183,6 +183,16 @@ class SiteFamilies:
                 "Site attributes for joins and maps (value 1)",
                 (f"pantau_site_info{{{_info_labels(site)}}} 1.0\n" for site in sites.values()),
             ),
+            TextFamily(
+                "pantau_site_power_source",
+                "gauge",
+                "The site whose UPS reading counts for this site (inventory ups; value 1)",
+                (
+                    f'pantau_site_power_source{{site="{site.id}",ups_site="{site.ups}"}} 1.0\n'
+                    for site in sites.values()
+                    if site.ups
+                ),
+            ),
         ]
 
 

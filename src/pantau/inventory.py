@@ -21,6 +21,7 @@ from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, field_vali
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from pantau.agent.probes import PROBES, is_ip
+from pantau.sitelinks import parent_problem, ups_problem
 from pantau.urls import redact_text
 
 SiteKind = Literal["office", "bts", "hotspot", "vsat", "router", "web"]
@@ -38,6 +39,7 @@ COLUMNS: tuple[str, ...] = (
     "parent",
     "coverage_m",
     "district",
+    "ups",
 )
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$"
@@ -90,8 +92,11 @@ class Site:
     coverage_m: Annotated[float | None, Field(ge=0)] = None
     # The store's district column holds 64 characters (collector/schema.py).
     district: Annotated[str | None, Field(max_length=64)] = None
+    #: Id of the site whose UPS reading (an ``snmp:PROFILE`` probe of its own device) tells
+    #: whether this site's mains is out: ``power`` evidence for this site's outages (issue 16).
+    ups: Annotated[str, Field(pattern=SITE_ID_PATTERN)] | None = None
 
-    @field_validator("address", "parent", "district", "coverage_m", mode="before")
+    @field_validator("address", "parent", "district", "coverage_m", "ups", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
@@ -278,41 +283,19 @@ def load_inventory(
         candidates.append((where, site))
     problems.extend(row_problems)
 
-    # Dropping a row can orphan its children: repeat until every parent exists and no
-    # parent chain loops.
+    # Dropping a row can orphan its children (and the sites its UPS powers): repeat until every
+    # parent and UPS site exists and no parent chain loops.
     while True:
-        ids = {s.id for _, s in candidates}
+        ids = {s.id: s for _, s in candidates}
         parents = {s.id: s.parent for _, s in candidates}
         drop = set()
         for where, site in candidates:
-            if site.parent is None:
-                continue
-            if site.parent == site.id:
-                problems.append(f"{where}: parent: a site cannot be its own parent")
-            elif site.parent not in ids:
-                problems.append(
-                    f"{where}: parent: {site.parent!r} does not exist; "
-                    "give the id of a site that loaded, or leave it empty"
-                )
-            elif _on_cycle(site.id, parents):
-                problems.append(f"{where}: parent: {site.parent!r} closes a dependency cycle")
-            else:
-                continue
-            drop.add(site.id)
+            problem = parent_problem(site, ids, parents) or ups_problem(site, ids)
+            if problem:
+                problems.append(f"{where}: {problem}")
+                drop.add(site.id)
         if not drop:
             break
         candidates = [(w, s) for w, s in candidates if s.id not in drop]
 
     return Inventory(tuple(s for _, s in candidates), tuple(redact_text(p) for p in problems))
-
-
-def _on_cycle(start: str, parents: Mapping[str, str | None]) -> bool:
-    """Whether following parents from ``start`` comes back to ``start``."""
-    node = parents.get(start)
-    for _ in range(len(parents)):
-        if node is None:
-            return False
-        if node == start:
-            return True
-        node = parents.get(node)
-    return False
