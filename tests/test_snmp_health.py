@@ -358,6 +358,15 @@ def L(**labels: str) -> frozenset:
     return frozenset(labels.items())
 
 
+def row_labels(rec: Rec, index_label: str, index: str, **text_columns: str) -> dict[str, str]:
+    """A row's labels: its index, and each text column's value where the recording has one."""
+    labels = {index_label: index}
+    for label, column in text_columns.items():
+        if (text := rec.get(f"{column}.{index}")) is not None:
+            labels[label] = str(text)
+    return labels
+
+
 def oracle_ups_mib(rec: Rec) -> dict:
     b = "1.3.6.1.2.1.33.1"
     out: dict = {}
@@ -414,9 +423,7 @@ def oracle_entity_sensor(rec: Rec) -> dict:
             continue
         value = int(rec[f"{b}.4.{index}"]) / 10 ** int(rec[f"{b}.3.{index}"])
         value *= 10.0 ** (3 * (int(rec[f"{b}.2.{index}"]) - 9))
-        labels = {"entity": index}
-        if (name := rec.get(f"1.3.6.1.2.1.47.1.1.1.1.7.{index}")) is not None:
-            labels["sensor"] = str(name)
+        labels = row_labels(rec, "entity", index, sensor="1.3.6.1.2.1.47.1.1.1.1.7")
         out[("pantau_device_temperature_celsius", L(**labels))] = value
     return out
 
@@ -425,9 +432,7 @@ def oracle_mikrotik(rec: Rec) -> dict:
     w, h = "1.3.6.1.4.1.14988.1.1.1", "1.3.6.1.4.1.14988.1.1.3"
     out: dict = {}
     for station, dbm in col(rec, f"{w}.2.1.3"):
-        labels = {"station": station}
-        if (iface := rec.get(f"{w}.2.1.2.{station}")) is not None:
-            labels["interface"] = str(iface)
+        labels = row_labels(rec, "station", station, interface=f"{w}.2.1.2")
         out[("pantau_radio_signal_dbm", L(**labels))] = float(dbm)
         for column, name in (
             (12, "pantau_radio_snr_db"),
@@ -465,9 +470,7 @@ def oracle_airmax(rec: Rec) -> dict:
     b = "1.3.6.1.4.1.41112.1.4.5.1"
     out: dict = {}
     for radio, _ in col(rec, f"{b}.5"):
-        labels = {"radio": radio}
-        if (ssid := rec.get(f"{b}.2.{radio}")) is not None:
-            labels["ssid"] = str(ssid)
+        labels = row_labels(rec, "radio", radio, ssid=f"{b}.2")
         for column, name, div in (
             (5, "pantau_radio_signal_dbm", 1),
             (8, "pantau_radio_noise_dbm", 1),
@@ -500,9 +503,7 @@ def oracle_ltu(rec: Rec) -> dict:
     b = "1.3.6.1.4.1.41112.1.10.1.4.1"
     out: dict = {}
     for station, _ in col(rec, f"{b}.5"):
-        labels = {"station": station}
-        if (name := rec.get(f"{b}.13.{station}")) is not None:
-            labels["station_name"] = str(name)
+        labels = row_labels(rec, "station", station, station_name=f"{b}.13")
         out[("pantau_radio_signal_dbm", L(chain="0", **labels))] = float(rec[f"{b}.5.{station}"])
         out[("pantau_radio_signal_dbm", L(chain="1", **labels))] = float(rec[f"{b}.6.{station}"])
         out[("pantau_radio_capacity_bps", L(direction="tx", **labels))] = (
