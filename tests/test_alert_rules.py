@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 from dashboard_exprs import PROMETHEUS, ROOT, RULE_FILES, dashboard_exprs, dashboard_files, rules
+from promtool_rules import failed_cases, firing_and_quiet, promtool, run_weakened, unit_cases
 
 pytestmark = pytest.mark.skipif(
     shutil.which("promtool") is None,
@@ -28,40 +27,27 @@ HELPERS = {"PantauSiteUnreachable", "PantauSiteVantageIsolated"}
 SITE_LABELS = {"site", "name", "kind", "district"}
 
 
-def _promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["promtool", *args], capture_output=True, text=True, timeout=120, cwd=cwd)
-
-
 def test_rules_pass_promtool_check() -> None:
-    proc = _promtool("check", "rules", *map(str, RULE_FILES))
+    proc = promtool("check", "rules", *map(str, RULE_FILES))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count("SUCCESS") == len(RULE_FILES)
 
 
 def test_prometheus_config_passes_promtool_check() -> None:
-    proc = _promtool("check", "config", str(PROMETHEUS / "prometheus.yml"))
+    proc = promtool("check", "config", str(PROMETHEUS / "prometheus.yml"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"{len(RULE_FILES)} rule files found" in proc.stdout
 
 
 def test_unit_tests_pass() -> None:
-    proc = _promtool("test", "rules", str(UNIT_TESTS))
+    proc = promtool("test", "rules", str(UNIT_TESTS))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "SUCCESS" in proc.stdout
 
 
-def _unit_cases() -> list[dict]:
-    return yaml.safe_load(UNIT_TESTS.read_text(encoding="utf-8"))["tests"]
-
-
 @pytest.mark.parametrize("alert", ALERTS)
 def test_every_alert_is_tested_firing_and_quiet(alert: str) -> None:
-    firing = quiet = 0
-    for case in _unit_cases():
-        for check in case.get("alert_rule_test", []):
-            if check["alertname"] == alert:
-                firing += bool(check["exp_alerts"])
-                quiet += not check["exp_alerts"]
+    firing, quiet = firing_and_quiet(UNIT_TESTS, alert)
     assert firing, f"{alert}: no unit test expects it to fire"
     assert quiet or alert in HELPERS, f"{alert}: no unit test expects it to stay quiet"
 
@@ -92,7 +78,7 @@ def test_quiet_cases_cover_flap_isolation_and_parent(
     """
     names = [
         case["name"]
-        for case in _unit_cases()
+        for case in unit_cases(UNIT_TESTS)
         if any(c["alertname"] == alert for c in case.get("alert_rule_test", []))
     ]
     for word in situations:
@@ -199,18 +185,9 @@ MUTATIONS = {
 @pytest.mark.parametrize("mutation", list(MUTATIONS))
 def test_unit_tests_catch_a_weakened_rule(mutation: str, tmp_path: Path) -> None:
     old, new, failing_case = MUTATIONS[mutation]
-    (tmp_path / "rules").mkdir()
-    (tmp_path / "tests").mkdir()
-    replaced = 0
-    for path in RULE_FILES:
-        text = path.read_text(encoding="utf-8")
-        replaced += text.count(old)
-        (tmp_path / "rules" / path.name).write_text(text.replace(old, new))
-    assert replaced, f"mutation {mutation!r} no longer matches the rules; update it"
-    shutil.copy(UNIT_TESTS, tmp_path / "tests")
-    proc = _promtool("test", "rules", str(tmp_path / "tests" / UNIT_TESTS.name))
+    proc = run_weakened(tmp_path, UNIT_TESTS, old, new)
     assert proc.returncode != 0, f"unit tests still pass with {mutation}"
-    failed = re.findall(r"name: (.*),\n", proc.stdout + proc.stderr)
+    failed = failed_cases(proc)
     # promtool names the case of a failed alert test, and the expression of a failed PromQL test.
     output = proc.stdout + proc.stderr
     assert any(failing_case in name for name in failed) or failing_case in output, failed

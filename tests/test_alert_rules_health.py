@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 from dashboard_exprs import PROMETHEUS, ROOT, RULE_FILES, rules
+from promtool_rules import failed_cases, firing_and_quiet, promtool, run_weakened
 
 pytestmark = pytest.mark.skipif(
     shutil.which("promtool") is None,
@@ -26,25 +25,14 @@ ALERTS = [r["alert"] for r in rules(HEALTH) if "alert" in r]
 HELPERS = {"PantauSiteInMaintenance"}
 
 
-def _promtool_test(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["promtool", "test", "rules", str(path)], capture_output=True, text=True, timeout=300
-    )
-
-
 def test_unit_tests_pass() -> None:
-    proc = _promtool_test(UNIT_TESTS)
+    proc = promtool("test", "rules", str(UNIT_TESTS))
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize("alert", ALERTS)
 def test_every_alert_is_tested_firing_and_quiet(alert: str) -> None:
-    firing = quiet = 0
-    for case in yaml.safe_load(UNIT_TESTS.read_text(encoding="utf-8"))["tests"]:
-        for check in case.get("alert_rule_test", []):
-            if check["alertname"] == alert:
-                firing += bool(check["exp_alerts"])
-                quiet += not check["exp_alerts"]
+    firing, quiet = firing_and_quiet(UNIT_TESTS, alert)
     assert firing, f"{alert}: no unit test expects it to fire"
     assert quiet, f"{alert}: no unit test expects it to stay quiet"
 
@@ -100,19 +88,9 @@ MUTATIONS = {
 @pytest.mark.parametrize("mutation", list(MUTATIONS))
 def test_unit_tests_catch_a_weakened_rule(mutation: str, tmp_path: Path) -> None:
     old, new, failing_case = MUTATIONS[mutation]
-    (tmp_path / "rules").mkdir()
-    (tmp_path / "tests").mkdir()
-    for path in RULE_FILES:
-        shutil.copy(path, tmp_path / "rules")
-    text = HEALTH.read_text(encoding="utf-8")
-    assert old in text, f"mutation {mutation!r} no longer matches the rules; update it"
-    (tmp_path / "rules" / HEALTH.name).write_text(text.replace(old, new))
-    # Only the cases the mutation concerns: the whole file takes a while on a loaded machine.
-    cases = yaml.safe_load(UNIT_TESTS.read_text(encoding="utf-8"))
-    cases["tests"] = [c for c in cases["tests"] if failing_case in c["name"]]
-    assert cases["tests"], failing_case
-    (tmp_path / "tests" / UNIT_TESTS.name).write_text(yaml.safe_dump(cases, allow_unicode=True))
-    proc = _promtool_test(tmp_path / "tests" / UNIT_TESTS.name)
+    proc = run_weakened(
+        tmp_path, UNIT_TESTS, old, new, in_files=(HEALTH,), cases_named=failing_case
+    )
     assert proc.returncode != 0, f"unit tests still pass with {mutation}"
-    failed = re.findall(r"name: (.*),\n", proc.stdout + proc.stderr)
+    failed = failed_cases(proc)
     assert any(failing_case in name for name in failed), failed

@@ -5,14 +5,12 @@ rule. Cases: dashboards/prometheus/tests/pantau-alerts-snmp-health.test.yml.
 
 from __future__ import annotations
 
-import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 from dashboard_exprs import PROMETHEUS, RULE_FILES, rules
+from promtool_rules import failed_cases, firing_and_quiet, promtool, run_weakened, unit_cases
 
 pytestmark = pytest.mark.skipif(
     shutil.which("promtool") is None,
@@ -23,18 +21,8 @@ UNIT_TESTS = PROMETHEUS / "tests" / "pantau-alerts-snmp-health.test.yml"
 ALERTS = [r["alert"] for r in rules(RULES) if "alert" in r]
 
 
-def _promtool_test(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["promtool", "test", "rules", str(path)], capture_output=True, text=True, timeout=300
-    )
-
-
-def _cases() -> list[dict]:
-    return yaml.safe_load(UNIT_TESTS.read_text(encoding="utf-8"))["tests"]
-
-
 def test_unit_tests_pass() -> None:
-    proc = _promtool_test(UNIT_TESTS)
+    proc = promtool("test", "rules", str(UNIT_TESTS))
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -52,19 +40,14 @@ def test_the_issue_alerts_exist() -> None:
 
 @pytest.mark.parametrize("alert", ALERTS)
 def test_every_alert_is_tested_firing_and_quiet(alert: str) -> None:
-    firing = quiet = 0
-    for case in _cases():
-        for check in case.get("alert_rule_test", []):
-            if check["alertname"] == alert:
-                firing += bool(check["exp_alerts"])
-                quiet += not check["exp_alerts"]
+    firing, quiet = firing_and_quiet(UNIT_TESTS, alert)
     assert firing and quiet, alert
 
 
 def test_power_cut_and_link_cut_are_both_tested() -> None:
     texts = {
         a["exp_annotations"].get("power")
-        for case in _cases()
+        for case in unit_cases(UNIT_TESTS)
         for check in case.get("alert_rule_test", [])
         for a in check["exp_alerts"]
     }
@@ -93,18 +76,7 @@ MUTATIONS = {
 @pytest.mark.parametrize("mutation", list(MUTATIONS))
 def test_unit_tests_catch_a_weakened_rule(mutation: str, tmp_path: Path) -> None:
     old, new, case_word = MUTATIONS[mutation]
-    (tmp_path / "rules").mkdir()
-    (tmp_path / "tests").mkdir()
-    for path in RULE_FILES:
-        shutil.copy(path, tmp_path / "rules")
-    text = RULES.read_text(encoding="utf-8")
-    assert old in text, mutation
-    (tmp_path / "rules" / RULES.name).write_text(text.replace(old, new))
-    cases = yaml.safe_load(UNIT_TESTS.read_text(encoding="utf-8"))
-    cases["tests"] = [c for c in cases["tests"] if case_word in c["name"]]
-    assert cases["tests"], case_word
-    (tmp_path / "tests" / UNIT_TESTS.name).write_text(yaml.safe_dump(cases, allow_unicode=True))
-    proc = _promtool_test(tmp_path / "tests" / UNIT_TESTS.name)
+    proc = run_weakened(tmp_path, UNIT_TESTS, old, new, in_files=(RULES,), cases_named=case_word)
     assert proc.returncode != 0, f"unit tests still pass with {mutation}"
-    failed = re.findall(r"name: (.*),\n", proc.stdout + proc.stderr)
+    failed = failed_cases(proc)
     assert any(case_word in name for name in failed), failed

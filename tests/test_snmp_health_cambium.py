@@ -11,27 +11,11 @@ SM table (cambium-pmp-sm) is checked here only, against the WHISP-SM-MIB text.
 from __future__ import annotations
 
 import pytest
+from healthtables import chosen, table, value
 
 from pantau.agent.snmp.health.compiled import resolve
-from pantau.agent.snmp.health.evaluate import table_samples, value_of
-from pantau.agent.snmp.health.families import radio
+from pantau.agent.snmp.health.evaluate import table_samples
 from pantau.agent.snmp.health.registry import plan, resolve_table
-from pantau.agent.snmp.health.spec import Metric, Table
-
-
-def table(name: str) -> Table:
-    found = [t for t in radio.TABLES if t.name == name]
-    assert len(found) == 1, name
-    return found[0]
-
-
-def metric(table_name: str, oid: str) -> Metric:
-    (found,) = [m for m in table(table_name).metrics if m.oid == oid]
-    return found
-
-
-def value(table_name: str, oid: str, raw: object) -> float | None:
-    return value_of(metric(table_name, oid), {oid: raw})
 
 
 @pytest.mark.parametrize(
@@ -192,20 +176,18 @@ def test_a_walked_pmp_link_table_gives_one_station_per_sm() -> None:
 
 
 def test_cambium_tables_chosen_by_sys_object_id() -> None:
-    def chosen(sys_object_id: str) -> set[str]:
-        oid = tuple(int(p) for p in sys_object_id.split("."))
-        names = {r.table.name for r in plan(oid, ("auto",)).chosen}
-        return {n for n in names if n.startswith("cambium-")}
+    def cambium(sys_object_id: str) -> set[str]:
+        return {n for n in chosen(sys_object_id, "radio") if n.startswith("cambium-")}
 
-    assert chosen("1.3.6.1.4.1.161.19.250.256") == {
+    assert cambium("1.3.6.1.4.1.161.19.250.256") == {
         "cambium-pmp",
         "cambium-pmp-links",
         "cambium-pmp-sm",  # AP and SM answer the same sysObjectID: the SM table is not expected
     }
     assert "cambium-pmp-sm" not in plan((1, 3, 6, 1, 4, 1, 161, 19, 250, 256), ("auto",)).expected
-    assert chosen("1.3.6.1.4.1.17713.11") == {"cambium-ptp670"}
-    assert chosen("1.3.6.1.4.1.17713.21") == {"cambium-epmp"}  # ePMP is not a PTP 670
-    assert chosen("1.3.6.1.4.1.17713.7") == set()  # PTP 650: no table
+    assert cambium("1.3.6.1.4.1.17713.11") == {"cambium-ptp670"}
+    assert cambium("1.3.6.1.4.1.17713.21") == {"cambium-epmp"}  # ePMP is not a PTP 670
+    assert cambium("1.3.6.1.4.1.17713.7") == set()  # PTP 650: no table
 
 
 #: Numeric OIDs as the MIB texts give them (WHISP-GLOBAL-REG-MIB: whispAps = 161.19.3.1,

@@ -9,27 +9,11 @@ test_snmp_health_recordings.py.
 from __future__ import annotations
 
 import pytest
+from healthtables import chosen, table, value
 
 from pantau.agent.snmp.health.compiled import resolve
-from pantau.agent.snmp.health.evaluate import table_samples, value_of
-from pantau.agent.snmp.health.families import cellular, optics, vsat
-from pantau.agent.snmp.health.registry import plan, resolve_table
-from pantau.agent.snmp.health.spec import Metric, Table
-
-
-def table(name: str) -> Table:
-    found = [t for m in (optics, cellular, vsat) for t in m.TABLES if t.name == name]
-    assert len(found) == 1, name
-    return found[0]
-
-
-def metric(table_name: str, oid: str) -> Metric:
-    (found,) = [m for m in table(table_name).metrics if m.oid == oid]
-    return found
-
-
-def value(table_name: str, oid: str, raw: object) -> float | None:
-    return value_of(metric(table_name, oid), {oid: raw})
+from pantau.agent.snmp.health.evaluate import table_samples
+from pantau.agent.snmp.health.registry import resolve_table
 
 
 @pytest.mark.parametrize(
@@ -154,18 +138,16 @@ def test_a_walked_vsol_table_gives_labelled_samples_and_skips_no_reading() -> No
 
 
 def test_tables_chosen_by_sys_object_id() -> None:
-    def chosen(sys_object_id: str) -> set[str]:
-        oid = tuple(int(p) for p in sys_object_id.split("."))
-        names = {r.table.name for r in plan(oid, ("auto",)).chosen}
-        return names & {t.name for m in (optics, cellular, vsat) for t in m.TABLES}
+    def ours(sys_object_id: str) -> set[str]:
+        return chosen(sys_object_id, "optics", "cellular", "vsat")
 
-    assert chosen("1.3.6.1.4.1.2011.2.123") == {"huawei-gpon-olt-optics", "huawei-gpon-ont"}
-    assert chosen("1.3.6.1.4.1.2011.2.23.1") == set()  # a Huawei VRP switch is no OLT
-    assert chosen("1.3.6.1.4.1.37950.1.1.5.10.14.1") == {"vsol-pon-transceiver", "vsol-onu-optics"}
-    assert chosen("1.3.6.1.4.1.14988.1") == {"mikrotik-optics", "mikrotik-lte"}
-    assert chosen("1.3.6.1.4.1.27662") == {"peplink-cellular", "peplink-wan"}
-    assert chosen("1.3.6.1.4.1.8000") == {"uhp-terminal"}
-    assert chosen("1.3.6.1.4.1.8072.3.2.10") == set()
+    assert ours("1.3.6.1.4.1.2011.2.123") == {"huawei-gpon-olt-optics", "huawei-gpon-ont"}
+    assert ours("1.3.6.1.4.1.2011.2.23.1") == set()  # a Huawei VRP switch is no OLT
+    assert ours("1.3.6.1.4.1.37950.1.1.5.10.14.1") == {"vsol-pon-transceiver", "vsol-onu-optics"}
+    assert ours("1.3.6.1.4.1.14988.1") == {"mikrotik-optics", "mikrotik-lte"}
+    assert ours("1.3.6.1.4.1.27662") == {"peplink-cellular", "peplink-wan"}
+    assert ours("1.3.6.1.4.1.8000") == {"uhp-terminal"}
+    assert ours("1.3.6.1.4.1.8072.3.2.10") == set()
 
 
 #: Numeric OIDs as LibreNMS's discovery definitions (resources/definitions/os_discovery/*.yaml,

@@ -30,6 +30,12 @@ REFRESH = 300.0
 Last = Mapping[tuple[str, str], tuple[bool, float]]
 
 
+def _known(states: Mapping[str, SiteState], key: tuple[str, str]) -> bool:
+    """Whether the probe ``key`` (site, probe) is still one of the agent's."""
+    site = states.get(key[0])
+    return site is not None and key[1] in site.probes
+
+
 def power_events(
     last: Last,
     results: Mapping[tuple[str, str], ProbeResult],
@@ -41,12 +47,11 @@ def power_events(
     Results without an ``on_battery`` value (no UPS, or the poll failed) change nothing; keys
     of probes no longer in ``states`` are forgotten.
     """
-    out = {k: v for k, v in last.items() if k[1] in states.get(k[0], SiteState()).probes}
+    out = {k: v for k, v in last.items() if _known(states, k)}
     events: list[Event] = []
     for key, result in results.items():
         value = result.values.get("on_battery")
-        site = states.get(key[0])
-        if value is None or site is None or key[1] not in site.probes:
+        if value is None or not _known(states, key):
             continue
         on_battery = value >= 0.5
         before = out.get(key)
@@ -58,7 +63,7 @@ def power_events(
         if not due:
             continue
         out[key] = (on_battery, stamp.now)
-        state = site.probes[key[1]].state
+        state = states[key[0]].probes[key[1]].state
         events.append(
             Event(
                 agent=stamp.agent,

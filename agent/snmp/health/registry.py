@@ -41,7 +41,9 @@ class Resolved:
         return tuple((*o, 0) for o in unique) if self.scalar else tuple(unique)
 
 
-def _names(table: Table) -> Iterable[str]:
+def object_names(table: Table) -> Iterable[str]:
+    """Every ``"MIB-MODULE::objectName"`` the table names (labels, filters, metrics and the
+    columns they divide by): what the compiled MIB modules must hold for it."""
     yield from table.labels.values()
     yield from table.where
     for metric in table.metrics:
@@ -68,7 +70,7 @@ def resolve_table(table: Table) -> Resolved:
     for metric in table.metrics:
         _check(table, metric)
     oids: dict[str, Oid] = {}
-    for name in _names(table):
+    for name in object_names(table):
         try:
             oids[name] = resolve(name)
         except LookupError as exc:
@@ -77,14 +79,20 @@ def resolve_table(table: Table) -> Resolved:
     return Resolved(table, oids, match)
 
 
-@cache
-def tables() -> tuple[Resolved, ...]:
-    """Every table of every family module, vendor tables (with ``match``) before the standard
-    ones: when both give the same series, the vendor's wins (see :func:`evaluate`)."""
+def declared() -> list[Table]:
+    """Every table of every family module as written, nothing resolved."""
     found: list[Table] = []
     for info in pkgutil.iter_modules(families.__path__):
         module = importlib.import_module(f"{families.__name__}.{info.name}")
         found.extend(getattr(module, "TABLES", ()))
+    return found
+
+
+@cache
+def tables() -> tuple[Resolved, ...]:
+    """Every table of every family module, vendor tables (with ``match``) before the standard
+    ones: when both give the same series, the vendor's wins (see :func:`evaluate`)."""
+    found = declared()
     names = [t.name for t in found]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

@@ -1,8 +1,9 @@
 """MIB object names compiled to numeric OIDs by ``scripts/compile-mibs`` (pysmi), one module per
 MIB: ``UPS-MIB`` -> ``ups_mib.py``, ``UBNT-AirMAX-MIB`` -> ``ubnt_airmax_mib.py``. Each module
 holds ``MIB`` (name), ``REVISION`` (latest REVISION or LAST-UPDATED of the MIB), ``SOURCE``
-(where the MIB text came from) and ``OIDS: dict[str, str]`` (object name -> numeric OID text).
-Generated: edit the MIB folder and run the script again, never these files.
+(where the MIB text came from) and ``OIDS: dict[str, str]`` (object name -> numeric OID text) of
+the objects the health tables of :mod:`pantau.agent.snmp.health.families` name, no others.
+Generated: after naming a new object in a family, run the script again; never edit these files.
 """
 
 from __future__ import annotations

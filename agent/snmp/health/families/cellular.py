@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+from pantau.agent.snmp.health.families._mikrotik import MIKROTIK
 from pantau.agent.snmp.health.spec import Metric, Table
 
 RSRP = "pantau_lte_rsrp_dbm"
@@ -27,7 +28,6 @@ _H = {
     "standby)",
 }
 
-MIKROTIK = ("1.3.6.1.4.1.14988",)
 #: Pepwave (27662) and Peplink (23695) products; both answer the Peplink (23695) MIBs.
 PEPLINK = ("1.3.6.1.4.1.27662", "1.3.6.1.4.1.23695")
 _PEPLINK_NA = (-9999,)

@@ -3,6 +3,7 @@ vendor MIBs)."""
 
 from __future__ import annotations
 
+from pantau.agent.snmp.health.families._mikrotik import routeros6_scalars, routeros7_gauges
 from pantau.agent.snmp.health.spec import Metric, Table
 
 CPU_HELP = "processor load, 0..1 (the mean over the device's processors)"
@@ -70,29 +71,23 @@ TABLES: tuple[Table, ...] = (
             "ENTITY-SENSOR-MIB::entPhySensorOperStatus": (1,),
         },
     ),
-    Table(
-        name="mikrotik-temperature",
-        family="device",
-        match=("1.3.6.1.4.1.14988",),
-        expect=False,  # RouterOS 6; RouterOS 7 answers mtxrGaugeTable
-        index_label="",
-        labels={},
-        metrics=(
-            # Temperature TC: DISPLAY-HINT "d-1", tenths of a degree
-            Metric(
-                "pantau_device_temperature_celsius",
-                TEMPERATURE_HELP,
-                "MIKROTIK-MIB::mtxrHlTemperature",
-                scale=0.1,
-                const_labels=(("sensor", "board"),),
-            ),
-            Metric(
-                "pantau_device_temperature_celsius",
-                TEMPERATURE_HELP,
-                "MIKROTIK-MIB::mtxrHlCpuTemperature",
-                scale=0.1,
-                const_labels=(("sensor", "cpu"),),
-            ),
+    routeros6_scalars(
+        "mikrotik-temperature",
+        "device",
+        # Temperature TC: DISPLAY-HINT "d-1", tenths of a degree
+        Metric(
+            "pantau_device_temperature_celsius",
+            TEMPERATURE_HELP,
+            "MIKROTIK-MIB::mtxrHlTemperature",
+            scale=0.1,
+            const_labels=(("sensor", "board"),),
+        ),
+        Metric(
+            "pantau_device_temperature_celsius",
+            TEMPERATURE_HELP,
+            "MIKROTIK-MIB::mtxrHlCpuTemperature",
+            scale=0.1,
+            const_labels=(("sensor", "cpu"),),
         ),
     ),
     Table(
@@ -114,21 +109,12 @@ TABLES: tuple[Table, ...] = (
             ),
         ),
     ),
-    Table(
-        name="mikrotik-gauge-temperature",
-        static_rows=True,
-        family="device",
-        match=("1.3.6.1.4.1.14988",),
-        expect=False,  # RouterOS 7; RouterOS 6 answers mtxrHl*
-        index_label="gauge",
-        labels={"sensor": "MIKROTIK-MIB::mtxrGaugeName"},
-        metrics=(
-            Metric(
-                "pantau_device_temperature_celsius",
-                TEMPERATURE_HELP,
-                "MIKROTIK-MIB::mtxrGaugeValue",
-            ),
+    routeros7_gauges(
+        "mikrotik-gauge-temperature",
+        "device",
+        Metric(
+            "pantau_device_temperature_celsius", TEMPERATURE_HELP, "MIKROTIK-MIB::mtxrGaugeValue"
         ),
-        where={"MIKROTIK-MIB::mtxrGaugeUnit": (1,)},  # celsius(1)
+        unit=1,  # celsius(1)
     ),
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+from pantau.agent.snmp.health.families._mikrotik import MIKROTIK
 from pantau.agent.snmp.health.spec import Metric, Table
 
 RX = "pantau_optic_rx_power_dbm"
@@ -30,7 +31,6 @@ HUAWEI_OLT = (
     "1.3.6.1.4.1.2011.2.248",
 )
 VSOL = ("1.3.6.1.4.1.37950",)
-MIKROTIK = ("1.3.6.1.4.1.14988",)
 
 #: HUAWEI-XPON-MIB: Integer32 readings in 0.01 dBm; 2147483647 (0x7FFFFFFF) = no reading (a GPON
 #: port's own receive power is measured per ONT, so the OLT port answers it).

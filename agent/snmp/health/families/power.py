@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+from pantau.agent.snmp.health.families._mikrotik import routeros6_scalars, routeros7_gauges
 from pantau.agent.snmp.health.spec import Metric, Table
 
 ON_BATTERY = "pantau_ups_on_battery"
@@ -15,6 +16,8 @@ _ON_BATTERY_HELP = "UPS output fed from its battery (mains power lost): 1 yes, 0
 _CHARGE_HELP = "UPS battery charge remaining, 0..1"
 _RUNTIME_HELP = "UPS estimated runtime left on battery, seconds"
 _INPUT_HELP = "UPS input (mains) voltage, volts"
+_VOLTAGE = "pantau_device_voltage_volts"
+_VOLTAGE_HELP = "supply voltage of the device's board, volts"
 
 #: UPS-MIB upsOutputSource: normal(3) bypass(4) battery(5) booster(6) reducer(7); other(1) and
 #: none(2) tell nothing about the mains: absent.
@@ -113,39 +116,16 @@ TABLES: tuple[Table, ...] = (
             ),
         ),
     ),
-    Table(
-        name="mikrotik-power",
-        family="power",
-        match=("1.3.6.1.4.1.14988",),
-        expect=False,  # RouterOS 6; RouterOS 7 answers mtxrGaugeTable
-        index_label="",
-        labels={},
-        metrics=(
-            # Voltage TC: DISPLAY-HINT "d-1", tenths of a volt
-            Metric(
-                "pantau_device_voltage_volts",
-                "supply voltage of the device's board, volts",
-                "MIKROTIK-MIB::mtxrHlVoltage",
-                scale=0.1,
-            ),
-        ),
+    routeros6_scalars(
+        "mikrotik-power",
+        "power",
+        # Voltage TC: DISPLAY-HINT "d-1", tenths of a volt
+        Metric(_VOLTAGE, _VOLTAGE_HELP, "MIKROTIK-MIB::mtxrHlVoltage", scale=0.1),
     ),
-    Table(
-        name="mikrotik-gauge-voltage",
-        static_rows=True,
-        family="power",
-        match=("1.3.6.1.4.1.14988",),
-        expect=False,  # RouterOS 7; RouterOS 6 answers mtxrHlVoltage
-        index_label="gauge",
-        labels={"sensor": "MIKROTIK-MIB::mtxrGaugeName"},
-        metrics=(
-            Metric(
-                "pantau_device_voltage_volts",
-                "supply voltage of the device's board, volts",
-                "MIKROTIK-MIB::mtxrGaugeValue",
-                scale=0.1,
-            ),
-        ),
-        where={"MIKROTIK-MIB::mtxrGaugeUnit": (3,)},  # dV(3): tenths of a volt
+    routeros7_gauges(
+        "mikrotik-gauge-voltage",
+        "power",
+        Metric(_VOLTAGE, _VOLTAGE_HELP, "MIKROTIK-MIB::mtxrGaugeValue", scale=0.1),
+        unit=3,  # dV(3): tenths of a volt
     ),
 )

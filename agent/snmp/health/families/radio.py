@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+from pantau.agent.snmp.health.families._mikrotik import MIKROTIK
 from pantau.agent.snmp.health.spec import Metric, Table
 
 SIGNAL = "pantau_radio_signal_dbm"
@@ -62,7 +63,7 @@ TABLES: tuple[Table, ...] = (
         name="mikrotik-wireless",
         family="radio",
         expect=False,  # the vendor's prefix covers models without this table
-        match=("1.3.6.1.4.1.14988",),
+        match=MIKROTIK,
         index_label="station",  # MAC address (6 numbers) and ifIndex of the registration
         labels={"interface": "MIKROTIK-MIB::mtxrWlRtabIface"},
         metrics=(
@@ -77,7 +78,7 @@ TABLES: tuple[Table, ...] = (
         static_rows=True,
         family="radio",
         expect=False,  # the vendor's prefix covers models without this table
-        match=("1.3.6.1.4.1.14988",),
+        match=MIKROTIK,
         index_label="interface",  # ifIndex
         labels={"ssid": "MIKROTIK-MIB::mtxrWlApSsid"},
         metrics=(
