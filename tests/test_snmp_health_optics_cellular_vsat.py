@@ -75,6 +75,17 @@ def test_huawei_gpon_power_in_hundredths_and_invalid_code(raw: int, want: float 
     assert got == (pytest.approx(want) if want is not None else None)
 
 
+@pytest.mark.parametrize(
+    ("raw", "want"), [(7654, -23.46), (10000, 0.0), (2147483647, None), (-2147483648, None)]
+)
+def test_huawei_olt_rx_from_ont_is_node_value_minus_10000_in_hundredths(
+    raw: int, want: float | None
+) -> None:
+    oid = "HUAWEI-XPON-MIB::hwGponOntOpticalDdmOltRxOntPower"
+    got = value("huawei-gpon-ont", oid, raw)
+    assert got == (pytest.approx(want) if want is not None else None)
+
+
 @pytest.mark.parametrize(("raw", "want"), [(1, 1.0), (2, 0.0), (-1, None), (3, None)])
 def test_huawei_ont_run_status(raw: int, want: float | None) -> None:
     oid = "HUAWEI-XPON-MIB::hwGponDeviceOntControlRunStatus"
@@ -348,6 +359,7 @@ MIB_NUMBERS = {
     "HUAWEI-XPON-MIB::hwGponOltOpticsDdmInfoRxPower": "1.3.6.1.4.1.2011.6.128.1.1.2.23.1.5",
     "HUAWEI-XPON-MIB::hwGponDeviceOntControlRunStatus": "1.3.6.1.4.1.2011.6.128.1.1.2.46.1.15",
     "HUAWEI-XPON-MIB::hwGponOntOpticalDdmRxPower": "1.3.6.1.4.1.2011.6.128.1.1.2.51.1.4",
+    "HUAWEI-XPON-MIB::hwGponOntOpticalDdmOltRxOntPower": "1.3.6.1.4.1.2011.6.128.1.1.2.51.1.6",
     "V1600D::transmitPower": "1.3.6.1.4.1.37950.1.1.5.10.13.1.1.5",
     "V1600D::rxPower": "1.3.6.1.4.1.37950.1.1.5.12.2.1.8.1.7",
     "V1600D::onuAuthInfoDescription2": "1.3.6.1.4.1.37950.1.1.5.12.1.25.1.9",

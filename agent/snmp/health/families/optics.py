@@ -112,6 +112,15 @@ TABLES: tuple[Table, ...] = (
                 scale=0.01,
                 missing=_HUAWEI_INVALID,
             ),
+            Metric(
+                # the MIB: "Actual value = ((Node value - 10000) / 100)" dBm
+                OLT_RX,
+                _OLT_RX_HELP,
+                "HUAWEI-XPON-MIB::hwGponOntOpticalDdmOltRxOntPower",
+                scale=0.01,
+                offset=-100.0,
+                missing=_HUAWEI_INVALID,
+            ),
         ),
     ),
     Table(
