@@ -350,6 +350,9 @@ def test_instance_needs_a_walked_table_and_one_instance_per_column() -> None:
         resolve_table(twice)
     with pytest.raises(ValueError, match="index_format 'zte_v9'"):
         resolve_table(dataclasses.replace(zte, index_format="zte_v9"))
+    as_label = dataclasses.replace(zte, labels={"x": "ZXGPON-ONTMGMT-MIB::zxGponPonRxOpticalLevel"})
+    with pytest.raises(ValueError, match="used with and without an instance"):
+        resolve_table(as_label)
 
 
 #: Numeric OIDs as LibreNMS's discovery definitions (resources/definitions/os_discovery/*.yaml,
