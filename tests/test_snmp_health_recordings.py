@@ -61,6 +61,7 @@ COVERS: dict[str, set[str]] = {
     "smartax": {"huawei-gpon-olt-optics"},
     "uhp": {"uhp-terminal"},
     "vsolution_v1600d": {"vsol-pon-transceiver", "vsol-onu-optics"},
+    "zxa10_c320v2": {"zte-pon-onu-olt-rx"},
 }
 
 #: What each unit can physically be: a value outside is a device's "no reading" code (Peplink
@@ -85,6 +86,7 @@ PLAUSIBLE: dict[str, tuple[float, float]] = {
     "pantau_pon_onu_up": (0, 1),
     "pantau_optic_rx_power_dbm": (-45, 15),
     "pantau_optic_tx_power_dbm": (-45, 15),
+    "pantau_pon_olt_rx_power_dbm": (-45, 15),
     "pantau_lte_rsrp_dbm": (-156, -31),
     "pantau_lte_rsrq_db": (-43, 20),
     "pantau_lte_sinr_db": (-23, 50),
@@ -168,16 +170,43 @@ def _names(table: Table) -> set[str]:
 
 def table_rows(table: Table, rec: Mapping[tuple[int, ...], Value]) -> dict[tuple[int, ...], dict]:
     rows: dict[tuple[int, ...], dict[str, Value]] = {}
+    instance = {m.oid: m.instance for m in table.metrics}
     for name in _names(table):
         oid = compiled_oid(name)
         if not table.index_label:
             if rec.get((*oid, 0)) is not None:
                 rows.setdefault((), {})[name] = rec[(*oid, 0)]
             continue
+        tail = instance.get(name, ())
         for key, value in rec.items():
             if len(key) > len(oid) and key[: len(oid)] == oid and value is not None:
-                rows.setdefault(key[len(oid) :], {})[name] = value
+                index = key[len(oid) :]
+                if tail:  # the column is indexed row.instance (Metric.instance)
+                    if len(index) <= len(tail) or index[-len(tail) :] != tail:
+                        continue
+                    index = index[: -len(tail)]
+                rows.setdefault(index, {})[name] = value
     return rows
+
+
+def index_text(table: Table, index: tuple[int, ...]) -> str:
+    """The index label as docs/contracts.md gives it: dotted, or a ZTE ONU's name where the packed
+    index decodes (agent/snmp/health/indexes.py's rules, written out again here)."""
+    dotted = ".".join(map(str, index))
+    if len(index) != 2:
+        return dotted
+    port, onu = index
+    packed = f"{port:08x}"
+    slot, pon = port // 65536 % 256, port // 256 % 256
+    # zte_gpon_onu: type 1, shelf 0 (CLI shelf 1), slot, port, reserved 0
+    v1 = packed[:2] == "10" and packed[6:] == "00" and slot and pon and 0 < onu < 256
+    if table.index_format == "zte_gpon_onu" and v1:
+        return f"gpon-onu_1/{slot}/{pon}:{onu}"
+    if table.index_format == "zte_pon_onu" and packed[:2] == "11":  # 0x11, shelf, slot, port
+        shelf, slot, pon = slot, pon, port % 256
+        if shelf and slot and pon and 0 < onu < 256:
+            return f"{shelf}/{slot}/{pon}:{onu}"
+    return dotted
 
 
 def label_text(value: Value) -> str | None:
@@ -260,7 +289,7 @@ def expected(rec: Mapping[tuple[int, ...], Value]) -> tuple[dict[Series, float],
         for suffix, row in rows.items():
             if not all(where_key(row.get(n)) in ok for n, ok in table.where.items()):
                 continue
-            labels = [(table.index_label, ".".join(map(str, suffix)))] if table.index_label else []
+            labels = [(table.index_label, index_text(table, suffix))] if table.index_label else []
             for label, name in table.labels.items():
                 if (t := label_text(row.get(name))) is not None:
                     labels.append((label, t))

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 
 from pantau.agent.snmp.ber import Oid
+from pantau.agent.snmp.health.indexes import label as index_label
 from pantau.agent.snmp.health.registry import Plan, Resolved
 from pantau.agent.snmp.health.spec import Metric
 
@@ -118,9 +119,15 @@ def _rows(resolved: Resolved, raw: Raw) -> dict[Oid, dict[str, object]]:
     rows: dict[Oid, dict[str, object]] = {}
     for name, oid in resolved.oids.items():
         values = raw.get((*oid, 0), {}) if resolved.scalar else raw.get(oid, {})
+        tail = resolved.instances.get(name, ())
         for suffix, value in values.items():
-            if value is not None and not isinstance(value, str):  # str: noSuchObject...
-                rows.setdefault(suffix, {})[name] = value
+            if value is None or isinstance(value, str):  # str: noSuchObject...
+                continue
+            if tail:  # the value at row.instance is the row's (Metric.instance)
+                if len(suffix) <= len(tail) or suffix[-len(tail) :] != tail:
+                    continue
+                suffix = suffix[: -len(tail)]
+            rows.setdefault(suffix, {})[name] = value
     return rows
 
 
@@ -149,7 +156,7 @@ def _table(resolved: Resolved, raw: Raw) -> tuple[list[Sample], bool, list[Oid]]
         kept.append(suffix)
         labels: list[tuple[str, str]] = []
         if table.index_label:
-            labels.append((table.index_label, ".".join(map(str, suffix))))
+            labels.append((table.index_label, index_label(table.index_format, suffix)))
         for label, name in table.labels.items():
             if (label_text := text(row.get(name))) is not None:
                 labels.append((label, label_text))

@@ -17,6 +17,7 @@ from functools import cache
 from pantau.agent.snmp.ber import Oid
 from pantau.agent.snmp.health import families
 from pantau.agent.snmp.health.compiled import resolve
+from pantau.agent.snmp.health.indexes import FORMATS
 from pantau.agent.snmp.health.spec import AGGREGATES, FAMILIES, PARSERS, Metric, Table
 
 AUTO = "auto"
@@ -30,6 +31,8 @@ class Resolved:
     table: Table
     oids: Mapping[str, Oid]
     match: tuple[Oid, ...]
+    #: ``MIB::object`` -> index components after the row index (``Metric.instance``)
+    instances: Mapping[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)
 
     @property
     def scalar(self) -> bool:
@@ -63,12 +66,36 @@ def _check(table: Table, metric: Metric) -> None:
         raise ValueError(f"{where}: metric names start with pantau_")
 
 
+def _instances(table: Table) -> dict[str, tuple[int, ...]]:
+    where = f"health table {table.name!r}"
+    found: dict[str, tuple[int, ...]] = {}
+    for metric in table.metrics:
+        if found.setdefault(metric.oid, metric.instance) != metric.instance:
+            raise ValueError(f"{where}: {metric.oid} read with two different instances")
+    others = {*table.labels.values(), *table.where}
+    for metric in table.metrics:
+        others |= {n for n in (metric.divide_by, metric.precision, metric.exponent) if n}
+    clash = sorted(n for n in others if found.get(n))
+    if clash:
+        raise ValueError(f"{where}: {', '.join(clash)} used with and without an instance")
+    instances = {name: tail for name, tail in found.items() if tail}
+    if instances and (table.static_rows or not table.index_label):
+        raise ValueError(f"{where}: instance needs a walked table (index_label, not static_rows)")
+    return instances
+
+
 def resolve_table(table: Table) -> Resolved:
     """Resolve a table's names; raise ``ValueError`` naming the table and the object."""
     if table.family not in FAMILIES:
         raise ValueError(f"health table {table.name!r}: family {table.family!r} not in {FAMILIES}")
+    if table.index_format and table.index_format not in FORMATS:
+        raise ValueError(
+            f"health table {table.name!r}: index_format {table.index_format!r} is not one of "
+            f"{sorted(FORMATS)}"
+        )
     for metric in table.metrics:
         _check(table, metric)
+    instances = _instances(table)
     oids: dict[str, Oid] = {}
     for name in object_names(table):
         try:
@@ -76,7 +103,7 @@ def resolve_table(table: Table) -> Resolved:
         except LookupError as exc:
             raise ValueError(f"health table {table.name!r}: {exc}") from None
     match = tuple(tuple(int(p) for p in m.strip(".").split(".")) for m in table.match)
-    return Resolved(table, oids, match)
+    return Resolved(table, oids, match, instances)
 
 
 def declared() -> list[Table]:

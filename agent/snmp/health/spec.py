@@ -55,6 +55,11 @@ class Metric:
     #: ENTITY-SENSOR-MIB style: "MIB::column" holding a SensorDataScale (units(9) = 10^0, milli(8)
     #: = 10^-3, kilo(10) = 10^3, ...); the value is multiplied by 10**(3 * (scale - 9)).
     exponent: str = ""
+    #: Index components after the row's index in this column: ZTE's ONU receive power
+    #: (zxGponPonRxOpticalLevel) is indexed OLT id . ONU id . ONU PON port (1), its state OLT id .
+    #: ONU id; with ``instance=(1,)`` the value at ``row.1`` belongs to ``row``. Values whose
+    #: index does not end with these components are not this metric's.
+    instance: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,3 +85,7 @@ class Table:
     #: the system request instead of walking the columns (a Linux host's 35 hrStorage rows cost
     #: 140 varbinds a poll; its one RAM row costs 4).
     static_rows: bool = False
+    #: How the index label shows a row's index: "" dotted ("268501248.5"), or a name of
+    #: :data:`pantau.agent.snmp.health.indexes.FORMATS` that decodes a vendor's packed index
+    #: ("gpon-onu_1/1/1:5"); a row it cannot decode keeps the dotted index.
+    index_format: str = ""
