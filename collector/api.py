@@ -201,6 +201,7 @@ async def _sites(request: web.Request) -> web.Response:
                 "district": site.district,
                 "district_name": c.district_names.get(site.district or ""),
                 "parent": site.parent,
+                "ups": site.ups,
                 "lat": site.lat,
                 "lon": site.lon,
                 "state": c.decision.label_at(site.id, now),

@@ -181,6 +181,10 @@ def test_a_ups_at_its_own_address_explains_its_towers_outage(
         upspair.until("both routers' outages", lambda: len(_open_outages(stack.collector)) == 2)
         # the UPS sites still answer: only the routers are out
         assert _open_outages(stack.collector) == {"rtr-1": "power", "rtr-2": "down"}
+        sites = _get(f"{stack.collector}/api/v1/sites")
+        assert sites is not None
+        links = {s["id"]: s["ups"] for s in sites["sites"]}
+        assert links == {"ups-1": None, "ups-2": None, "rtr-1": "ups-1", "rtr-2": "ups-2"}
         per_site = upspair.until(
             "pantau_site_outage_open of both routers",
             lambda: len(s := _samples(stack.collector, "pantau_site_outage_open")) == 2 and s,
