@@ -28,7 +28,8 @@ import aiohttp
 
 from pantau.collector.agentclient import failure_detail
 from pantau.collector.pagecheck import BadPage, Checks, Page, check_page, parse_page
-from pantau.collector.store import Cursor, Store
+from pantau.collector.store import Store
+from pantau.collector.store.cursors import Cursor
 from pantau.errors import StoreError
 from pantau.events import Event
 from pantau.urls import redact_url
