@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import logging
 from collections import Counter
 from collections.abc import Callable, Collection
@@ -87,7 +86,7 @@ class Puller:
         self._store, self._clock, self._lock, self._cursor = store, clock, write_lock, cursor
         self._unknown = UnknownSites(self.health, site_events)
         self._last_hw: tuple[int, float] | None = None  # agent high-water, when read
-        self._verified = False  # the event at our cursor compared with the stored one
+        self._rewind = rewind.RewindCheck(store, self._fetch)
         self._refusing: str | None = None  # why the last page was refused, until a good one
         self._clock_of = AgentClock(self.health, skew)
         self.configure(sites, limit=limit, skew=skew, timeout=timeout, max_bytes=max_bytes)
@@ -220,23 +219,11 @@ class Puller:
         self, session: aiohttp.ClientSession, obj: dict[str, Any], after: int
     ) -> bool:
         """Detect a log that went back; then move the cursor to where it differs. True if moved."""
-        cur, hw = self._cursor, obj.get("high_water")
-        if cur is None or not after:
-            self._verified = True
+        first = await self._rewind.reread_from(session, self._cursor, obj, after)
+        if first is None or self._cursor is None:
             return False
-        back = hw is not None and hw < after
-        if not back and not self._verified:
-            # Once per start and reconnection: the log may have gone back and grown past our
-            # cursor while we were away. The event at our cursor must still be the one stored.
-            self._verified = True
-            back = not await self._same(session, after)
-        if not back:
-            return False
-        top = min(after, hw) if hw is not None else after
-        same = functools.partial(self._same, session)
-        first = await rewind.first_different(same, max(obj["oldest"], 1), top)
-        lost = self._unread()
-        moved = rewind.reread_from(cur, first, self._clock(), lost)
+        cur, lost = self._cursor, self._unread()
+        moved = rewind.moved_cursor(cur, first, self._clock(), lost)
         await self._move_cursor(moved)
         log.error(
             "agent log went back in time agent=%s source=%s cursor=%d high_water=%s "
@@ -244,7 +231,7 @@ class Puller:
             cur.agent,
             self.source,
             after,
-            hw,
+            obj.get("high_water"),
             first - 1,
             moved.segment,
             lost,
@@ -264,17 +251,6 @@ class Puller:
             self.health.lost["log_went_back"] += to.went_back
         # Counted: not added again with the next page's cursor.
         self._cursor, self._last_hw = dataclasses.replace(to, missed=0, went_back=0), None
-
-    async def _same(self, session: aiohttp.ClientSession, cursor: int) -> bool:
-        """Whether the agent's event at ``cursor`` is the one stored (True when unknowable)."""
-        assert self._cursor is not None
-        stored = await asyncio.to_thread(
-            self._store.event_at, self._cursor.agent, self._cursor.log_id, cursor
-        )
-        if stored is None:
-            return True
-        body, _ = await self._fetch(session, cursor - 1, 1)
-        return rewind.same_event(stored, parse_page(body), cursor)
 
     # -- storing --------------------------------------------------------------------------------
 
@@ -326,7 +302,7 @@ class Puller:
         else:
             log.warning("agent unreachable agent=%s error=%s", self.health.label, detail)
             self.health.down_since = now
-            self._verified = False  # its log may go back while it is away: check on return
+            self._rewind.verified = False  # its log may go back while it is away: check on return
             # Nothing of this agent is stored while it is unreachable: a failure to store its
             # last page is no longer news (the agent problem is), and is retried when it is back.
             self._store.health.forget(f"ingest {self.source}")
