@@ -166,7 +166,7 @@ def agent_problems(
 ) -> list[Problem]:
     """A warning per agent that could not be pulled for ``after`` seconds or more.
 
-    ``agents`` are :class:`~pantau.collector.ingest.AgentHealth` (``up``, ``down_since``,
+    ``agents`` are :class:`~pantau.collector.agenthealth.AgentHealth` (``up``, ``down_since``,
     ``error``, ``label``, ``source``).
     """
     out = []
@@ -219,7 +219,7 @@ def evidence_problems(agents: Iterable[Any], skew: float, now: float) -> list[Pr
     """Warnings about the evidence of each agent: a clock off by more than ``skew``, an identity
     refused, events held or lost.
 
-    ``agents`` are :class:`~pantau.collector.ingest.AgentHealth`. The identity conflict is
+    ``agents`` are :class:`~pantau.collector.agenthealth.AgentHealth`. The identity conflict is
     critical: the collector refuses that agent's pages until an operator decides.
     """
     out = []

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector as _PromCollector
 
+from pantau.collector.agenthealth import LOST_REASONS
 from pantau.collector.availability import availability, in_maintenance
-from pantau.collector.ingest import LOST_REASONS
 from pantau.collector.outages import CAUSES, DOWN, UNREACHABLE, UP
 from pantau.collector.pagecheck import REJECT_REASONS
 from pantau.collector.service import Collector

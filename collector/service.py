@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 import aiohttp
 
 from pantau.collector.agentclient import agent_session
+from pantau.collector.agenthealth import AgentHealth
 from pantau.collector.audit import AuditRecord
 from pantau.collector.availability import Maintenance, config_maintenance
 from pantau.collector.health import (
@@ -25,7 +26,7 @@ from pantau.collector.health import (
     evidence_problems,
     removal_refused,
 )
-from pantau.collector.ingest import AgentHealth, Puller
+from pantau.collector.ingest import Puller
 from pantau.collector.outages import Decision, OutageParams, SiteRef, decide
 from pantau.collector.store import Store
 from pantau.config import CollectorConfig

@@ -14,6 +14,7 @@ from _collector_env import SITES, agent_api
 from prometheus_client import CollectorRegistry
 
 from pantau.agent.runtime.server import bound_port, start_server
+from pantau.collector.agenthealth import AgentHealth
 from pantau.collector.api import make_app
 from pantau.collector.health import (
     CRITICAL,
@@ -23,7 +24,6 @@ from pantau.collector.health import (
     fix_hint,
     health,
 )
-from pantau.collector.ingest import AgentHealth
 from pantau.collector.metrics import CollectorMetrics
 from pantau.collector.service import Collector
 from pantau.collector.store import open_store

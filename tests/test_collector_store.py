@@ -208,7 +208,7 @@ def test_cursors_are_per_collector_and_old_cursors_are_adopted(db_url):
     before (0001, no collector) is where each starts."""
     import alembic.command
 
-    from pantau.collector.store import engine_url
+    from pantau.collector.store.engine import engine_url
 
     engine = sa.create_engine(engine_url(db_url))
     config = _migrations()

@@ -78,11 +78,11 @@ def test_no_targets_and_missing_file_exit_2(
 
 
 def test_hand_formatted_lines_are_json() -> None:
+    from pantau.agent.icmp.output import target_line
     from pantau.agent.icmp.pinger import TargetStats
-    from pantau.agent.probe_cli import _icmp_line
 
     odd = 'h\u00f6st "quoted" \\ name'
-    assert json.loads(_icmp_line(odd, None, None)) == {
+    assert json.loads(target_line(odd, None, None)) == {
         "target": odd,
         "address": None,
         "sent": 0,
@@ -95,7 +95,7 @@ def test_hand_formatted_lines_are_json() -> None:
         "reason": "dns",
     }
     stats = TargetStats("192.0.2.1", 4, (0.001, 0.003), {}, "ok")
-    assert json.loads(_icmp_line("gw", "192.0.2.1", stats)) == {
+    assert json.loads(target_line("gw", "192.0.2.1", stats)) == {
         "target": "gw",
         "address": "192.0.2.1",
         "sent": 4,
@@ -108,5 +108,5 @@ def test_hand_formatted_lines_are_json() -> None:
         "reason": "ok",
     }
     lost = TargetStats("192.0.2.1", 3, (), {"unreachable": 3}, "unreachable")
-    row = json.loads(_icmp_line("gw", "192.0.2.1", lost))
+    row = json.loads(target_line("gw", "192.0.2.1", lost))
     assert (row["loss"], row["rtt_avg_ms"], row["reason"]) == (1.0, None, "unreachable")

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 from icmp_support import loopback_targets, needs_icmp
 
-from pantau.agent import probe_cli
+from pantau.agent.icmp import cli as icmp_cli
 from pantau.agent.icmp import pinger as pinger_module
+from pantau.agent.icmp import workers as sweep_workers
 from pantau.agent.icmp.pinger import Pinger
 from pantau.cli import main
 from pantau.errors import PermissionDenied
@@ -52,7 +53,7 @@ def without_rtts(stdout: str) -> list[dict]:
 def fork_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
     """Let the in-process tests fork although the pytest process has threads of other tests
     (the CLI refuses to fork a threaded program; the child here only sweeps and exits)."""
-    monkeypatch.setattr(probe_cli.threading, "active_count", lambda: 1)
+    monkeypatch.setattr(icmp_cli.threading, "active_count", lambda: 1)
 
 
 def workers_logged(stderr: str) -> int:
@@ -97,7 +98,7 @@ def test_duplicates_names_and_order_with_workers(
         return {name: table.get(name, name) for name in names}
 
     monkeypatch.setattr(pinger_module, "resolve", resolve)
-    caplog.set_level(logging.INFO, logger="pantau.agent.probe_cli")
+    caplog.set_level(logging.INFO, logger="pantau.agent.icmp.cli")
     listed = [*loopback_targets(6), "127.1.0.3", "nowhere.example", "gw.example", "127.1.0.1"]
     code = main(["probe", "icmp", "-c", "1", "--workers", "3", *listed])
     out, err = capsys.readouterr()
@@ -203,7 +204,7 @@ def test_worker_past_its_time_bound_is_killed_and_reported(
         return sweep(self, addresses, **kwargs)
 
     monkeypatch.setattr(Pinger, "sweep_blocking", stuck_in_child)
-    monkeypatch.setattr(probe_cli, "_worker_bound", lambda packets, n, args: 0.5)
+    monkeypatch.setattr(sweep_workers, "worker_bound", lambda packets, n, args: 0.5)
     start = time.monotonic()
     code = main(["probe", "icmp", "-c", "1", "--workers", "2", *loopback_targets(4)])
     out, err = capsys.readouterr()
@@ -218,7 +219,7 @@ def test_a_threaded_caller_gets_one_process(
 ) -> None:
     import threading
 
-    caplog.set_level(logging.INFO, logger="pantau.agent.probe_cli")
+    caplog.set_level(logging.INFO, logger="pantau.agent.icmp.cli")
     stop = threading.Event()
     thread = threading.Thread(target=stop.wait, args=(30,), daemon=True)
     thread.start()
@@ -263,7 +264,7 @@ def test_missing_privilege_is_said_once_before_any_fork(
 )
 def test_worker_count(monkeypatch, asked, targets, rate, cpus, expected) -> None:
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)))
-    assert probe_cli._worker_count(asked, targets, rate) == expected
+    assert sweep_workers.worker_count(asked, targets, rate) == expected
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ pingers, late or duplicate replies, malformed packets) is ignored. Sockets and t
 
 A Pinger is one process's engine. The agent's rounds stay in one process: they are paced
 (``rate``), so one process keeps up and a fork would only cost memory. ``pantau probe icmp``
-forks sweep workers for large unpaced sweeps (:mod:`pantau.agent.probe_cli`), each with its own
+forks sweep workers for large unpaced sweeps (:mod:`pantau.agent.icmp.workers`), each with its own
 Pinger and raw-socket identifier, and sweeps with :meth:`Pinger.sweep_blocking`: asyncio is
 imported inside the async functions only, so a one-shot sweep never loads it (with the ``ssl``
 module it pulls in: ~40 ms and ~10 MiB of a short process). A sweep's per-target state is kept
