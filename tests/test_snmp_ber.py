@@ -14,8 +14,10 @@ V2C = api.PROTOCOL_MODULES[api.SNMP_VERSION_2C]
 
 oids = st.builds(
     lambda head, rest: (*head, *rest),
-    st.sampled_from([(1, 3), (0, 0), (2, 5), (2, 100)]),
-    st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=12),
+    # (1, 39), (2, 47): the largest first byte below 128; (2, 48): the first two bytes long
+    st.sampled_from([(1, 3), (0, 0), (1, 39), (2, 5), (2, 47), (2, 48), (2, 100)]),
+    # sub-identifiers below 128 often (one byte each: the decoder's fast path), any others too
+    st.lists(st.one_of(st.integers(0, 127), st.integers(0, 2**32 - 1)), min_size=1, max_size=12),
 )
 values = st.one_of(
     st.integers(-(2**31), 2**31 - 1).map(lambda v: (rfc1902.Integer32(v), v)),

@@ -151,6 +151,13 @@ def expect(data: bytes, pos: int, end: int, tag: int) -> tuple[int, int]:
 def _decode_oid(body: bytes) -> Oid:
     if not body or body[-1] & 0x80:
         raise MalformedMessage("bad OBJECT IDENTIFIER encoding")
+    if body.isascii():
+        # Every sub-identifier below 128, one byte each (no byte has its top bit set): the
+        # usual case of a column OID with a small index, read in C rather than bit by bit.
+        first = body[0]
+        if first < 80:
+            return (first // 40, first % 40, *body[1:])
+        return (2, first - 80, *body[1:])
     subs: list[int] = []
     acc = 0
     for byte in body:
@@ -236,8 +243,20 @@ def decode_pdu(data: bytes, pos: int, stop: int, types: tuple[int, ...]) -> Pdu:
     pos, vend = expect(data, pos, pend, _SEQUENCE)
     varbinds: list[tuple[Oid, object]] = []
     while pos < vend:
-        vstart, vstop = expect(data, pos, vend, _SEQUENCE)
-        ostart, ostop = expect(data, vstart, vstop, _OID)
+        # The usual variable binding, a SEQUENCE and an OID both under 128 bytes (short-form
+        # lengths), is read inline; anything else goes through expect(), which also raises.
+        if pos + 1 < vend and data[pos] == _SEQUENCE and data[pos + 1] < 0x80:
+            vstart, vstop = pos + 2, pos + 2 + data[pos + 1]
+            if vstop > vend:
+                vstart, vstop = expect(data, pos, vend, _SEQUENCE)
+        else:
+            vstart, vstop = expect(data, pos, vend, _SEQUENCE)
+        if vstart + 1 < vstop and data[vstart] == _OID and data[vstart + 1] < 0x80:
+            ostart, ostop = vstart + 2, vstart + 2 + data[vstart + 1]
+            if ostop > vstop:
+                ostart, ostop = expect(data, vstart, vstop, _OID)
+        else:
+            ostart, ostop = expect(data, vstart, vstop, _OID)
         tag, start, stop = _header(data, ostop, vstop)
         if stop != vstop:
             raise MalformedMessage(f"extra bytes in variable binding at byte {pos}")
