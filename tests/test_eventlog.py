@@ -264,3 +264,36 @@ def test_pages_are_exact_whatever_was_appended_reopened_or_pruned(sequence, limi
         assert seen == list(range(total - kept + 1, total + 1))
         assert log.read().oldest == total - kept + 1
         log.close()
+
+
+def test_a_page_announces_no_event_it_does_not_deliver(tmp_path):
+    """The page's high-water mark is read with its events: with a writer appending all along,
+    every cursor up to it (after ``after``) is on the page. Read apart, an event recorded in
+    between was announced and not delivered, and the collector's clock check (events recorded
+    after its previous pull) then let it through unjudged on the next pull."""
+    import threading
+
+    log = open_log(tmp_path / "events.db")
+    stop = threading.Event()
+
+    def writer() -> None:
+        i = 0
+        while not stop.is_set() and i < 20_000:  # bounded
+            log.append([ev(i)])
+            i += 1
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        after, checked = 0, 0
+        for _ in range(2_000):
+            page = log.read(after, limit=1_000_000)
+            cursors = [e.cursor for e in page.events]
+            assert cursors == list(range(after + 1, page.high_water + 1)), (after, page.high_water)
+            checked += len(cursors)
+            after = page.next
+    finally:
+        stop.set()
+        thread.join()
+    assert checked > 0
+    log.close()

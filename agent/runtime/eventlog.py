@@ -54,6 +54,9 @@ class Page:
     next: int
     oldest: int
     more: bool
+    #: The highest cursor handed out when the page was read, in the same locked read: every
+    #: event at or below it (and above ``after``) is on this page or, when ``more``, after it.
+    high_water: int = 0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -170,10 +173,12 @@ class EventLog:
                     (after, limit + 1),
                 ).fetchall()
                 oldest = self._oldest()
+                high_water = self._high_water()
             except sqlite3.Error as exc:
                 raise StoreError(f"{self.path}: cannot read the event log: {exc}") from exc
         events = tuple(_row_event(r) for r in rows[:limit])
-        return Page(events, events[-1].cursor if events else after, oldest, len(rows) > limit)
+        last = events[-1].cursor if events else after
+        return Page(events, last, oldest, len(rows) > limit, high_water)
 
     def high_water(self) -> int:
         """The highest cursor this log ever handed out (0 for a new log).
@@ -183,11 +188,12 @@ class EventLog:
         """
         with self._lock:
             try:
-                row = self._db.execute(
-                    "SELECT seq FROM sqlite_sequence WHERE name = 'events'"
-                ).fetchone()
+                return self._high_water()
             except sqlite3.Error as exc:
                 raise StoreError(f"{self.path}: cannot read the event log: {exc}") from exc
+
+    def _high_water(self) -> int:
+        row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
         return int(row[0]) if row else 0
 
     def _oldest(self) -> int:
