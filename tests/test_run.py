@@ -84,7 +84,7 @@ def test_run_starts_agent_and_collector_and_stops_both(tmp_path):
             assert state == "up", both.log_text()[-3000:]
             assert both.stop(signal.SIGTERM) == 0
         text = both.log_text()
-        assert "collector started pid=" in text and "collector stopped" in text
+        assert "collector started pid=" in text and "collector stopped" in text, text[-6000:]
         assert "agent stopped" in text
         with pytest.raises(OSError):
             urllib.request.urlopen(sites_url, timeout=2)
